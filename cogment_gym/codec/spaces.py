@@ -1,0 +1,218 @@
+"""Gymnasium spaces <-> ``cogment_gym.v1.Space``.
+
+``space_from_proto(space_to_proto(s)) == s`` for every Gymnasium space, nested arbitrarily.
+Spaces of other types can be added with :func:`cogment_gym.codec.register_space`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import singledispatch
+from typing import Any, Callable
+
+import numpy as np
+from gymnasium import spaces
+
+from cogment_gym._proto.cogment_gym.v1 import spaces_pb2
+from cogment_gym.codec.tensor import array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
+from cogment_gym.errors import CodecError, MalformedMessageError, UnsupportedSpaceError
+
+__all__ = ["CustomSpaceCodec", "space_from_proto", "space_to_proto", "custom_space_codec", "add_custom_space_codec"]
+
+
+@dataclass(frozen=True)
+class CustomSpaceCodec:
+    """How a registered custom space type is described on the wire."""
+
+    name: str
+    space_type: type[spaces.Space[Any]]
+    to_parameters: Callable[[Any], bytes]
+    from_parameters: Callable[[bytes], spaces.Space[Any]]
+
+
+_CUSTOM_BY_NAME: dict[str, CustomSpaceCodec] = {}
+
+
+def add_custom_space_codec(codec: CustomSpaceCodec) -> None:
+    """Record a custom space's description codec (called by ``register_space``)."""
+    known = _CUSTOM_BY_NAME.get(codec.name)
+    if known is not None and known.space_type is not codec.space_type:
+        raise ValueError(
+            f"custom space name {codec.name!r} is already registered for {known.space_type.__qualname__}"
+        )
+    _CUSTOM_BY_NAME[codec.name] = codec
+
+    def _describe(space: spaces.Space[Any]) -> spaces_pb2.Space:
+        return spaces_pb2.Space(
+            custom=spaces_pb2.CustomSpace(type_name=codec.name, parameters=codec.to_parameters(space))
+        )
+
+    space_to_proto.register(codec.space_type, _describe)
+
+
+def custom_space_codec(name: str) -> CustomSpaceCodec:
+    codec = _CUSTOM_BY_NAME.get(name)
+    if codec is None:
+        raise UnsupportedSpaceError(
+            f"custom space {name!r} is not registered here; known: {sorted(_CUSTOM_BY_NAME) or 'none'}"
+        )
+    return codec
+
+
+@singledispatch
+def space_to_proto(space: spaces.Space[Any]) -> spaces_pb2.Space:
+    """Describe a Gymnasium space as a ``cogment_gym.v1.Space`` message.
+
+    Example:
+        >>> from gymnasium.spaces import Discrete
+        >>> space_from_proto(space_to_proto(Discrete(3, start=-1))) == Discrete(3, start=-1)
+        True
+    """
+    raise UnsupportedSpaceError(
+        f"no codec for space type {type(space).__qualname__} ({space!r}); expected a Gymnasium space "
+        "or a type registered with cogment_gym.codec.register_space"
+    )
+
+
+@space_to_proto.register
+def _(space: spaces.Box) -> spaces_pb2.Space:
+    return spaces_pb2.Space(
+        box=spaces_pb2.BoxSpace(
+            low=array_to_tensor(space.low.astype(space.dtype)),
+            high=array_to_tensor(space.high.astype(space.dtype)),
+        )
+    )
+
+
+@space_to_proto.register
+def _(space: spaces.Discrete) -> spaces_pb2.Space:
+    return spaces_pb2.Space(
+        discrete=spaces_pb2.DiscreteSpace(n=int(space.n), start=int(space.start), dtype=dtype_to_proto(space.dtype))
+    )
+
+
+@space_to_proto.register
+def _(space: spaces.MultiDiscrete) -> spaces_pb2.Space:
+    return spaces_pb2.Space(
+        multi_discrete=spaces_pb2.MultiDiscreteSpace(
+            nvec=array_to_tensor(space.nvec.astype(space.dtype)),
+            start=array_to_tensor(space.start.astype(space.dtype)),
+        )
+    )
+
+
+@space_to_proto.register
+def _(space: spaces.MultiBinary) -> spaces_pb2.Space:
+    return spaces_pb2.Space(multi_binary=spaces_pb2.MultiBinarySpace(shape=space.shape))
+
+
+@space_to_proto.register
+def _(space: spaces.Text) -> spaces_pb2.Space:
+    return spaces_pb2.Space(
+        text=spaces_pb2.TextSpace(
+            min_length=space.min_length, max_length=space.max_length, charset=space.characters
+        )
+    )
+
+
+@space_to_proto.register
+def _(space: spaces.Dict) -> spaces_pb2.Space:
+    entries = []
+    for key, sub in space.spaces.items():
+        if not isinstance(key, str):
+            raise UnsupportedSpaceError(f"Dict space keys must be str to travel, got {key!r} ({type(key).__name__})")
+        entries.append(spaces_pb2.DictSpaceEntry(key=key, space=space_to_proto(sub)))
+    return spaces_pb2.Space(dict=spaces_pb2.DictSpace(entries=entries))
+
+
+@space_to_proto.register
+def _(space: spaces.Tuple) -> spaces_pb2.Space:
+    return spaces_pb2.Space(tuple=spaces_pb2.TupleSpace(spaces=[space_to_proto(s) for s in space.spaces]))
+
+
+@space_to_proto.register
+def _(space: spaces.Sequence) -> spaces_pb2.Space:
+    return spaces_pb2.Space(
+        sequence=spaces_pb2.SequenceSpace(feature_space=space_to_proto(space.feature_space), stack=space.stack)
+    )
+
+
+@space_to_proto.register
+def _(space: spaces.Graph) -> spaces_pb2.Space:
+    msg = spaces_pb2.GraphSpace(node_space=space_to_proto(space.node_space))
+    if space.edge_space is not None:
+        msg.edge_space.CopyFrom(space_to_proto(space.edge_space))
+    return spaces_pb2.Space(graph=msg)
+
+
+@space_to_proto.register
+def _(space: spaces.OneOf) -> spaces_pb2.Space:
+    return spaces_pb2.Space(one_of=spaces_pb2.OneOfSpace(spaces=[space_to_proto(s) for s in space.spaces]))
+
+
+def _int_array(tensor: Any, what: str) -> np.ndarray[Any, Any]:
+    array = tensor_to_array(tensor)
+    if array.dtype.kind not in "iu":
+        raise MalformedMessageError(f"{what} must be an integer tensor, got dtype {array.dtype}")
+    return array
+
+
+def _build(kind: str | None, msg: spaces_pb2.Space) -> spaces.Space[Any]:
+    if kind == "box":
+        low, high = tensor_to_array(msg.box.low), tensor_to_array(msg.box.high)
+        if low.dtype != high.dtype or low.shape != high.shape:
+            raise MalformedMessageError(
+                f"Box bounds disagree: low is {low.dtype}{list(low.shape)}, high is {high.dtype}{list(high.shape)}"
+            )
+        return spaces.Box(low=low, high=high, shape=low.shape, dtype=low.dtype)
+    if kind == "discrete":
+        d = msg.discrete
+        return spaces.Discrete(d.n, start=d.start, dtype=dtype_from_proto(d.dtype))
+    if kind == "multi_discrete":
+        nvec = _int_array(msg.multi_discrete.nvec, "MultiDiscrete nvec")
+        start = _int_array(msg.multi_discrete.start, "MultiDiscrete start")
+        return spaces.MultiDiscrete(nvec, dtype=nvec.dtype, start=start)
+    if kind == "multi_binary":
+        shape = [int(n) for n in msg.multi_binary.shape]
+        return spaces.MultiBinary(shape[0] if len(shape) == 1 else shape)
+    if kind == "text":
+        t = msg.text
+        return spaces.Text(t.max_length, min_length=t.min_length, charset=t.charset)
+    if kind == "dict":
+        keys = [e.key for e in msg.dict.entries]
+        if len(set(keys)) != len(keys):
+            raise MalformedMessageError(f"Dict space repeats keys: {keys}")
+        return spaces.Dict({e.key: space_from_proto(e.space) for e in msg.dict.entries})
+    if kind == "tuple":
+        return spaces.Tuple([space_from_proto(s) for s in msg.tuple.spaces])
+    if kind == "sequence":
+        return spaces.Sequence(space_from_proto(msg.sequence.feature_space), stack=msg.sequence.stack)
+    if kind == "graph":
+        g = msg.graph
+        edge = space_from_proto(g.edge_space) if g.HasField("edge_space") else None
+        return spaces.Graph(space_from_proto(g.node_space), edge)
+    if kind == "one_of":
+        return spaces.OneOf([space_from_proto(s) for s in msg.one_of.spaces])
+    if kind == "custom":
+        codec = custom_space_codec(msg.custom.type_name)
+        return codec.from_parameters(msg.custom.parameters)
+    raise MalformedMessageError("space message has no kind set")
+
+
+def space_from_proto(msg: spaces_pb2.Space) -> spaces.Space[Any]:
+    """Rebuild the Gymnasium space a ``cogment_gym.v1.Space`` message describes.
+
+    Raises:
+        MalformedMessageError: the message does not describe a valid space.
+        UnsupportedSpaceError: it names a custom space type not registered in this process.
+    """
+    if not isinstance(msg, spaces_pb2.Space):
+        raise MalformedMessageError(f"expected a cogment_gym.v1.Space message, got {type(msg).__qualname__}")
+    kind = msg.WhichOneof("kind")
+    try:
+        return _build(kind, msg)
+    except CodecError:
+        raise
+    except (ValueError, TypeError, AssertionError, OverflowError, IndexError) as err:
+        # Gymnasium's own constructors reject inconsistent parameters (n <= 0, low > high, ...).
+        raise MalformedMessageError(f"invalid {kind} space description: {err}") from err

@@ -1,0 +1,441 @@
+"""Values of Gymnasium spaces <-> ``cogment_gym.v1.Value``.
+
+Values are encoded leaf by leaf following their space: a Box value is one Tensor of the Box's
+dtype and shape, a Dict value a map of its entries' encodings, and so on. Nothing is flattened.
+Decoding checks the message against the space (structure, dtype, shape, bounds) and raises
+:class:`~cogment_gym.errors.SpaceMismatchError` naming the path of the offending leaf.
+
+``path`` arguments name the value in error messages (``"obs"`` gives ``obs['camera'][2]``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import singledispatch
+from typing import Any, Callable
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector.utils import concatenate, create_empty_array, iterate
+
+from cogment_gym._proto.cogment_gym.v1 import tensor_pb2, values_pb2
+from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
+from cogment_gym.errors import MalformedMessageError, SpaceMismatchError, UnsupportedSpaceError
+
+__all__ = ["decode", "encode", "parse_value"]
+
+Value = values_pb2.Value
+
+
+def _mismatch(path: str, space: spaces.Space[Any], expected: str, got: object) -> SpaceMismatchError:
+    return SpaceMismatchError(f"{path} does not fit {space!r}: expected {expected}, got {got}", path=path)
+
+
+def describe_value(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    if isinstance(value, np.generic):
+        return f"{type(value).__name__}({value!r})"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:80]}{'...' if len(text) > 80 else ''}"
+
+
+def _kind(msg: Value, want: str, path: str, space: spaces.Space[Any]) -> None:
+    kind = msg.WhichOneof("kind")
+    if kind != want:
+        raise _mismatch(path, space, f"a {want} value", f"{kind or 'an empty'} value")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounds checks, prepared once per Box / MultiDiscrete object (spaces are treated as immutable).
+
+
+class _Bounds:
+    """Inclusive element-wise bounds with the cheapest sufficient check precomputed."""
+
+    __slots__ = ("low", "high", "check", "__weakref__")
+
+    def __init__(self, low: np.ndarray[Any, Any], high: np.ndarray[Any, Any], dtype: np.dtype[Any]) -> None:
+        self.low, self.high = low, high
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            full = bool(np.all(low <= info.min)) and bool(np.all(high >= info.max))
+        elif dtype.kind == "b":
+            full = bool(np.all(low <= 0)) and bool(np.all(high >= 1))
+        else:
+            full = False
+        if full:
+            self.check: Callable[[np.ndarray[Any, Any]], bool] = lambda x: True
+        elif low.size and np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
+            lo, hi = low.flat[0], high.flat[0]
+            # min/max of x avoid allocating boolean arrays; NaN makes both comparisons False.
+            self.check = lambda x: x.size == 0 or bool(x.min() >= lo and x.max() <= hi)
+        else:
+            self.check = lambda x: bool(np.all(x >= low) and np.all(x <= high))
+
+
+_BOUNDS: dict[int, tuple[weakref.ref[Any], _Bounds]] = {}
+
+
+def _bounds(space: spaces.Space[Any], make: Callable[[], _Bounds]) -> _Bounds:
+    entry = _BOUNDS.get(id(space))
+    if entry is not None and entry[0]() is space:
+        return entry[1]
+    bounds = make()
+    _BOUNDS[id(space)] = (weakref.ref(space, lambda _ref, key=id(space): _BOUNDS.pop(key, None)), bounds)
+    return bounds
+
+
+def _box_bounds(space: spaces.Box) -> _Bounds:
+    return _bounds(space, lambda: _Bounds(space.low, space.high, space.dtype))
+
+
+def _multi_discrete_bounds(space: spaces.MultiDiscrete) -> _Bounds:
+    return _bounds(space, lambda: _Bounds(space.start, space.start + space.nvec - 1, space.dtype))
+
+
+def _as_array_of(space: spaces.Space[Any], value: Any, path: str) -> np.ndarray[Any, Any]:
+    """The value as an array of the space's dtype and shape, converting only where lossless."""
+    dtype = space.dtype
+    assert dtype is not None  # every space routed here has a dtype
+    if isinstance(value, np.ndarray):
+        array = value
+        if array.dtype != dtype:
+            if not np.can_cast(array.dtype, dtype, casting="safe"):
+                raise _mismatch(path, space, f"dtype {dtype}", f"{describe_value(value)} (not safely castable)")
+            array = array.astype(dtype)
+    else:
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as err:
+            raise _mismatch(path, space, f"a {dtype} array", describe_value(value)) from err
+        if array.dtype != dtype:
+            if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and dtype.kind in "iub"):
+                raise _mismatch(path, space, f"{dtype} values", describe_value(value))
+            converted = array.astype(dtype)
+            if not np.array_equal(converted, array):
+                raise _mismatch(path, space, f"values representable as {dtype}", describe_value(value))
+            array = converted
+    if array.shape != space.shape:
+        raise _mismatch(path, space, f"shape {space.shape}", describe_value(value))
+    return array
+
+
+def _out_of_bounds(
+    path: str, space: spaces.Space[Any], array: np.ndarray[Any, Any], low: np.ndarray[Any, Any], high: np.ndarray[Any, Any]
+) -> SpaceMismatchError:
+    low, high = np.broadcast_to(low, array.shape), np.broadcast_to(high, array.shape)
+    outside = np.argwhere(~((array >= low) & (array <= high)))
+    where = tuple(int(i) for i in outside[0]) if len(outside) else ()
+    return _mismatch(
+        path, space, f"values within the bounds (index {where}: [{low[where]}, {high[where]}])",
+        f"{array[where]} at index {where} ({describe_value(array)})",
+    )
+
+
+def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> np.ndarray[Any, Any]:
+    _kind(msg, "array", path, space)
+    array = tensor_to_array(msg.array)
+    if array.dtype != space.dtype:
+        raise _mismatch(path, space, f"dtype {space.dtype}", f"dtype {array.dtype}")
+    if array.shape != space.shape:
+        raise _mismatch(path, space, f"shape {space.shape}", f"shape {array.shape}")
+    return array
+
+
+# ---------------------------------------------------------------------------------------------
+# encode
+
+
+@singledispatch
+def encode(space: spaces.Space[Any], value: Any, path: str = "value") -> Value:
+    """Encode ``value``, a member of ``space``, as a ``cogment_gym.v1.Value`` message.
+
+    Numeric leaves are converted to the space's dtype only when that is lossless (a Python list of
+    ints for an int Box, an int32 array for an int64 Box); anything else raises.
+
+    Example:
+        >>> from gymnasium.spaces import Box
+        >>> import numpy as np
+        >>> space = Box(0, 1, (2,), np.float32)
+        >>> decode(space, encode(space, np.array([0.5, 1.0], np.float32)))
+        array([0.5, 1. ], dtype=float32)
+
+    Raises:
+        SpaceMismatchError: the value does not have the structure, dtype or shape of the space.
+        UnsupportedSpaceError: no codec is registered for the space's type.
+    """
+    raise UnsupportedSpaceError(
+        f"no codec for space type {type(space).__qualname__} ({space!r}); expected a Gymnasium space "
+        "or a type registered with cogment_gym.codec.register_space"
+    )
+
+
+@encode.register
+def _(space: spaces.Box, value: Any, path: str = "value") -> Value:
+    return Value(array=array_to_tensor(_as_array_of(space, value, path)))
+
+
+def _integer(space: spaces.Discrete, value: Any, path: str) -> int:
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        return int(value)
+    raise _mismatch(path, space, "an integer", describe_value(value))
+
+
+@encode.register
+def _(space: spaces.Discrete, value: Any, path: str = "value") -> Value:
+    number = _integer(space, value, path)
+    if not int(space.start) <= number < int(space.start) + int(space.n):
+        raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", number)
+    return Value(scalar=array_to_tensor(space.dtype.type(number)))
+
+
+@encode.register
+def _(space: spaces.MultiDiscrete, value: Any, path: str = "value") -> Value:
+    return Value(array=array_to_tensor(_as_array_of(space, value, path)))
+
+
+@encode.register
+def _(space: spaces.MultiBinary, value: Any, path: str = "value") -> Value:
+    return Value(array=array_to_tensor(_as_array_of(space, value, path)))
+
+
+@encode.register
+def _(space: spaces.Text, value: Any, path: str = "value") -> Value:
+    if not isinstance(value, str):
+        raise _mismatch(path, space, "a str", describe_value(value))
+    return Value(text=value)
+
+
+@encode.register
+def _(space: spaces.Dict, value: Any, path: str = "value") -> Value:
+    if not hasattr(value, "keys") or not hasattr(value, "__getitem__"):
+        raise _mismatch(path, space, "a dict", describe_value(value))
+    if set(value.keys()) != set(space.spaces.keys()):
+        missing = [k for k in space.spaces if k not in value]
+        extra = [k for k in value.keys() if k not in space.spaces]
+        raise _mismatch(path, space, f"keys {list(space.spaces)}", f"missing {missing}, unexpected {extra}")
+    return Value(
+        dict=values_pb2.MapValue(
+            entries=[
+                values_pb2.MapEntry(str_key=key, value=encode(sub, value[key], f"{path}[{key!r}]"))
+                for key, sub in space.spaces.items()
+            ]
+        )
+    )
+
+
+@encode.register
+def _(space: spaces.Tuple, value: Any, path: str = "value") -> Value:
+    if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
+        raise _mismatch(path, space, f"a tuple of {len(space.spaces)} items", describe_value(value))
+    return Value(
+        tuple=values_pb2.ListValue(items=[encode(s, v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(space.spaces, value))])
+    )
+
+
+@encode.register
+def _(space: spaces.Sequence, value: Any, path: str = "value") -> Value:
+    if space.stack:
+        try:
+            items = list(iterate(space.stacked_feature_space, value))
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            raise _mismatch(path, space, "a stacked sequence", describe_value(value)) from err
+    elif isinstance(value, (tuple, list)):
+        items = list(value)
+    else:
+        raise _mismatch(path, space, "a tuple of elements", describe_value(value))
+    feature = space.feature_space
+    return Value(tuple=values_pb2.ListValue(items=[encode(feature, v, f"{path}[{i}]") for i, v in enumerate(items)]))
+
+
+def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.Graph) -> tensor_pb2.Tensor:
+    if not isinstance(array, np.ndarray):
+        raise _mismatch(path, owner, "an array", describe_value(array))
+    if array.dtype != space.dtype or array.shape[1:] != space.shape:
+        raise _mismatch(path, owner, f"a {space.dtype} array of shape (n, *{space.shape})", describe_value(array))
+    return array_to_tensor(array)
+
+
+@encode.register
+def _(space: spaces.Graph, value: Any, path: str = "value") -> Value:
+    if not isinstance(value, spaces.GraphInstance):
+        raise _mismatch(path, space, "a GraphInstance", describe_value(value))
+    msg = values_pb2.GraphValue(nodes=_graph_part(space.node_space, value.nodes, f"{path}.nodes", space))
+    if (value.edges is None) != (value.edge_links is None) or (value.edges is not None and space.edge_space is None):
+        raise _mismatch(path, space, "edges and edge_links both set (with an edge space) or both None", describe_value(value))
+    if value.edges is not None and space.edge_space is not None:
+        msg.edges.CopyFrom(_graph_part(space.edge_space, value.edges, f"{path}.edges", space))
+        links = value.edge_links
+        if not isinstance(links, np.ndarray) or links.dtype.kind not in "iu" or links.shape != (len(value.edges), 2):
+            raise _mismatch(f"{path}.edge_links", space, f"an integer array of shape ({len(value.edges)}, 2)", describe_value(links))
+        msg.edge_links.CopyFrom(array_to_tensor(links))
+    return Value(graph=msg)
+
+
+@encode.register
+def _(space: spaces.OneOf, value: Any, path: str = "value") -> Value:
+    if not isinstance(value, tuple) or len(value) != 2 or not isinstance(value[0], (int, np.integer)):
+        raise _mismatch(path, space, "a tuple (index, value)", describe_value(value))
+    index = int(value[0])
+    if not 0 <= index < len(space.spaces):
+        raise _mismatch(path, space, f"an index in [0, {len(space.spaces)})", index)
+    return Value(one_of=values_pb2.OneOfValue(index=index, value=encode(space.spaces[index], value[1], f"{path}[1]")))
+
+
+# ---------------------------------------------------------------------------------------------
+# decode
+
+
+@singledispatch
+def decode(space: spaces.Space[Any], msg: Value, path: str = "value") -> Any:
+    """Decode a ``cogment_gym.v1.Value`` message into a member of ``space``.
+
+    Numeric arrays share the message's bytes (no copy) and are read-only.
+
+    Raises:
+        SpaceMismatchError: the message does not describe a member of the space (wrong structure,
+            dtype, shape, or a value out of bounds); the message names the path in the value.
+        MalformedMessageError: the message itself is inconsistent (e.g. a tensor's byte count
+            does not match its shape).
+        UnsupportedSpaceError: no codec is registered for the space's type.
+    """
+    raise UnsupportedSpaceError(
+        f"no codec for space type {type(space).__qualname__} ({space!r}); expected a Gymnasium space "
+        "or a type registered with cogment_gym.codec.register_space"
+    )
+
+
+@decode.register
+def _(space: spaces.Box, msg: Value, path: str = "value") -> np.ndarray[Any, Any]:
+    array = _decode_array(space, msg, path)
+    if not _box_bounds(space).check(array):
+        raise _out_of_bounds(path, space, array, space.low, space.high)
+    return array
+
+
+@decode.register
+def _(space: spaces.Discrete, msg: Value, path: str = "value") -> np.integer[Any]:
+    _kind(msg, "scalar", path, space)
+    number = tensor_to_scalar(msg.scalar)
+    if number.dtype != space.dtype:
+        raise _mismatch(path, space, f"a {space.dtype} scalar", f"a {number.dtype} scalar")
+    if not space.start <= number < space.start + space.n:
+        raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", int(number))
+    return number  # type: ignore[return-value]
+
+
+@decode.register
+def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value") -> np.ndarray[Any, Any]:
+    array = _decode_array(space, msg, path)
+    if not _multi_discrete_bounds(space).check(array):
+        raise _out_of_bounds(path, space, array, space.start, space.start + space.nvec - 1)
+    return array
+
+
+@decode.register
+def _(space: spaces.MultiBinary, msg: Value, path: str = "value") -> np.ndarray[Any, Any]:
+    array = _decode_array(space, msg, path)
+    if array.size and not (array.min() >= 0 and array.max() <= 1):
+        raise _mismatch(path, space, "only 0s and 1s", array)
+    return array
+
+
+@decode.register
+def _(space: spaces.Text, msg: Value, path: str = "value") -> str:
+    _kind(msg, "text", path, space)
+    text = msg.text
+    if not space.min_length <= len(text) <= space.max_length:
+        raise _mismatch(path, space, f"a length in [{space.min_length}, {space.max_length}]", f"{len(text)} characters")
+    bad = set(text) - space.character_set
+    if bad:
+        raise _mismatch(path, space, "characters from the space's charset", f"{sorted(bad)!r}")
+    return text
+
+
+@decode.register
+def _(space: spaces.Dict, msg: Value, path: str = "value") -> dict[str, Any]:
+    _kind(msg, "dict", path, space)
+    received: dict[str, Value] = {}
+    for entry in msg.dict.entries:
+        if entry.WhichOneof("key") != "str_key":
+            raise _mismatch(path, space, "str keys", f"key {getattr(entry, entry.WhichOneof('key') or 'str_key')!r}")
+        received[entry.str_key] = entry.value
+    if received.keys() != space.spaces.keys() or len(received) != len(msg.dict.entries):
+        missing = [k for k in space.spaces if k not in received]
+        extra = [k for k in received if k not in space.spaces]
+        raise _mismatch(path, space, f"keys {list(space.spaces)}", f"missing {missing}, unexpected {extra} (or repeated keys)")
+    return {key: decode(sub, received[key], f"{path}[{key!r}]") for key, sub in space.spaces.items()}
+
+
+@decode.register
+def _(space: spaces.Tuple, msg: Value, path: str = "value") -> tuple[Any, ...]:
+    _kind(msg, "tuple", path, space)
+    items = msg.tuple.items
+    if len(items) != len(space.spaces):
+        raise _mismatch(path, space, f"{len(space.spaces)} items", f"{len(items)} items")
+    return tuple(decode(s, v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(space.spaces, items)))
+
+
+@decode.register
+def _(space: spaces.Sequence, msg: Value, path: str = "value") -> Any:
+    _kind(msg, "tuple", path, space)
+    feature = space.feature_space
+    items = tuple(decode(feature, v, f"{path}[{i}]") for i, v in enumerate(msg.tuple.items))
+    if not space.stack:
+        return items
+    out = create_empty_array(feature, len(items))
+    return concatenate(feature, items, out) if items else out
+
+
+def _decode_graph_part(space: spaces.Space[Any], tensor: tensor_pb2.Tensor, path: str, owner: spaces.Graph) -> np.ndarray[Any, Any]:
+    array = tensor_to_array(tensor)
+    if array.dtype != space.dtype or array.ndim != len(space.shape) + 1 or array.shape[1:] != space.shape:
+        raise _mismatch(path, owner, f"a {space.dtype} array of shape (n, *{space.shape})", describe_value(array))
+    if isinstance(space, spaces.Box):
+        inside = _box_bounds(space).check(array)
+    elif isinstance(space, spaces.Discrete):
+        inside = array.size == 0 or bool(array.min() >= space.start and array.max() < space.start + space.n)
+    else:
+        inside = all(space.contains(item) for item in array)
+    if not inside:
+        raise _mismatch(path, owner, f"every item inside {space!r}", describe_value(array))
+    return array
+
+
+@decode.register
+def _(space: spaces.Graph, msg: Value, path: str = "value") -> spaces.GraphInstance:
+    _kind(msg, "graph", path, space)
+    g = msg.graph
+    nodes = _decode_graph_part(space.node_space, g.nodes, f"{path}.nodes", space)
+    if not g.HasField("edges") and not g.HasField("edge_links"):
+        return spaces.GraphInstance(nodes, None, None)
+    if space.edge_space is None or not (g.HasField("edges") and g.HasField("edge_links")):
+        raise _mismatch(path, space, "edges and edge_links together, and only with an edge space", "a partial graph")
+    edges = _decode_graph_part(space.edge_space, g.edges, f"{path}.edges", space)
+    links = tensor_to_array(g.edge_links)
+    if links.dtype.kind not in "iu" or links.shape != (len(edges), 2) or (links.size and (links.min() < 0 or links.max() >= len(nodes))):
+        raise _mismatch(f"{path}.edge_links", space, f"integer node indices of shape ({len(edges)}, 2) below {len(nodes)}", describe_value(links))
+    return spaces.GraphInstance(nodes, edges, links)
+
+
+@decode.register
+def _(space: spaces.OneOf, msg: Value, path: str = "value") -> tuple[np.int64, Any]:
+    _kind(msg, "one_of", path, space)
+    index = msg.one_of.index
+    if index >= len(space.spaces):
+        raise _mismatch(path, space, f"an index in [0, {len(space.spaces)})", index)
+    return np.int64(index), decode(space.spaces[index], msg.one_of.value, f"{path}[1]")
+
+
+def parse_value(data: bytes) -> Value:
+    """Parse serialized bytes into a ``Value`` message, raising MalformedMessageError if invalid."""
+    msg = Value()
+    try:
+        msg.ParseFromString(data)
+    except Exception as err:  # protobuf raises DecodeError, or RuntimeError/ValueError by backend
+        raise MalformedMessageError(f"bytes are not a cogment_gym.v1.Value message: {err}") from err
+    return msg
+
