@@ -3,6 +3,6 @@ as Gymnasium environments."""
 
 from cogment_gym.errors import CogmentGymError
 
-__version__ = "0.1.0"
+from cogment_gym._version import __version__
 
 __all__ = ["CogmentGymError", "__version__"]

@@ -182,7 +182,9 @@ def _build(kind: str | None, msg: spaces_pb2.Space) -> spaces.Space[Any]:
         keys = [e.key for e in msg.dict.entries]
         if len(set(keys)) != len(keys):
             raise MalformedMessageError(f"Dict space repeats keys: {keys}")
-        return spaces.Dict({e.key: space_from_proto(e.space) for e in msg.dict.entries})
+        # A list of pairs, not a dict: Gymnasium sorts the keys of a plain dict, and the wire order
+        # is the space's order.
+        return spaces.Dict([(e.key, space_from_proto(e.space)) for e in msg.dict.entries])
     if kind == "tuple":
         return spaces.Tuple([space_from_proto(s) for s in msg.tuple.spaces])
     if kind == "sequence":

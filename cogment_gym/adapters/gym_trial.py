@@ -1,0 +1,109 @@
+"""One trial of a single-agent Gymnasium environment: reset, decode actions, step, encode.
+
+Knows nothing of streams; the servicer drives it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym.adapters.hosting import Implementation
+from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info
+from cogment_gym.errors import CogmentGymError, MalformedMessageError
+
+__all__ = ["GymTrial", "StepResult", "TrialSetupError"]
+
+
+class TrialSetupError(CogmentGymError, ValueError):
+    """The trial's init data cannot run on this implementation (actors, config)."""
+
+
+class StepResult:
+    __slots__ = ("payload", "reward", "terminated", "truncated")
+
+    def __init__(self, payload: bytes, reward: float, terminated: bool, truncated: bool) -> None:
+        self.payload, self.reward, self.terminated, self.truncated = payload, reward, terminated, truncated
+
+
+def parse_env_config(config: common_pb2.SerializedMessage | None) -> env_pb2.EnvConfig:
+    msg = env_pb2.EnvConfig()
+    if config is not None:
+        try:
+            msg.ParseFromString(config.content)
+        except Exception as err:
+            raise MalformedMessageError(f"environment config is not a cogment_gym.v1.EnvConfig: {err}") from err
+    return msg
+
+
+class GymTrial:
+    """A Gymnasium env playing one trial for one actor."""
+
+    def __init__(self, impl: Implementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
+        if len(actors) != 1:
+            names = [a.name for a in actors]
+            raise TrialSetupError(
+                f"implementation {impl.name!r} is a single-agent environment: expected 1 actor in the trial, got {len(actors)} {names}"
+            )
+        self.impl = impl
+        self.actor_name = actors[0].name
+        self.render_mode = config.render_mode or None
+        self.seed = config.seed if config.HasField("seed") else None
+        self.options = decode_object(config.options, "options") if config.HasField("options") else None
+        if self.options is not None and not isinstance(self.options, dict):
+            raise TrialSetupError(f"reset options must be a dict, got {type(self.options).__name__}")
+        self.env: gym.Env = impl.acquire(self.render_mode)
+        self.failed = False
+
+    def _payload(self, obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
+        msg = env_pb2.ObservationPayload(
+            value=encode(self.impl.observation_space, obs, "observation"),
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+        )
+        if info:
+            msg.info.CopyFrom(encode_info(info))
+        if self.render_mode == "rgb_array":
+            frame = self.env.render()
+            if frame is not None:
+                array_to_tensor(np.asarray(frame), msg.frame)
+        elif self.render_mode == "ansi":
+            text = self.env.render()
+            if text is not None:
+                msg.text_frame = str(text)
+        return msg.SerializeToString()
+
+    def reset(self) -> bytes:
+        obs, info = self.env.reset(seed=self.seed, options=self.options)
+        return self._payload(obs, 0.0, False, False, info)
+
+    def decode_action(self, content: bytes) -> Any:
+        """Decode and check one action; raises SpaceMismatchError / MalformedMessageError."""
+        payload = env_pb2.ActionPayload()
+        try:
+            payload.ParseFromString(content)
+        except Exception as err:
+            raise MalformedMessageError(f"action of actor {self.actor_name!r} is not a cogment_gym.v1.ActionPayload: {err}") from err
+        return decode(self.impl.action_space, payload.value, f"action of actor {self.actor_name!r}")
+
+    def step(self, action: Any, force_truncate: bool = False) -> StepResult:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward = float(reward)
+        terminated, truncated = bool(terminated), bool(truncated)
+        if force_truncate and not terminated:
+            truncated = True
+        return StepResult(self._payload(obs, reward, terminated, truncated, info), reward, terminated, truncated)
+
+    def close(self) -> None:
+        """Return the env to the pool, or discard it if it failed."""
+        if self.failed:
+            self.impl.discard(self.env)
+        else:
+            self.impl.release(self.env, self.render_mode)
+
+

@@ -1,0 +1,233 @@
+"""``cogmentAPI.EnvironmentSP`` and ``cogment_gym.v1.EnvSpecSP`` for hosted environments.
+
+The servicer methods use ``context.read()``/``context.write()`` so that the same code serves a
+gRPC stream and a :class:`~cogment_gym.protocol.LocalCall` (same process, no serialisation).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import grpc
+
+from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, environment_pb2_grpc
+from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
+from cogment_gym.adapters.gym_trial import GymTrial, parse_env_config
+from cogment_gym.adapters.hosting import EnvHost, UnknownImplementationError
+from cogment_gym.errors import CogmentGymError, MalformedMessageError, PeerTimeoutError, SpaceMismatchError
+from cogment_gym.protocol import (
+    END,
+    HEARTBEAT,
+    LAST,
+    LAST_ACK,
+    NORMAL,
+    Failure,
+    FailureKind,
+    failure_from_exception,
+    status_reply,
+    version_info,
+    wait_for,
+)
+from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
+
+__all__ = ["EnvSpecServicer", "EnvironmentServicer"]
+
+logger = logging.getLogger(__name__)
+
+Input = environment_pb2.EnvRunTrialInput
+Output = environment_pb2.EnvRunTrialOutput
+EOF_ = grpc.aio.EOF
+
+_HEARTBEAT_REPLY = Output(state=HEARTBEAT)
+_LAST = Output(state=LAST)
+_LAST_ACK = Output(state=LAST_ACK)
+
+
+class _TrialEnded(Exception):
+    """Internal: the stream is over (END or EOF received)."""
+
+
+class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
+    """Runs trials of the environments of an :class:`EnvHost`.
+
+    Args:
+        host: the hosted implementations.
+        init_timeout: seconds to wait for the Orchestrator's init data.
+        idle_timeout: seconds a running trial may wait for the Orchestrator's next message before
+            it is abandoned (the Orchestrator waits on actors, humans included, so this is long).
+        end_timeout: seconds to wait for END after this side sent LAST_ACK.
+    """
+
+    def __init__(self, host: EnvHost, *, init_timeout: float = 30.0, idle_timeout: float = 3600.0, end_timeout: float = 60.0) -> None:
+        self.host = host
+        self.init_timeout = init_timeout
+        self.idle_timeout = idle_timeout
+        self.end_timeout = end_timeout
+        self.active_trials = 0
+
+    async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
+        return version_info()
+
+    async def Status(self, request: common_pb2.StatusRequest, context: Any) -> common_pb2.StatusReply:
+        return status_reply(request, load=float(self.active_trials))
+
+    async def RunTrial(self, request_iterator: Any, context: Any) -> None:
+        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID) or "?"
+        self.active_trials += 1
+        try:
+            await self._run(trial_id, context)
+        except _TrialEnded:
+            pass
+        finally:
+            self.active_trials -= 1
+
+    async def _read(self, context: Any, timeout: float, what: str) -> Input:
+        """Next message that is not a heartbeat (heartbeats are answered)."""
+        while True:
+            msg = await wait_for(context.read(), timeout, what)
+            if msg is EOF_:
+                raise _TrialEnded
+            if msg.state == HEARTBEAT:
+                await context.write(_HEARTBEAT_REPLY)
+                continue
+            return msg
+
+    async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
+        logger.warning("trial %s: ending on failure: %s", trial_id, failure.summary)
+        try:
+            await context.write(Output(state=END, details=failure.to_details()))
+        except Exception:  # the Orchestrator may already be gone; nothing else to tell it
+            logger.debug("trial %s: could not send END", trial_id, exc_info=True)
+
+    async def _run(self, trial_id: str, context: Any) -> None:
+        # --- init
+        while True:
+            msg = await self._read(context, self.init_timeout, f"the init data of trial {trial_id!r}")
+            if msg.state == END:
+                return
+            if msg.state == LAST:
+                await context.write(_LAST_ACK)
+                continue
+            if msg.state == NORMAL and msg.HasField("init_input"):
+                break
+            await self._fail(context, Failure(FailureKind.BAD_REQUEST.value, f"expected init_input, got state {msg.state} {msg.WhichOneof('data')}", "environment"), trial_id)
+            return
+        init = msg.init_input
+        env_name = init.name or "env"
+        origin = f"environment {init.impl_name or env_name!r}"
+        try:
+            impl = self.host.get(init.impl_name)
+            origin = f"environment {impl.name!r}"
+            trial = GymTrial(impl, list(init.actors_in_trial), parse_env_config(init.config if init.HasField("config") else None))
+        except (CogmentGymError, ValueError, TypeError) as err:
+            kind = FailureKind.BAD_REQUEST
+            await self._fail(context, failure_from_exception(err, origin=origin, kind=kind), trial_id)
+            return
+        except Exception as err:  # the env constructor itself raised
+            await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
+            return
+        try:
+            await self._play(trial_id, context, trial, env_name, origin)
+        finally:
+            trial.close()
+
+    async def _play(self, trial_id: str, context: Any, trial: GymTrial, env_name: str, origin: str) -> None:
+        await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
+        try:
+            payload = trial.reset()
+        except Exception as err:
+            trial.failed = True
+            await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
+            return
+        await context.write(_observation_set(0, payload))
+        ending = False
+        actor = trial.actor_name
+        while True:
+            msg = await self._read(context, self.idle_timeout, f"actions of trial {trial_id!r}")
+            state = msg.state
+            if state == LAST:
+                ending = True
+                continue
+            if state == END:
+                return
+            if state != NORMAL or not msg.HasField("action_set"):
+                continue  # messages for the env, stray LAST_ACK: nothing to do
+            action_set = msg.action_set
+            tick = action_set.tick_id
+            if len(action_set.actions) != 1 or 0 in action_set.unavailable_actors:
+                await self._fail(
+                    context,
+                    Failure(FailureKind.INVALID_ACTION.value, f"no action from actor {actor!r} at tick {tick}", origin),
+                    trial_id,
+                )
+                return
+            try:
+                action = trial.decode_action(action_set.actions[0])
+            except (SpaceMismatchError, MalformedMessageError) as err:
+                await self._fail(context, Failure(FailureKind.INVALID_ACTION.value, str(err), origin, type(err).__name__), trial_id)
+                return
+            try:
+                result = trial.step(action, force_truncate=ending)
+            except Exception as err:
+                trial.failed = True
+                await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
+                return
+            done = result.terminated or result.truncated
+            if done and not ending:
+                await context.write(_LAST)
+            if result.reward != 0.0:
+                await context.write(_reward(tick, actor, env_name, result.reward))
+            await context.write(_observation_set(tick + 1, result.payload))
+            if done or ending:
+                await context.write(_LAST_ACK)
+                await self._await_end(context, trial_id)
+                return
+
+    async def _await_end(self, context: Any, trial_id: str) -> None:
+        try:
+            while True:
+                msg = await self._read(context, self.end_timeout, f"END of trial {trial_id!r}")
+                if msg.state == END:
+                    return
+        except PeerTimeoutError:
+            logger.warning("trial %s: no END within %g s after LAST_ACK", trial_id, self.end_timeout)
+
+
+def _observation_set(tick: int, payload: bytes) -> Output:
+    return Output(
+        state=NORMAL,
+        observation_set=environment_pb2.ObservationSet(
+            tick_id=tick, timestamp=time.time_ns(), observations=[payload], actors_map=[0]
+        ),
+    )
+
+
+def _reward(tick: int, receiver: str, sender: str, value: float) -> Output:
+    return Output(
+        state=NORMAL,
+        reward=common_pb2.Reward(
+            tick_id=tick,
+            receiver_name=receiver,
+            value=value,
+            sources=[common_pb2.RewardSource(sender_name=sender, value=value, confidence=1.0)],
+        ),
+    )
+
+
+class EnvSpecServicer(env_pb2_grpc.EnvSpecSPServicer):
+    """Tells clients what the hosted environments look like before any trial."""
+
+    def __init__(self, host: EnvHost) -> None:
+        self.host = host
+
+    async def GetSpec(self, request: env_pb2.GetSpecRequest, context: Any) -> env_pb2.EnvSpec:
+        try:
+            return self.host.get(request.implementation).spec
+        except UnknownImplementationError as err:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+            raise  # abort raises; this line is for type checkers
+
+    async def ListImplementations(self, request: env_pb2.ListImplementationsRequest, context: Any) -> env_pb2.ListImplementationsReply:
+        return env_pb2.ListImplementationsReply(implementations=list(self.host.implementations))
