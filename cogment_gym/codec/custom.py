@@ -62,7 +62,12 @@ def register_space(
         to_parameters: space -> bytes that describe it (for ``space_to_proto``).
         from_parameters: those bytes -> an equal space (for ``space_from_proto``).
         encode: (space, value) -> bytes.
-        decode: (space, bytes) -> value. Errors it raises become ``MalformedMessageError``.
+        decode: (space, bytes) -> value. Errors it raises become ``MalformedMessageError``, and so
+            do errors of ``from_parameters``; a value for which ``space.contains`` is false (or
+            raises) is a ``SpaceMismatchError`` on both ``encode`` and ``decode``.
+
+    Raises:
+        CodecError: ``name`` is already registered for another type.
     """
     add_custom_space_codec(CustomSpaceCodec(name, space_type, to_parameters, from_parameters))
     _register_values(space_type, encode, decode)
@@ -73,8 +78,16 @@ def _register_values(
     to_bytes: Callable[[Any, Any], bytes],
     from_bytes: Callable[[Any, bytes], Any],
 ) -> None:
+    def _fits(space: Any, value: Any) -> bool:
+        # A user's contains() may raise on values of the wrong shape or type instead of
+        # returning False (the docstring's Circle does: np.hypot(*x) needs exactly 2 items).
+        try:
+            return bool(space.contains(value))
+        except Exception:
+            return False
+
     def _encode(space: Any, value: Any, path: str = "value") -> values_pb2.Value:
-        if not space.contains(value):
+        if not _fits(space, value):
             raise SpaceMismatchError(f"{path} does not fit {space!r}: got {describe_value(value)}", path=path)
         return values_pb2.Value(custom=to_bytes(space, value))
 
@@ -90,7 +103,7 @@ def _register_values(
             raise
         except Exception as err:
             raise MalformedMessageError(f"{path}: the codec of {type(space).__qualname__} failed: {err}") from err
-        if not space.contains(value):
+        if not _fits(space, value):
             raise SpaceMismatchError(f"{path} does not fit {space!r}: got {describe_value(value)}", path=path)
         return value
 

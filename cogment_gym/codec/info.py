@@ -17,8 +17,9 @@ numpy scalar                numpy scalar of the same dtype
 ==========================  ==========================================
 
 Subclasses of dict, list and tuple (OrderedDict, namedtuple, ...) decode as the plain builtin.
-Anything else (objects, sets, complex, object or string arrays, nesting deeper than 64 levels)
-raises :class:`~cogment_gym.errors.UnsupportedValueError` naming the key where it was found.
+Anything else (objects, sets, complex, object or string arrays, nesting deeper than 32 levels,
+ints with more than 4300 decimal digits) raises :class:`~cogment_gym.errors.UnsupportedValueError`
+naming the key where it was found.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from cogment_gym.errors import MalformedMessageError, UnsupportedValueError
 __all__ = ["decode_info", "decode_object", "encode_info", "encode_object"]
 
 Value = values_pb2.Value
-MAX_DEPTH = 64
+# Containers nested deeper than this do not travel. protobuf parsers refuse messages nested
+# deeper than 100 levels; a dict level costs 3 (Value, MapValue, MapEntry), and the payload that
+# carries an info dict and a leaf's Tensor add one each: 1 + 3 * 32 + 1 + 1 = 99.
+MAX_DEPTH = 32
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -44,25 +48,34 @@ def encode_object(obj: Any, path: str = "info", _depth: int = 0) -> Value:
         raise UnsupportedValueError(f"{path}: nesting deeper than {MAX_DEPTH} levels (a cycle?)")
     if obj is None:
         return Value(none=values_pb2.NoneValue())
+    # numpy scalars first: np.float64 is a float subclass and must come back as np.float64.
+    # (np.str_ / np.bytes_ are str / bytes subclasses and travel as those.)
+    if isinstance(obj, np.generic) and not isinstance(obj, (np.str_, np.bytes_)):
+        try:
+            return Value(scalar=array_to_tensor(obj))
+        except UnsupportedValueError as err:
+            raise UnsupportedValueError(f"{path}: {err}") from err
     if isinstance(obj, bool):
         return Value(bool_value=obj)
     if isinstance(obj, int):
         if _INT64_MIN <= obj <= _INT64_MAX:
             return Value(int_value=obj)
-        return Value(big_int=values_pb2.BigInt(decimal=str(int(obj))))
+        try:
+            decimal = str(int(obj))
+        except ValueError as err:  # more digits than sys.get_int_max_str_digits() allows
+            raise UnsupportedValueError(f"{path}: int too large to travel ({err})") from err
+        return Value(big_int=values_pb2.BigInt(decimal=decimal))
     if isinstance(obj, float):
         return Value(float_value=obj)
     if isinstance(obj, str):
         return Value(text=obj)
     if isinstance(obj, (bytes, bytearray)):
         return Value(bytes_value=bytes(obj))
-    try:
-        if isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray):
+        try:
             return Value(array=array_to_tensor(obj))
-        if isinstance(obj, np.generic):
-            return Value(scalar=array_to_tensor(obj))
-    except UnsupportedValueError as err:
-        raise UnsupportedValueError(f"{path}: {err}") from err
+        except UnsupportedValueError as err:
+            raise UnsupportedValueError(f"{path}: {err}") from err
     if isinstance(obj, dict):
         entries = []
         for key, item in obj.items():

@@ -37,7 +37,7 @@ def add_custom_space_codec(codec: CustomSpaceCodec) -> None:
     """Record a custom space's description codec (called by ``register_space``)."""
     known = _CUSTOM_BY_NAME.get(codec.name)
     if known is not None and known.space_type is not codec.space_type:
-        raise ValueError(
+        raise CodecError(
             f"custom space name {codec.name!r} is already registered for {known.space_type.__qualname__}"
         )
     _CUSTOM_BY_NAME[codec.name] = codec
@@ -197,7 +197,20 @@ def _build(kind: str | None, msg: spaces_pb2.Space) -> spaces.Space[Any]:
         return spaces.OneOf([space_from_proto(s) for s in msg.one_of.spaces])
     if kind == "custom":
         codec = custom_space_codec(msg.custom.type_name)
-        return codec.from_parameters(msg.custom.parameters)
+        try:
+            space = codec.from_parameters(msg.custom.parameters)
+        except CodecError:
+            raise
+        except Exception as err:  # user code: struct.error, KeyError, ... all mean bad parameters
+            raise MalformedMessageError(
+                f"custom space {codec.name!r}: parameters {msg.custom.parameters[:40]!r} were refused: {err!r}"
+            ) from err
+        if not isinstance(space, codec.space_type):
+            raise MalformedMessageError(
+                f"custom space {codec.name!r}: from_parameters returned {type(space).__qualname__}, "
+                f"expected a {codec.space_type.__qualname__}"
+            )
+        return space
     raise MalformedMessageError("space message has no kind set")
 
 

@@ -7,6 +7,7 @@ order; decoding wraps the received bytes without copying (the array is read-only
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,8 @@ DTYPES: dict[np.dtype[Any], int] = {
     np.dtype("<c16"): tensor_pb2.DTYPE_COMPLEX128,
 }
 _FROM_PROTO: dict[int, np.dtype[Any]] = {code: dtype for dtype, code in DTYPES.items()}
-# Largest number of elements a decoded tensor may claim; guards reshape against absurd shapes.
-_MAX_DIM = 2**62
+# Most dimensions a tensor may have: numpy 1.x's limit (numpy 2 allows 64), the same on every peer.
+MAX_NDIM = 32
 
 
 def dtype_to_proto(dtype: Any) -> int:
@@ -69,6 +70,8 @@ def dtype_from_proto(code: int) -> np.dtype[Any]:
 def array_to_tensor(array: Any, out: tensor_pb2.Tensor | None = None) -> tensor_pb2.Tensor:
     """Encode an array (or numpy scalar) as a Tensor, filling ``out`` when given."""
     array = np.asarray(array)
+    if array.ndim > MAX_NDIM:
+        raise UnsupportedValueError(f"array has {array.ndim} dimensions; at most {MAX_NDIM} can travel")
     code = DTYPES.get(array.dtype)
     if code is None:  # big-endian input, or a dtype with no wire form
         code = dtype_to_proto(array.dtype)
@@ -86,14 +89,18 @@ def _checked_buffer(tensor: tensor_pb2.Tensor) -> tuple[np.dtype[Any], tuple[int
     if dtype is None:
         dtype = dtype_from_proto(tensor.dtype)
     shape = tuple(tensor.shape)
+    if len(shape) > MAX_NDIM:
+        raise MalformedMessageError(f"tensor has {len(shape)} dimensions, more than {MAX_NDIM}")
     data = tensor.data
     expected = math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         raise MalformedMessageError(
             f"tensor of dtype {dtype} and shape {shape} needs {expected} bytes, got {len(data)}"
         )
-    if expected == 0 and any(dim > _MAX_DIM for dim in shape):
-        raise MalformedMessageError(f"tensor shape {shape} has a dimension over {_MAX_DIM}")
+    # An empty tensor may still claim absurd dimensions, e.g. (0, 2**62); numpy refuses a shape
+    # whose non-zero dimensions would not fit in memory, so refuse it here first.
+    if expected == 0 and math.prod(dim or 1 for dim in shape) * dtype.itemsize > sys.maxsize:
+        raise MalformedMessageError(f"tensor shape {shape} is too large for an array")
     if dtype.kind == "b" and data.translate(None, b"\x00\x01"):
         raise MalformedMessageError("bool tensor holds bytes other than 0 and 1")
     return dtype, shape, data

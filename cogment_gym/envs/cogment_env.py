@@ -1,0 +1,240 @@
+"""``CogmentEnv``: a Cogment trial as a ``gymnasium.Env`` (one episode = one trial)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import EnvSpec
+
+from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, tensor_to_array
+from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.session import ClientSession
+from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.protocol import CLIENT_ENDPOINT
+from cogment_gym.protocol.runtime import make_runner
+
+__all__ = ["CogmentEnv", "ResetNeededError"]
+
+logger = logging.getLogger(__name__)
+
+
+class ResetNeededError(CogmentGymError, gym.error.ResetNeeded):
+    """``step`` was called with no trial running (before ``reset``, or after the episode ended)."""
+
+
+class CogmentEnv(gym.Env[Any, Any]):
+    """A Gymnasium environment whose episodes are Cogment trials.
+
+    Three ways to run (see :class:`~cogment_gym.envs.connection.TrialConnection`)::
+
+        CogmentEnv("CartPole-v1")                           # everything in this process
+        CogmentEnv(environment="grpc://127.0.0.1:9001")      # env served elsewhere (cogment_gym.serve)
+        CogmentEnv(orchestrator="grpc://127.0.0.1:9000",     # an existing Orchestrator,
+                   environment="grpc://127.0.0.1:9001")      # e.g. the real Cogment one
+
+    Args:
+        env: a Gymnasium id or env factory, run in this process (embedded default).
+        environment: endpoint of an environment service instead.
+        implementation: which implementation of that service (default: its first).
+        orchestrator: endpoint of an Orchestrator's TrialLifecycleSP; ``actor_endpoint`` its
+            ClientActorSP when on another port.
+        render_mode: passed to the served env; ``render()`` returns the frames it sends back.
+        max_steps: Cogment ``max_steps`` of each trial (0: none; the env's own TimeLimit still applies).
+        timeout: seconds to wait for any answer from the trial.
+        **make_kwargs: passed to ``gym.make`` (embedded default only).
+
+    Example:
+        >>> env = CogmentEnv("CartPole-v1")
+        >>> obs, info = env.reset(seed=42)
+        >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        >>> env.close()
+    """
+
+    def __init__(
+        self,
+        env: str | Callable[..., gym.Env[Any, Any]] | None = None,
+        *,
+        environment: str | None = None,
+        implementation: str = "",
+        orchestrator: str | None = None,
+        actor_endpoint: str | None = None,
+        render_mode: str | None = None,
+        max_steps: int = 0,
+        timeout: float = 30.0,
+        **make_kwargs: Any,
+    ) -> None:
+        self._runner = make_runner()
+        self._connection = TrialConnection(
+            env_id=env,
+            make_kwargs=make_kwargs,
+            environment=environment,
+            implementation=implementation,
+            orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint,
+            timeout=timeout,
+        )
+        self._session: ClientSession | None = None
+        self._finishing: ClientSession | None = None
+        self._closed = False
+        try:
+            self._runner.run(self._connection.open())
+        except BaseException:
+            self._runner.close()
+            raise
+        spec = self._connection.spec
+        assert spec is not None
+        if len(spec.actors) != 1:
+            self.close()
+            raise CogmentGymError(
+                f"environment {spec.implementation!r} has {len(spec.actors)} agents; CogmentEnv drives one "
+                "(use CogmentParallelEnv / CogmentAECEnv for multi-agent environments)"
+            )
+        actor = spec.actors[0]
+        self._actor_name, self._actor_class = actor.name, actor.actor_class
+        self.observation_space = space_from_proto(actor.observation_space)
+        self.action_space = space_from_proto(actor.action_space)
+        metadata = decode_object(spec.metadata, "metadata") if spec.HasField("metadata") else {}
+        self.metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        self.metadata["render_modes"] = list(spec.render_modes)
+        if render_mode is not None and render_mode not in spec.render_modes:
+            self.close()
+            raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
+        self.render_mode = render_mode
+        self._max_steps = max_steps
+        self._frame: Any = None
+        self._env_endpoint = self._connection.env_endpoint
+        self.spec = _gym_spec(spec, env, environment, implementation, orchestrator, actor_endpoint, render_mode, max_steps, make_kwargs)
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._check_open()
+        config = env_pb2.EnvConfig(render_mode=self.render_mode or "")
+        if seed is not None:
+            if not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+            config.seed = int(seed)
+        if options is not None:
+            config.options.CopyFrom(encode_object(options, "options"))
+        params = common_pb2.TrialParams(
+            environment=common_pb2.EnvironmentParams(
+                name="env",
+                endpoint=self._env_endpoint,
+                implementation=self._connection.implementation,
+                config=common_pb2.SerializedMessage(content=config.SerializeToString()),
+            ),
+            actors=[common_pb2.ActorParams(name=self._actor_name, actor_class=self._actor_class, endpoint=CLIENT_ENDPOINT)],
+            max_steps=self._max_steps,
+        )
+        return self._runner.run(self._reset(params))
+
+    async def _reset(self, params: common_pb2.TrialParams) -> tuple[Any, dict[str, Any]]:
+        await self._drop_trial()
+        trial_id = await self._connection.start_trial(params)
+        try:
+            session = await self._connection.join(trial_id, actor_name=self._actor_name)
+            event = await session.next_event()
+        except BaseException:
+            await self._connection.terminate(trial_id)
+            raise
+        self._session = session
+        obs, _, _, _, info = self._unpack(event.observation.content)
+        if event.final:
+            self._end_episode()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        session = self._session
+        if session is None:
+            raise ResetNeededError("call reset() before step(): no episode is running")
+        content = env_pb2.ActionPayload(value=encode(self.action_space, action, "action")).SerializeToString()
+        try:
+            event = self._runner.run(self._step(session, content))
+        except BaseException:
+            self._session = None
+            raise
+        obs, reward, terminated, truncated, info = self._unpack(event.observation.content)
+        if event.final:
+            self._end_episode()
+        return obs, reward, terminated, truncated, info
+
+    @staticmethod
+    async def _step(session: ClientSession, content: bytes) -> Any:
+        await session.act(content)
+        return await session.next_event()
+
+    def render(self) -> Any:
+        return self._frame
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._runner.run(self._close())
+        finally:
+            self._runner.close()
+
+    async def _close(self) -> None:
+        try:
+            await self._drop_trial()
+        finally:
+            await self._connection.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CogmentGymError("this CogmentEnv is closed")
+
+    def _end_episode(self) -> None:
+        self._finishing, self._session = self._session, None
+
+    async def _drop_trial(self) -> None:
+        finishing, self._finishing = self._finishing, None
+        if finishing is not None:
+            await finishing.finish()
+        session, self._session = self._session, None
+        if session is not None and not session.ended:
+            await self._connection.terminate(session.trial_id)
+            await session.finish()
+
+    def _unpack(self, content: bytes) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        payload = env_pb2.ObservationPayload()
+        try:
+            payload.ParseFromString(content)
+        except Exception as err:
+            raise MalformedMessageError(f"observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
+        obs = decode(self.observation_space, payload.value, "observation")
+        info = decode_info(payload.info) if payload.HasField("info") else {}
+        if payload.HasField("frame"):
+            self._frame = tensor_to_array(payload.frame)
+        elif payload.text_frame:
+            self._frame = payload.text_frame
+        return obs, payload.reward, payload.terminated, payload.truncated, info
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            logger.debug("CogmentEnv garbage-collected without close()")
+
+
+def _gym_spec(spec: env_pb2.EnvSpec, *args: Any) -> EnvSpec | None:
+    env, environment, implementation, orchestrator, actor_endpoint, render_mode, max_steps, make_kwargs = args
+    kwargs: dict[str, Any] = dict(make_kwargs)
+    kwargs.update(
+        {k: v for k, v in dict(
+            env=env, environment=environment, implementation=implementation or None, orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint, max_steps=max_steps or None,
+        ).items() if v is not None}
+    )
+    name = spec.gym_id or spec.implementation
+    try:
+        return EnvSpec(id=f"cogment_gym/{name}", entry_point="cogment_gym.envs:CogmentEnv", kwargs=kwargs)
+    except Exception:  # ids Gymnasium cannot parse
+        return None

@@ -1,0 +1,111 @@
+"""The client-actor side of one trial (``ClientActorSP.RunTrial``), independent of transport."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym.errors import PeerLostError, ProtocolError
+from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
+from cogment_gym.protocol.deadlines import wait_for
+
+__all__ = ["ClientSession", "TrialEvent"]
+
+logger = logging.getLogger(__name__)
+
+ActorOut = common_pb2.ActorRunTrialOutput
+_LAST_ACK = ActorOut(state=LAST_ACK)
+_HEARTBEAT = ActorOut(state=HEARTBEAT)
+
+
+class TrialEvent:
+    """One observation delivered to the actor, with the rewards that came before it."""
+
+    __slots__ = ("observation", "rewards", "final")
+
+    def __init__(self, observation: common_pb2.Observation, rewards: list[common_pb2.Reward], final: bool) -> None:
+        self.observation = observation
+        self.rewards = rewards
+        self.final = final
+
+
+class ClientSession:
+    """A client actor in one trial. ``link`` has async ``write``/``read`` (None at end) and ``close``."""
+
+    def __init__(self, link: Any, trial_id: str, timeout: float) -> None:
+        self.link = link
+        self.trial_id = trial_id
+        self.timeout = timeout
+        self.actor_name = ""
+        self.actor_class = ""
+        self.ending = False
+        self.ended = False
+        self.tick = -1
+        self.messages: list[common_pb2.Message] = []
+
+    async def join(self, *, actor_name: str = "", actor_class: str = "") -> common_pb2.ActorInitialInput:
+        output = common_pb2.ActorInitialOutput(actor_name=actor_name) if actor_name else common_pb2.ActorInitialOutput(actor_class=actor_class)
+        await self.link.write(ActorOut(state=NORMAL, init_output=output))
+        while True:
+            msg = await self._read(f"the init data of trial {self.trial_id!r}")
+            if msg.state == NORMAL and msg.HasField("init_input"):
+                init = msg.init_input
+                self.actor_name, self.actor_class = init.actor_name, init.actor_class
+                return init
+            self._unexpected(msg, "init_input")
+
+    async def _read(self, what: str) -> common_pb2.ActorRunTrialInput:
+        while True:
+            msg = await wait_for(self.link.read(), self.timeout, what)
+            if msg is None:
+                self.ended = True
+                raise PeerLostError(f"trial {self.trial_id!r}: the orchestrator closed the stream while waiting for {what}")
+            if msg.state == HEARTBEAT:
+                await self.link.write(_HEARTBEAT)
+                continue
+            if msg.state == END:
+                self.ended = True
+                failure = Failure.from_details(msg.details) if msg.details else Failure(FailureKind.TERMINATED.value, "the trial was ended by the orchestrator", "")
+                raise failure.to_exception(self.trial_id)
+            return msg
+
+    def _unexpected(self, msg: common_pb2.ActorRunTrialInput, wanted: str) -> None:
+        raise ProtocolError(f"trial {self.trial_id!r}: expected {wanted}, got state {msg.state} {msg.WhichOneof('data')}")
+
+    async def next_event(self) -> TrialEvent:
+        """Wait for the next observation; rewards and messages before it are collected."""
+        rewards: list[common_pb2.Reward] = []
+        while True:
+            msg = await self._read(f"an observation of trial {self.trial_id!r}")
+            state = msg.state
+            if state == NORMAL:
+                kind = msg.WhichOneof("data")
+                if kind == "observation":
+                    self.tick = msg.observation.tick_id
+                    if self.ending:
+                        await self.link.write(_LAST_ACK)
+                    return TrialEvent(msg.observation, rewards, self.ending)
+                if kind == "reward":
+                    rewards.append(msg.reward)
+                elif kind == "message":
+                    self.messages.append(msg.message)
+            elif state == LAST:
+                self.ending = True
+            else:
+                self._unexpected(msg, "an observation")
+
+    async def act(self, content: bytes) -> None:
+        await self.link.write(ActorOut(state=NORMAL, action=common_pb2.Action(tick_id=self.tick, content=content)))
+
+    async def finish(self, timeout: float = 10.0) -> None:
+        """After the final observation: wait for END (LAST_ACK was already sent)."""
+        try:
+            while not self.ended:
+                msg = await wait_for(self.link.read(), timeout, f"END of trial {self.trial_id!r}")
+                if msg is None or msg.state == END:
+                    self.ended = True
+        except Exception as err:  # the trial is over for us either way
+            logger.debug("trial %s: no clean END: %s", self.trial_id, err)
+        finally:
+            await self.link.close()

@@ -1,0 +1,72 @@
+"""The Orchestrator's gRPC face: ``cogmentAPI.TrialLifecycleSP`` and ``cogmentAPI.ClientActorSP``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, AsyncIterator
+
+import grpc
+
+from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from cogment_gym.errors import CogmentGymError
+from cogment_gym.orchestrator.orchestrator import Orchestrator
+from cogment_gym.protocol import status_reply, version_info
+from cogment_gym.protocol.metadata import TRIAL_ID, metadata_values
+
+__all__ = ["ClientActorServicer", "TrialLifecycleServicer"]
+
+logger = logging.getLogger(__name__)
+
+
+class TrialLifecycleServicer(orchestrator_pb2_grpc.TrialLifecycleSPServicer):
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self.orchestrator = orchestrator
+
+    async def StartTrial(self, request: orchestrator_pb2.TrialStartRequest, context: Any) -> orchestrator_pb2.TrialStartReply:
+        try:
+            trial_id = await self.orchestrator.start_trial(request, request.user_id)
+        except CogmentGymError as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            raise
+        return orchestrator_pb2.TrialStartReply(trial_id=trial_id)
+
+    async def TerminateTrial(self, request: orchestrator_pb2.TerminateTrialRequest, context: Any) -> orchestrator_pb2.TerminateTrialReply:
+        ids = metadata_values(context.invocation_metadata(), TRIAL_ID)
+        if not ids:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "TerminateTrial needs one or more 'trial-id' metadata entries")
+        self.orchestrator.terminate(ids, hard=request.hard_termination)
+        return orchestrator_pb2.TerminateTrialReply()
+
+    async def GetTrialInfo(self, request: orchestrator_pb2.TrialInfoRequest, context: Any) -> orchestrator_pb2.TrialInfoReply:
+        ids = metadata_values(context.invocation_metadata(), TRIAL_ID)
+        infos = self.orchestrator.trial_infos(ids, latest_observation=request.get_latest_observation, actor_list=request.get_actor_list)
+        return orchestrator_pb2.TrialInfoReply(trial=infos)
+
+    async def WatchTrials(self, request: orchestrator_pb2.TrialListRequest, context: Any) -> AsyncIterator[orchestrator_pb2.TrialListEntry]:
+        async for entry in self.orchestrator.watch(request.filter, request.full_info):
+            yield entry
+
+    async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
+        return version_info()
+
+    async def Status(self, request: common_pb2.StatusRequest, context: Any) -> common_pb2.StatusReply:
+        return status_reply(request, load=float(sum(1 for t in self.orchestrator.trials.values() if not t.done)))
+
+
+class ClientActorServicer(orchestrator_pb2_grpc.ClientActorSPServicer):
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self.orchestrator = orchestrator
+
+    async def RunTrial(self, request_iterator: Any, context: Any) -> None:
+        try:
+            await self.orchestrator.join(context)
+        except CogmentGymError as err:
+            if hasattr(context, "abort"):
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"ClientActorSP::RunTrial failure: {err}")
+            raise
+
+    async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
+        return version_info()
+
+    async def Status(self, request: common_pb2.StatusRequest, context: Any) -> common_pb2.StatusReply:
+        return status_reply(request)
