@@ -11,7 +11,7 @@ from gymnasium.envs.registration import EnvSpec
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, tensor_to_array
+from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, space_to_proto, tensor_to_array
 from cogment_gym.envs.connection import TrialConnection
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, MalformedMessageError
@@ -46,6 +46,9 @@ class CogmentEnv(gym.Env[Any, Any]):
         render_mode: passed to the served env; ``render()`` returns the frames it sends back.
         max_steps: Cogment ``max_steps`` of each trial (0: none; the env's own TimeLimit still applies).
         timeout: seconds to wait for any answer from the trial.
+        observation_space, action_space: the spaces of a remote environment that does not serve
+            cogment_gym's EnvSpecSP (e.g. one written with the official Cogment SDK whose payloads
+            are cogment_gym.v1 messages); its single actor is of class ``actor_class``.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -66,8 +69,26 @@ class CogmentEnv(gym.Env[Any, Any]):
         render_mode: str | None = None,
         max_steps: int = 0,
         timeout: float = 30.0,
+        observation_space: gym.Space[Any] | None = None,
+        action_space: gym.Space[Any] | None = None,
+        actor_class: str = "player",
         **make_kwargs: Any,
     ) -> None:
+        spec_override = None
+        if (observation_space is None) != (action_space is None):
+            raise TypeError("give both observation_space and action_space, or neither")
+        if observation_space is not None and action_space is not None:
+            if environment is None:
+                raise TypeError("observation_space/action_space describe a remote environment: also pass environment='grpc://...'")
+            spec_override = env_pb2.EnvSpec(
+                implementation=implementation,
+                actors=[
+                    env_pb2.ActorSpec(
+                        name=actor_class, actor_class=actor_class,
+                        observation_space=space_to_proto(observation_space), action_space=space_to_proto(action_space),
+                    )
+                ],
+            )
         self._runner = make_runner()
         self._connection = TrialConnection(
             env_id=env,
@@ -77,6 +98,7 @@ class CogmentEnv(gym.Env[Any, Any]):
             orchestrator=orchestrator,
             actor_endpoint=actor_endpoint,
             timeout=timeout,
+            spec=spec_override,
         )
         self._session: ClientSession | None = None
         self._finishing: ClientSession | None = None

@@ -44,8 +44,10 @@ class TrialConnection:
         orchestrator: str | None = None,
         actor_endpoint: str | None = None,
         timeout: float = 30.0,
+        spec: env_pb2.EnvSpec | None = None,
     ) -> None:
         self.timeout = timeout
+        self._spec_override = spec
         self.implementation = implementation
         self._host: EnvHost | None = None
         self._orchestrator: Orchestrator | None = None
@@ -93,11 +95,20 @@ class TrialConnection:
                 self._lifecycle = orchestrator_pb2_grpc.TrialLifecycleSPStub(lifecycle_channel)
                 actor_channel = lifecycle_channel if self._actor_endpoint == self._orchestrator_endpoint else self._new_channel(self._actor_endpoint or "")
                 self._actor_stub = orchestrator_pb2_grpc.ClientActorSPStub(actor_channel)
+            if self._spec_override is not None:
+                self.spec = self._spec_override
+                return
             try:
                 self.spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
                     env_pb2.GetSpecRequest(implementation=self.implementation), timeout=self.timeout
                 )
             except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    raise EndpointUnreachableError(
+                        f"the environment service at {self.env_endpoint} does not describe its spaces (no "
+                        "cogment_gym.v1.EnvSpecSP: not a cogment_gym server); pass observation_space= and "
+                        "action_space= to describe them"
+                    ) from None
                 raise grpc_error(err, f"environment service at {self.env_endpoint}") from None
             self.implementation = self.spec.implementation
         except BaseException:

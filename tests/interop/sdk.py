@@ -184,7 +184,7 @@ def _build_payload_package(expected_hash: str) -> None:
     if not protos:
         raise SdkSetupError(f"no .proto files in {PAYLOAD_PROTO_DIR}")
     PYLIB_DIR.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CACHE_DIR) as tmp:
+    with tempfile.TemporaryDirectory(dir=PYLIB_DIR) as tmp:
         _run(
             [
                 python, "-m", "grpc_tools.protoc", "-I", PROTOS_DIR,
@@ -204,8 +204,19 @@ def _build_payload_package(expected_hash: str) -> None:
             shutil.rmtree(target)
         staged.rename(target)
 
-    _run([python, "-c", f"from {PAYLOAD_PACKAGE} import env_pb2; env_pb2.ObservationPayload()"], timeout=120)
+    check = (f"import sys; sys.path.insert(0, {str(PYLIB_DIR)!r}); "
+             f"from {PAYLOAD_PACKAGE} import env_pb2; env_pb2.ObservationPayload()")
+    _run([python, "-c", check], timeout=120)
     _PAYLOAD_STAMP.write_text(expected_hash)
+
+
+def _ensure_payload_package() -> bool:
+    """Regenerate our payload code if the .proto files (or the venv) changed; True if it did."""
+    payload_hash = _payload_hash()
+    if _stamp_matches(_PAYLOAD_STAMP, payload_hash) and (PYLIB_DIR / PAYLOAD_PACKAGE / "env_pb2.py").exists():
+        return False
+    _build_payload_package(payload_hash)
+    return True
 
 
 def _stamp_matches(path: Path, expected: str) -> bool:
@@ -228,10 +239,7 @@ def ensure_sdk() -> Path:
                 if not (_stamp_matches(_VENV_STAMP, json.dumps(_VENV_KEY, sort_keys=True))
                         and _venv_python_path().exists()):
                     _build_venv()
-                payload_hash = _payload_hash()
-                if not (_stamp_matches(_PAYLOAD_STAMP, payload_hash)
-                        and (PYLIB_DIR / PAYLOAD_PACKAGE / "env_pb2.py").exists()):
-                    _build_payload_package(payload_hash)
+                _ensure_payload_package()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         _ready = True
@@ -337,11 +345,16 @@ class SdkProcess:
                     self.proc.kill()
                     self.proc.wait(timeout=timeout)
         finally:
+            # The process is gone: the reader thread reaches EOF on its own.
+            self._reader.join(timeout=timeout)
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
-            self._reader.join(timeout=timeout)
             self._stderr.close()
         return self.proc.returncode
+
+    def discard_log(self) -> None:
+        """Remove the stderr log file (after :meth:`stop`)."""
+        self._stderr_path.unlink(missing_ok=True)
 
     def __enter__(self) -> "SdkProcess":
         return self
@@ -373,8 +386,9 @@ def start_sdk_server(
     stderr."""
     python = sdk_python()
     path = script_path(script)
-    stderr_path = Path(tempfile.mkstemp(prefix=f"{path.stem}-", suffix=".log", dir=log_dir)[1])
-    stderr = open(stderr_path, "w")
+    fd, stderr_name = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=".log", dir=log_dir)
+    stderr_path = Path(stderr_name)
+    stderr = os.fdopen(fd, "w")
     proc = subprocess.Popen(
         [str(python), str(path), *map(str, args)],
         stdin=subprocess.DEVNULL,
