@@ -18,14 +18,23 @@ DEFAULT_TIMEOUT = 30.0
 async def wait_for(awaitable: Awaitable[T], timeout: float | None, what: str) -> T:
     """Await ``awaitable`` for at most ``timeout`` seconds (None or <= 0: DEFAULT_TIMEOUT).
 
+    On Python 3.11+ this uses ``asyncio.timeout`` (a timer, no extra task per wait: it is on the
+    per-step path of every stream).
+
     Raises:
         PeerTimeoutError: naming ``what`` was being waited for and for how long.
     """
     seconds = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
     try:
+        if _timeout is not None:
+            async with _timeout(seconds):
+                return await awaitable
         return await asyncio.wait_for(awaitable, seconds)
     except asyncio.TimeoutError:
         raise PeerTimeoutError(f"no answer within {seconds:g} s while waiting for {what}") from None
+
+
+_timeout = getattr(asyncio, "timeout", None)
 
 
 class Watchdog:
