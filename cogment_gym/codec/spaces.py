@@ -6,6 +6,7 @@ Spaces of other types can be added with :func:`cogment_gym.codec.register_space`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import singledispatch
 from typing import Any, Callable
@@ -14,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from cogment_gym._proto.cogment_gym.v1 import spaces_pb2
-from cogment_gym.codec.tensor import array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
+from cogment_gym.codec.tensor import MAX_NDIM, array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
 from cogment_gym.errors import CodecError, MalformedMessageError, UnsupportedSpaceError
 
 __all__ = ["CustomSpaceCodec", "space_from_proto", "space_to_proto", "custom_space_codec", "add_custom_space_codec"]
@@ -31,6 +32,20 @@ class CustomSpaceCodec:
 
 
 _CUSTOM_BY_NAME: dict[str, CustomSpaceCodec] = {}
+
+# Most elements a MultiBinary may have (16 MiB per value). Its description is only a shape, so
+# without a cap a few bytes could make Gymnasium allocate arbitrary memory (Sequence(stack=True)
+# and Graph build arrays of the full shape). Box and MultiDiscrete carry their bounds element by
+# element, so their size is already bounded by the message's.
+MAX_MULTI_BINARY_SIZE = 2**24
+
+
+def _check_multi_binary_shape(shape: tuple[int, ...] | list[int]) -> str | None:
+    if len(shape) > MAX_NDIM:
+        return f"MultiBinary shape {tuple(shape)} has more than {MAX_NDIM} dimensions"
+    if math.prod(shape) > MAX_MULTI_BINARY_SIZE:
+        return f"MultiBinary shape {tuple(shape)} has more than {MAX_MULTI_BINARY_SIZE} elements"
+    return None
 
 
 def add_custom_space_codec(codec: CustomSpaceCodec) -> None:
@@ -103,6 +118,9 @@ def _(space: spaces.MultiDiscrete) -> spaces_pb2.Space:
 
 @space_to_proto.register
 def _(space: spaces.MultiBinary) -> spaces_pb2.Space:
+    problem = _check_multi_binary_shape(space.shape)
+    if problem is not None:
+        raise UnsupportedSpaceError(problem)
     return spaces_pb2.Space(multi_binary=spaces_pb2.MultiBinarySpace(shape=space.shape))
 
 
@@ -174,6 +192,9 @@ def _build(kind: str | None, msg: spaces_pb2.Space) -> spaces.Space[Any]:
         return spaces.MultiDiscrete(nvec, dtype=nvec.dtype, start=start)
     if kind == "multi_binary":
         shape = [int(n) for n in msg.multi_binary.shape]
+        problem = _check_multi_binary_shape(shape)
+        if problem is not None:
+            raise MalformedMessageError(problem)
         return spaces.MultiBinary(shape[0] if len(shape) == 1 else shape)
     if kind == "text":
         t = msg.text

@@ -133,6 +133,13 @@ def _out_of_bounds(
     )
 
 
+def _array_value(array: np.ndarray[Any, Any]) -> Value:
+    # Filling the oneof in place copies the bytes once; Value(array=Tensor(...)) copies them twice.
+    msg = Value()
+    array_to_tensor(array, out=msg.array)
+    return msg
+
+
 def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> np.ndarray[Any, Any]:
     _kind(msg, "array", path, space)
     array = tensor_to_array(msg.array)
@@ -173,7 +180,7 @@ def encode(space: spaces.Space[Any], value: Any, path: str = "value") -> Value:
 
 @encode.register
 def _(space: spaces.Box, value: Any, path: str = "value") -> Value:
-    return Value(array=array_to_tensor(_as_array_of(space, value, path)))
+    return _array_value(_as_array_of(space, value, path))
 
 
 def _integer(space: spaces.Discrete, value: Any, path: str) -> int:
@@ -194,12 +201,12 @@ def _(space: spaces.Discrete, value: Any, path: str = "value") -> Value:
 
 @encode.register
 def _(space: spaces.MultiDiscrete, value: Any, path: str = "value") -> Value:
-    return Value(array=array_to_tensor(_as_array_of(space, value, path)))
+    return _array_value(_as_array_of(space, value, path))
 
 
 @encode.register
 def _(space: spaces.MultiBinary, value: Any, path: str = "value") -> Value:
-    return Value(array=array_to_tensor(_as_array_of(space, value, path)))
+    return _array_value(_as_array_of(space, value, path))
 
 
 @encode.register
