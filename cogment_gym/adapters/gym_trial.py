@@ -58,6 +58,7 @@ class GymTrial:
             raise TrialSetupError(f"reset options must be a dict, got {type(self.options).__name__}")
         self.env: gym.Env = impl.acquire(self.render_mode)
         self.failed = False
+        self._closed = False
 
     def _payload(self, obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
         msg = env_pb2.ObservationPayload(
@@ -100,7 +101,10 @@ class GymTrial:
         return StepResult(self._payload(obs, reward, terminated, truncated, info), reward, terminated, truncated)
 
     def close(self) -> None:
-        """Return the env to the pool, or discard it if it failed."""
+        """Return the env to the pool, or discard it if it failed. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         if self.failed:
             self.impl.discard(self.env)
         else:

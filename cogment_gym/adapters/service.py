@@ -80,6 +80,10 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
             await self._run(trial_id, context)
         except _TrialEnded:
             pass
+        except PeerTimeoutError as err:
+            # The Orchestrator went silent: say so in-band (a hard END with the reason), as for
+            # any other failure, rather than failing the RPC with an unexpected exception.
+            await self._fail(context, Failure(FailureKind.TIMEOUT.value, str(err), "environment", type(err).__name__), trial_id)
         finally:
             self.active_trials -= 1
 
@@ -175,6 +179,11 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
                 await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
                 return
             done = result.terminated or result.truncated
+            if done or ending:
+                # The env is done with: back to the pool before the final observation leaves,
+                # so that the next trial of the same client finds it there (and a reset with
+                # seed=None continues its random generator, as with a direct env).
+                trial.close()
             if done and not ending:
                 await context.write(_LAST)
             if result.reward != 0.0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable, SupportsFloat
 
 import gymnasium as gym
@@ -58,6 +59,16 @@ class CogmentEnv(gym.Env[Any, Any]):
         >>> env.close()
     """
 
+    # An instance property: ``gymnasium.make`` reads a class's ``metadata`` to vet a render_mode
+    # before the env exists, but a CogmentEnv only learns its render modes from the served spec.
+    @property  # type: ignore[override]
+    def metadata(self) -> dict[str, Any]:
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._metadata = value
+
     def __init__(
         self,
         env: str | Callable[..., gym.Env[Any, Any]] | None = None,
@@ -100,8 +111,11 @@ class CogmentEnv(gym.Env[Any, Any]):
             timeout=timeout,
             spec=spec_override,
         )
+        self._metadata = {"render_modes": []}
         self._session: ClientSession | None = None
         self._finishing: ClientSession | None = None
+        # Sessions a failed step() left behind: ended (links to close) or not (to terminate).
+        self._abandoned: list[ClientSession] = []
         self._closed = False
         try:
             self._runner.run(self._connection.open())
@@ -159,11 +173,15 @@ class CogmentEnv(gym.Env[Any, Any]):
     async def _reset(self, params: common_pb2.TrialParams) -> tuple[Any, dict[str, Any]]:
         await self._drop_trial()
         trial_id = await self._connection.start_trial(params)
+        session: ClientSession | None = None
         try:
             session = await self._connection.join(trial_id, actor_name=self._actor_name)
             event = await session.next_event()
         except BaseException:
-            await self._connection.terminate(trial_id)
+            if session is None or not session.ended:
+                await self._connection.terminate(trial_id)
+            if session is not None:
+                await session.finish()
             raise
         self._session = session
         obs, _, _, _, info = self._unpack(event.observation.content)
@@ -179,7 +197,10 @@ class CogmentEnv(gym.Env[Any, Any]):
         try:
             event = self._runner.run(self._step(session, content))
         except BaseException:
+            # The episode is over for the caller; the next reset() or close() ends the trial
+            # (if it still runs, e.g. after a timeout or an interrupt) and closes its stream.
             self._session = None
+            self._abandoned.append(session)
             raise
         obs, reward, terminated, truncated, info = self._unpack(event.observation.content)
         if event.final:
@@ -219,6 +240,11 @@ class CogmentEnv(gym.Env[Any, Any]):
         self._finishing, self._session = self._session, None
 
     async def _drop_trial(self) -> None:
+        abandoned, self._abandoned = self._abandoned, []
+        for stale in abandoned:
+            if not stale.ended:
+                await self._connection.terminate(stale.trial_id)
+            await stale.finish()
         finishing, self._finishing = self._finishing, None
         if finishing is not None:
             await finishing.finish()
@@ -252,10 +278,12 @@ def _gym_spec(spec: env_pb2.EnvSpec, *args: Any) -> EnvSpec | None:
     kwargs.update(
         {k: v for k, v in dict(
             env=env, environment=environment, implementation=implementation or None, orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint, max_steps=max_steps or None,
+            actor_endpoint=actor_endpoint, max_steps=max_steps or None, render_mode=render_mode,
         ).items() if v is not None}
     )
-    name = spec.gym_id or spec.implementation
+    # Gymnasium ids allow one namespace and [\w:.-] in names: "cogment_gym/<name>" with the
+    # served id's own namespace folded in ("ns/Env-v0" -> "cogment_gym/ns.Env-v0").
+    name = re.sub(r"[^\w:.-]", "_", (spec.gym_id or spec.implementation).replace("/", "."))
     try:
         return EnvSpec(id=f"cogment_gym/{name}", entry_point="cogment_gym.envs:CogmentEnv", kwargs=kwargs)
     except Exception:  # ids Gymnasium cannot parse

@@ -18,7 +18,7 @@ import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
-from cogment_gym.adapters import EnvHost, EnvironmentServicer
+from cogment_gym.adapters import EnvHost, EnvironmentServicer, UnknownImplementationError
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import EndpointUnreachableError, TrialStartError
 from cogment_gym.orchestrator import Orchestrator
@@ -109,6 +109,8 @@ class TrialConnection:
                         "cogment_gym.v1.EnvSpecSP: not a cogment_gym server); pass observation_space= and "
                         "action_space= to describe them"
                     ) from None
+                if err.code() == grpc.StatusCode.NOT_FOUND:  # the service answered: it is no lost peer
+                    raise UnknownImplementationError(f"environment service at {self.env_endpoint}: {err.details()}") from None
                 raise grpc_error(err, f"environment service at {self.env_endpoint}") from None
             self.implementation = self.spec.implementation
         except BaseException:

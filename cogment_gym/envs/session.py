@@ -67,7 +67,9 @@ class ClientSession:
             if msg.state == END:
                 self.ended = True
                 failure = Failure.from_details(msg.details) if msg.details else Failure(FailureKind.TERMINATED.value, "the trial was ended by the orchestrator", "")
-                raise failure.to_exception(self.trial_id)
+                # Name the trial once: the Orchestrator's own failures already start with it.
+                named = failure.summary.startswith(f"trial {self.trial_id!r}")
+                raise failure.to_exception("" if named else self.trial_id)
             return msg
 
     def _unexpected(self, msg: common_pb2.ActorRunTrialInput, wanted: str) -> None:

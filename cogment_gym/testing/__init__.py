@@ -1,0 +1,44 @@
+"""Checkers and test environments shipped for users of cogment_gym.
+
+- :func:`check_bridge_matches`: an environment stepped directly and through a bridge
+  (e.g. :class:`cogment_gym.CogmentEnv`) with the same seeds and actions must match exactly.
+- :func:`assert_data_equal`: the strict recursive comparison it uses.
+- Test environments: :class:`CompositeSpacesEnv` (registered with Gymnasium as
+  ``cogment_gym/CompositeSpaces-v0`` when this package is imported; ``import cogment_gym``
+  alone registers nothing), :class:`CountingEnv`, :class:`RaisingEnv`.
+
+Example:
+    >>> import cogment_gym
+    >>> from cogment_gym.testing import COMPOSITE_ENV_ID, check_bridge_matches
+    >>> bridged = cogment_gym.CogmentEnv(COMPOSITE_ENV_ID)
+    >>> check_bridge_matches(COMPOSITE_ENV_ID, bridged, seeds=[1, 2], canonical=False).episodes
+    2
+    >>> bridged.close()
+"""
+
+from cogment_gym.testing.env_match import MatchReport, assert_data_equal, canonical_value, check_bridge_matches
+from cogment_gym.testing.envs import (
+    COMPOSITE_ENV_ID,
+    CompositeSpacesEnv,
+    CountingEnv,
+    InjectedFault,
+    RaisingEnv,
+    StepCounter,
+    register_envs,
+)
+
+__all__ = [
+    "COMPOSITE_ENV_ID",
+    "CompositeSpacesEnv",
+    "CountingEnv",
+    "InjectedFault",
+    "MatchReport",
+    "RaisingEnv",
+    "StepCounter",
+    "assert_data_equal",
+    "canonical_value",
+    "check_bridge_matches",
+    "register_envs",
+]
+
+register_envs()
