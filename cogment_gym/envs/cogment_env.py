@@ -113,7 +113,6 @@ class CogmentEnv(gym.Env[Any, Any]):
         )
         self._metadata = {"render_modes": []}
         self._session: ClientSession | None = None
-        self._finishing: ClientSession | None = None
         # Sessions a failed step() left behind: ended (links to close) or not (to terminate).
         self._abandoned: list[ClientSession] = []
         self._closed = False
@@ -177,16 +176,16 @@ class CogmentEnv(gym.Env[Any, Any]):
         try:
             session = await self._connection.join(trial_id, actor_name=self._actor_name)
             event = await session.next_event()
+            if event.final:
+                await session.finish()
         except BaseException:
             if session is None or not session.ended:
                 await self._connection.terminate(trial_id)
             if session is not None:
                 await session.finish()
             raise
-        self._session = session
+        self._session = None if event.final else session
         obs, _, _, _, info = self._unpack(event.observation.content)
-        if event.final:
-            self._end_episode()
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -204,13 +203,22 @@ class CogmentEnv(gym.Env[Any, Any]):
             raise
         obs, reward, terminated, truncated, info = self._unpack(event.observation.content)
         if event.final:
-            self._end_episode()
+            self._session = None
+            if not (terminated or truncated):
+                # The Orchestrator ended the trial (max_steps, soft TerminateTrial) and the env did
+                # not mark it: for Gymnasium this is a time limit, a truncation.
+                truncated = True
         return obs, reward, terminated, truncated, info
 
     @staticmethod
     async def _step(session: ClientSession, content: bytes) -> Any:
         await session.act(content)
-        return await session.next_event()
+        event = await session.next_event()
+        if event.final:
+            # Wait for END now: with an embedded Orchestrator the trial only progresses while this
+            # loop runs, and the environment must see its trial end without another call from us.
+            await session.finish()
+        return event
 
     def render(self) -> Any:
         return self._frame
@@ -236,18 +244,12 @@ class CogmentEnv(gym.Env[Any, Any]):
         if self._closed:
             raise CogmentGymError("this CogmentEnv is closed")
 
-    def _end_episode(self) -> None:
-        self._finishing, self._session = self._session, None
-
     async def _drop_trial(self) -> None:
         abandoned, self._abandoned = self._abandoned, []
         for stale in abandoned:
             if not stale.ended:
                 await self._connection.terminate(stale.trial_id)
             await stale.finish()
-        finishing, self._finishing = self._finishing, None
-        if finishing is not None:
-            await finishing.finish()
         session, self._session = self._session, None
         if session is not None and not session.ended:
             await self._connection.terminate(session.trial_id)

@@ -1,8 +1,32 @@
 """A pure-Python Orchestrator speaking the Cogment 2.x API, embedded or standalone."""
 
+from cogment_gym.orchestrator.datalog import DatalogWriter
 from cogment_gym.orchestrator.orchestrator import Orchestrator
+from cogment_gym.orchestrator.params import (
+    DEFAULT_MAX_INACTIVITY,
+    TrialParamsError,
+    dump_trial_params,
+    load_trial_params,
+    parse_trial_params,
+    trial_params_from_dict,
+    trial_params_to_dict,
+)
 from cogment_gym.orchestrator.services import ClientActorServicer, TrialLifecycleServicer
 from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.orchestrator.trial import Trial, TrialState
 
-__all__ = ["ClientActorServicer", "Connector", "Orchestrator", "Trial", "TrialLifecycleServicer", "TrialState"]
+__all__ = [
+    "DEFAULT_MAX_INACTIVITY",
+    "ClientActorServicer",
+    "Connector",
+    "DatalogWriter",
+    "Orchestrator",
+    "Trial",
+    "TrialParamsError",
+    "TrialState",
+    "dump_trial_params",
+    "load_trial_params",
+    "parse_trial_params",
+    "trial_params_from_dict",
+    "trial_params_to_dict",
+]

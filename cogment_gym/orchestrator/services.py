@@ -1,9 +1,13 @@
-"""The Orchestrator's gRPC face: ``cogmentAPI.TrialLifecycleSP`` and ``cogmentAPI.ClientActorSP``."""
+"""The Orchestrator's gRPC face: ``cogmentAPI.TrialLifecycleSP`` and ``cogmentAPI.ClientActorSP``.
+
+Failures are reported as the Cogment Orchestrator reports them: status ``UNKNOWN`` with
+``"<Service>::<Method> failure: [<reason>]"`` (docs/protocol.md §0).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NoReturn
 
 import grpc
 
@@ -18,22 +22,27 @@ __all__ = ["ClientActorServicer", "TrialLifecycleServicer"]
 logger = logging.getLogger(__name__)
 
 
+async def _fail(context: Any, method: str, reason: object) -> NoReturn:
+    logger.info("%s failure: %s", method, reason)
+    await context.abort(grpc.StatusCode.UNKNOWN, f"{method} failure: [{reason}]")
+    raise AssertionError("context.abort returns only by raising")  # pragma: no cover
+
+
 class TrialLifecycleServicer(orchestrator_pb2_grpc.TrialLifecycleSPServicer):
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
 
     async def StartTrial(self, request: orchestrator_pb2.TrialStartRequest, context: Any) -> orchestrator_pb2.TrialStartReply:
         try:
-            trial_id = await self.orchestrator.start_trial(request, request.user_id)
+            trial_id = await self.orchestrator.start_trial(request)
         except CogmentGymError as err:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-            raise
+            await _fail(context, "TrialLifecycleSP::StartTrial", err)
         return orchestrator_pb2.TrialStartReply(trial_id=trial_id)
 
     async def TerminateTrial(self, request: orchestrator_pb2.TerminateTrialRequest, context: Any) -> orchestrator_pb2.TerminateTrialReply:
         ids = metadata_values(context.invocation_metadata(), TRIAL_ID)
         if not ids:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "TerminateTrial needs one or more 'trial-id' metadata entries")
+            await _fail(context, "TrialLifecycleSP::TerminateTrial", "no 'trial-id' metadata: give one entry per trial to terminate")
         self.orchestrator.terminate(ids, hard=request.hard_termination)
         return orchestrator_pb2.TerminateTrialReply()
 
@@ -43,8 +52,12 @@ class TrialLifecycleServicer(orchestrator_pb2_grpc.TrialLifecycleSPServicer):
         return orchestrator_pb2.TrialInfoReply(trial=infos)
 
     async def WatchTrials(self, request: orchestrator_pb2.TrialListRequest, context: Any) -> AsyncIterator[orchestrator_pb2.TrialListEntry]:
-        async for entry in self.orchestrator.watch(request.filter, request.full_info):
-            yield entry
+        watch = self.orchestrator.watch(request.filter, request.full_info)
+        try:
+            async for entry in watch:
+                yield entry
+        finally:
+            await watch.aclose()  # type: ignore[attr-defined]
 
     async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
         return version_info()
@@ -61,9 +74,7 @@ class ClientActorServicer(orchestrator_pb2_grpc.ClientActorSPServicer):
         try:
             await self.orchestrator.join(context)
         except CogmentGymError as err:
-            if hasattr(context, "abort"):
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"ClientActorSP::RunTrial failure: {err}")
-            raise
+            await _fail(context, "ClientActorSP::RunTrial", err)
 
     async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
         return version_info()

@@ -1,15 +1,25 @@
 """One trial: connect its components, run its ticks, end it cleanly.
 
-Tick loop (behaviour of the Cogment 2.x Orchestrator, see docs/protocol.md):
+Tick loop (behaviour of the Cogment 2.x Orchestrator, docs/protocol.md §1.4, §2.3, §4):
 
-1. read the environment's ObservationSet (rewards/messages before it are routed);
-2. to every available actor: its pending rewards, LAST if this is the final tick, its Observation;
-3. gather one action per actor (response_timeout, optional actors, default_action);
-4. if an end was requested or ``tick >= max_steps``: LAST to the environment;
-5. send the ActionSet; the answer is the next tick's ObservationSet.
+1. read the environment's ObservationSet (rewards/messages before it are routed); every set but
+   the first advances the tick by one;
+2. to every available actor: its pending rewards (one aggregated ``Reward`` per tick), LAST if
+   this is the final tick, its Observation;
+3. gather one action per actor (``response_timeout``, ``optional``, ``default_action``);
+4. if an end was requested or ``tick >= max_steps``: LAST to the environment (so with
+   ``max_steps = M`` the environment gets ActionSets 0..M, the last after LAST, and the final
+   observation is tick M+1);
+5. messages for the environment, then the ActionSet; the answer is the next ObservationSet.
 
-Soft end: the environment's LAST_ACK, then each actor's LAST_ACK (deadlines), then END to all.
-Any failure: hard END with a ``details`` string carrying the in-band Failure.
+Soft end: the environment's LAST_ACK (60 s), the actors' LAST_ACKs (30 s), then END to all.
+Any failure (a required actor missing, a peer lost, a deadline passed, a hard TerminateTrial,
+inactivity): a hard END to everyone, whose ``details`` carry the in-band Failure.
+
+Concurrency: everything runs in the trial's task, except that with several actors the actions
+(and the actors' init) are awaited in one child task per actor; those may forward messages to
+other actors, so actor writes outside the main task take the slot's lock. The hot path (one
+actor) has no extra task, lock or timer besides one watchdog timer per wait.
 """
 
 from __future__ import annotations
@@ -18,16 +28,19 @@ import asyncio
 import enum
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Sequence
 
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, orchestrator_pb2
 from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, TrialFailedError
-from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception
+from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import Watchdog
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
 from cogment_gym.protocol.metadata import TRIAL_ID
 
+from cogment_gym.orchestrator.transports import within
+
 if TYPE_CHECKING:
+    from cogment_gym.orchestrator.datalog import DatalogWriter
     from cogment_gym.orchestrator.transports import Connector, Link, ServerLink
 
 __all__ = ["ActorSlot", "Trial", "TrialState"]
@@ -50,6 +63,16 @@ ENV_LAST_ACK_TIMEOUT = 60.0
 ACTOR_LAST_ACK_TIMEOUT = 30.0
 # Upper bound on a wait Cogment leaves unbounded (timeout parameter 0).
 UNBOUNDED_WAIT = 3600.0
+# Seconds one best-effort END write may take when a trial ends.
+FAREWELL_TIMEOUT = 5.0
+# Seconds a component gets to end its call once it was sent END (Cogment: WritesDone, Finish).
+CLOSE_TIMEOUT = 10.0
+
+# Datalog special events, spelled as the Cogment Orchestrator spells them (typo included).
+EVENT_END_REQUESTED = "End requested"
+EVENT_MAX_STEPS = "Maximum number of steps reached"
+EVENT_ENV_ENDED = "Evironment ended trial"
+EVENT_STALE = "Stale trial"
 
 
 class TrialState(enum.IntEnum):
@@ -77,6 +100,11 @@ def _matches(pattern: str, name: str, actor_class: str) -> bool:
     return bool(dot) and cls == actor_class and who in ("*", name)
 
 
+def is_client_endpoint(endpoint: str) -> bool:
+    """``cogment://client`` (any case), or the deprecated bare ``client``."""
+    return endpoint.lower() in (CLIENT_ENDPOINT, "client")
+
+
 class ActorSlot:
     """One actor of the trial (an entry of TrialParams.actors)."""
 
@@ -85,14 +113,18 @@ class ActorSlot:
         self.params = params
         self.name = params.name
         self.actor_class = params.actor_class
-        self.is_client = params.endpoint in (CLIENT_ENDPOINT, "client")
+        self.is_client = is_client_endpoint(params.endpoint)
         self.link: Link | ServerLink | None = None
         self.available = False  # connected and not disengaged
+        self.claimed = False  # client actors: a join selected this slot
         self.joined: asyncio.Future[None] | None = None  # client actors: set when joined
         self.released: asyncio.Future[None] | None = None  # client actors: the servicer returns when set
         self.rewards: dict[int, list[common_pb2.RewardSource]] = {}
         self.got_last_ack = False
         self.pending_read: asyncio.Future[Any] | None = None
+        self.lock: asyncio.Lock | None = None  # only in trials with several actors
+        self.farewell_sent = False  # END already sent (disengaged at init)
+        self.missing_reason = ""
 
     @property
     def description(self) -> str:
@@ -100,7 +132,11 @@ class ActorSlot:
 
 
 class Trial:
-    """A running trial. Created and driven by :class:`~cogment_gym.orchestrator.Orchestrator`."""
+    """A running trial. Created and driven by :class:`~cogment_gym.orchestrator.Orchestrator`.
+
+    Raises:
+        ValueError: the parameters cannot make a trial (no actors, duplicate names, bad endpoints).
+    """
 
     def __init__(
         self,
@@ -111,25 +147,16 @@ class Trial:
         user_id: str = "",
         env_timeout: float = 60.0,
         on_state: Callable[[Trial], None] | None = None,
-        datalog: Any = None,
+        datalog: DatalogWriter | None = None,
     ) -> None:
-        if not params.actors:
-            raise ValueError("trial parameters name no actors")
-        names = [a.name for a in params.actors]
-        if any(not a.name or not a.actor_class for a in params.actors):
-            raise ValueError("every actor needs a name and an actor_class")
-        if len(set(names)) != len(names):
-            raise ValueError(f"actor names must be unique, got {names}")
-        if not params.environment.endpoint:
-            raise ValueError("trial parameters name no environment endpoint")
+        _validate(params)
         self.id = trial_id
         self.params = params
         self.user_id = user_id
         self.env_name = params.environment.name or "env"
-        if self.env_name in names:
-            raise ValueError(f"an actor may not be named like the environment ({self.env_name!r})")
         self.actors = [ActorSlot(i, a) for i, a in enumerate(params.actors)]
         self._by_name = {slot.name: slot for slot in self.actors}
+        self._single = len(self.actors) == 1
         self.connector = connector
         self.env_timeout = env_timeout
         self.state = TrialState.INITIALIZING
@@ -140,15 +167,19 @@ class Trial:
         self.end_requested = False
         self.failure: Failure | None = None
         self.last_activity = time.monotonic()
+        self.datalog = datalog
         self._on_state = on_state
         self._env: Link | None = None
         self._env_ending = False  # the environment sent LAST
         self._last_sent = False  # this side sent LAST to the environment
         self._env_last_ack = False
+        self._closing = False  # the hard end began: no more joins, no more terminate()
         self._task: asyncio.Task[None] | None = None
         self._watchdog: Watchdog | None = None
-        self._datalog = datalog
         self._messages_to_env: list[common_pb2.Message] = []
+        self._env_wait = ""  # what the env deadline waits for (formatted once)
+        self._watched: Link | ServerLink | None = None  # what the main task's watchdog guards
+        self._unresponsive: list[Link | ServerLink] = []  # passed a deadline: not waited for again
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,38 +194,51 @@ class Trial:
 
     def start(self) -> None:
         """Move to PENDING (client actors may join) and run the trial in a task."""
+        loop = asyncio.get_running_loop()
         for slot in self.actors:
             if slot.is_client:
-                loop = asyncio.get_running_loop()
                 slot.joined = loop.create_future()
                 slot.released = loop.create_future()
+            if not self._single:
+                slot.lock = asyncio.Lock()
         self._set_state(TrialState.PENDING)
-        self._task = asyncio.get_running_loop().create_task(self._main(), name=f"trial-{self.id}")
+        self._task = loop.create_task(self._main(), name=f"trial-{self.id}")
 
     @property
     def done(self) -> bool:
         return self.state == TrialState.ENDED
 
     async def wait(self) -> None:
+        """Until the trial has ENDED (every peer was told, every link closed)."""
         if self._task is not None:
             await asyncio.shield(self._task)
 
     def request_end(self) -> None:
         """Soft end: the trial ends after the current tick's actions are in."""
-        self.end_requested = True
+        if not self.end_requested and not self.done:
+            self.end_requested = True
+            self.record_event(EVENT_END_REQUESTED)
 
     def terminate(self, failure: Failure) -> None:
-        """Hard end now."""
-        if self._task is None or self._task.done():
+        """Hard end now, telling every peer ``failure``."""
+        if self._task is None or self._task.done() or self._closing:
             return
         if self.failure is None:
             self.failure = failure
         self._task.cancel()
 
+    def record_event(self, text: str) -> None:
+        """A datalog special event of the current tick."""
+        if self.datalog is not None:
+            self.datalog.event(text)
+
     # ------------------------------------------------------------------ client actors
 
     def claim_slot(self, actor_name: str, actor_class: str) -> ActorSlot:
         """The slot a joining client actor takes (by name, or first free of its class)."""
+        if self._closing or self.state == TrialState.ENDED:
+            reason = f": {self.failure.summary}" if self.failure is not None else ""
+            raise CogmentGymError(f"trial {self.id!r} has ended{reason}")
         if self.state != TrialState.PENDING:
             raise CogmentGymError(f"trial {self.id!r} is {self.state.name}; client actors join PENDING trials only")
         if actor_name:
@@ -205,15 +249,27 @@ class Trial:
                 raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} is of class {slot.actor_class!r}, not {actor_class!r}")
             if not slot.is_client:
                 raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} is a service actor ({slot.params.endpoint})")
-            if slot.joined is None or slot.joined.done():
+            if slot.joined is not None and slot.joined.cancelled():
+                raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} did not join in time and was disengaged")
+            if slot.claimed:
                 raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} has already joined")
-            return slot
-        if actor_class:
-            for slot in self.actors:
-                if slot.is_client and slot.actor_class == actor_class and slot.joined is not None and not slot.joined.done():
-                    return slot
-            raise CogmentGymError(f"trial {self.id!r} has no free client slot of class {actor_class!r}")
-        raise CogmentGymError("a joining client actor must give an actor_name or an actor_class")
+        elif actor_class:
+            free = [s for s in self.actors if s.is_client and s.actor_class == actor_class and not s.claimed and s.joined is not None and not s.joined.done()]
+            if not free:
+                raise CogmentGymError(f"trial {self.id!r} has no free client slot of class {actor_class!r}")
+            slot = free[0]
+        else:
+            raise CogmentGymError("a joining client actor must give an actor_name or an actor_class")
+        slot.claimed = True
+        return slot
+
+    def attach_client(self, slot: ActorSlot, link: ServerLink | Link) -> bool:
+        """The client of ``slot`` got its init data; False if the trial ended meanwhile."""
+        if self._closing or slot.joined is None or slot.joined.done():
+            return False
+        slot.link = link
+        slot.joined.set_result(None)
+        return True
 
     def init_input(self, slot: ActorSlot) -> ActorIn:
         init = common_pb2.ActorInitialInput(
@@ -231,7 +287,8 @@ class Trial:
     async def _main(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._watchdog = Watchdog(task)
+        self._watchdog = watchdog = Watchdog(task)
+        failure: Failure | None = None
         try:
             try:
                 await self._connect_actors()
@@ -239,68 +296,82 @@ class Trial:
                 await self._run_ticks()
                 await self._soft_end()
             except asyncio.CancelledError:
-                if self._watchdog.expired is not None:
-                    raise _Failed(failure_from_exception(self._watchdog.error(), origin=f"trial {self.id!r}", kind=FailureKind.TIMEOUT))
-                if self.failure is not None:
-                    raise _Failed(self.failure)
-                raise
-            except (PeerLostError, EndpointUnreachableError, PeerTimeoutError) as err:
-                if isinstance(err, EndpointUnreachableError):
-                    kind = FailureKind.UNREACHABLE
-                elif isinstance(err, PeerTimeoutError):
-                    kind = FailureKind.TIMEOUT
+                _uncancel(task)
+                if watchdog.expired is not None:
+                    if self._watched is not None:
+                        self._unresponsive.append(self._watched)
+                    failure = Failure(FailureKind.TIMEOUT.value, watchdog.expired, f"trial {self.id!r}", "PeerTimeoutError")
                 else:
-                    kind = FailureKind.PEER_LOST
-                raise _Failed(Failure(kind.value, str(err), f"trial {self.id!r}", type(err).__name__))
+                    failure = self.failure or Failure(FailureKind.TERMINATED.value, "the trial was cancelled (the orchestrator is shutting down)", f"trial {self.id!r}")
+            except _Failed as failed:
+                failure = failed.failure
+            except (PeerLostError, EndpointUnreachableError, PeerTimeoutError) as err:
+                kind = FailureKind.UNREACHABLE if isinstance(err, EndpointUnreachableError) else FailureKind.TIMEOUT if isinstance(err, PeerTimeoutError) else FailureKind.PEER_LOST
+                failure = Failure(kind.value, str(err), f"trial {self.id!r}", type(err).__name__)
             except TrialFailedError as err:
-                raise _Failed(failure_from_exception(err, origin=f"trial {self.id!r}", kind=FailureKind.OTHER))
-        except _Failed as failed:
-            self.failure = failed.failure
-            logger.info("trial %s ends hard: %s", self.id, failed.failure.summary)
-            await self._hard_end(failed.failure)
-        except Exception as err:  # a bug here must still end the trial for everyone
-            logger.exception("trial %s: internal error", self.id)
-            self.failure = failure_from_exception(err, origin="orchestrator", kind=FailureKind.OTHER)
-            await self._hard_end(self.failure)
+                failure = failure_from_exception(err, origin=f"trial {self.id!r}", kind=FailureKind.OTHER)
+            except Exception as err:  # a bug here must still end the trial for everyone
+                logger.exception("trial %s: internal error", self.id)
+                failure = failure_from_exception(err, origin="orchestrator", kind=FailureKind.OTHER)
+            watchdog.disarm()
+            if failure is not None:
+                self._closing = True
+                self.failure = failure
+                logger.info("trial %s ends hard: %s", self.id, failure.summary)
+                self.record_event(f"Forced termination: {failure.summary}")
+                await self._hard_end(failure)
         finally:
-            self._watchdog.disarm()
-            await self._close_links()
-            self._set_state(TrialState.ENDED)
+            self._closing = True
+            watchdog.disarm()
+            try:
+                await self._close_links()
+            finally:
+                self._set_state(TrialState.ENDED)
+                if self.datalog is not None:
+                    self.datalog.close(int(TrialState.ENDED))
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return ((TRIAL_ID, self.id),)
 
+    # ------------------------------------------------------------------ connecting
+
     async def _connect_actors(self) -> None:
-        async def connect(slot: ActorSlot) -> None:
-            timeout = slot.params.initial_connection_timeout or UNBOUNDED_WAIT
-            try:
-                if slot.is_client:
-                    assert slot.joined is not None
-                    await asyncio.wait_for(asyncio.shield(slot.joined), timeout)
-                else:
-                    link = self.connector.service_actor(slot.params.endpoint, self._metadata(), slot.description)
-                    slot.link = link
-                    await link.write(self.init_input(slot))
-                    await asyncio.wait_for(self._await_actor_init(slot, link), timeout)
-                slot.available = True
-            except (asyncio.TimeoutError, CogmentGymError) as err:
-                if isinstance(err, asyncio.TimeoutError):
-                    what = "join" if slot.is_client else "answer its init"
-                    err = PeerTimeoutError(f"{slot.description} did not {what} within {timeout:g} s")
-                if slot.params.optional:
-                    logger.warning("trial %s: optional %s unavailable: %s", self.id, slot.description, err)
-                    return
-                raise
-
-        if len(self.actors) == 1:
-            await connect(self.actors[0])
+        if self._single:
+            await self._connect_actor(self.actors[0])
         else:
-            results = await asyncio.gather(*(connect(s) for s in self.actors), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            await _run_all([self._connect_actor(slot) for slot in self.actors])
+        if not any(slot.available for slot in self.actors):
+            logger.warning("trial %s: no actor is available; stepping with default/empty actions", self.id)
 
-    async def _await_actor_init(self, slot: ActorSlot, link: Link | ServerLink) -> None:
+    async def _connect_actor(self, slot: ActorSlot) -> None:
+        timeout = slot.params.initial_connection_timeout or UNBOUNDED_WAIT
+        try:
+            if slot.is_client:
+                assert slot.joined is not None
+                try:
+                    await asyncio.wait_for(asyncio.shield(slot.joined), timeout)
+                except asyncio.TimeoutError:
+                    slot.joined.cancel()  # a late join is refused
+                    raise PeerTimeoutError(f"client {slot.description} did not join within {timeout:g} s") from None
+            else:
+                link = self.connector.service_actor(slot.params.endpoint, self._metadata(), f"{slot.description} at {slot.params.endpoint}")
+                slot.link = link
+                try:
+                    await asyncio.wait_for(self._init_service_actor(slot, link), timeout)
+                except asyncio.TimeoutError:
+                    raise PeerTimeoutError(f"{slot.description} did not answer its init within {timeout:g} s") from None
+            slot.available = True
+        except CogmentGymError as err:
+            if not slot.params.optional:
+                raise _Failed(Failure(_kind_of(err).value, f"failed to initialize required {slot.description}: {err}", f"trial {self.id!r}", type(err).__name__)) from None
+            logger.warning("trial %s: optional %s is unavailable for the whole trial: %s", self.id, slot.description, err)
+            if slot.link is not None:  # closed with the others when the trial ends
+                slot.farewell_sent = True
+                await _quietly(slot.link.write(ActorIn(state=END, details=f"{slot.description} is disengaged: {err}")))
+
+    async def _init_service_actor(self, slot: ActorSlot, link: Link | ServerLink) -> None:
+        """Send the init data, await the actor's init_output (answering heartbeats)."""
+        await link.write(self.init_input(slot))
         while True:
             msg = await link.read()
             if msg is None:
@@ -310,13 +381,14 @@ class Trial:
             elif msg.state == NORMAL and msg.HasField("init_output"):
                 return
             elif msg.state == END:
-                raise PeerLostError(f"{slot.description} ended during init: {msg.details}")
+                raise PeerLostError(f"{slot.description} ended during init: {Failure.from_details(msg.details).summary}" if msg.details else f"{slot.description} ended during init")
             else:
                 raise PeerLostError(f"{slot.description} sent {msg.WhichOneof('data')} in state {msg.state} before init_output")
 
     async def _connect_env(self) -> None:
         env = self.params.environment
         self._env = link = self.connector.environment(env.endpoint, self._metadata(), f"environment {env.implementation or self.env_name!r} at {env.endpoint}")
+        self._env_wait = f"observations from {link.description}"
         init = environment_pb2.EnvInitialInput(
             name=self.env_name,
             impl_name=env.implementation,
@@ -327,6 +399,7 @@ class Trial:
             init.config.CopyFrom(env.config)
         watchdog = self._watchdog
         assert watchdog is not None
+        self._watched = link
         watchdog.arm(self.env_timeout, f"the init answer of {link.description}")
         await link.write(EnvIn(state=NORMAL, init_input=init))
         while True:
@@ -345,10 +418,14 @@ class Trial:
 
     # ------------------------------------------------------------------ ticks
 
-    async def _read_observations(self) -> environment_pb2.ObservationSet:
+    async def _read_observations(self, *, armed: bool = False) -> environment_pb2.ObservationSet:
+        """The next ObservationSet (``armed``: the caller already armed the env deadline)."""
         link = self._env
-        assert link is not None and self._watchdog is not None
-        self._watchdog.arm(self.env_timeout, f"observations from {link.description}")
+        watchdog = self._watchdog
+        assert link is not None and watchdog is not None
+        if not armed:
+            self._watched = link
+            watchdog.arm(self.env_timeout, self._env_wait)
         while True:
             msg = await link.read()
             if msg is None:
@@ -357,7 +434,7 @@ class Trial:
             if state == NORMAL:
                 kind = msg.WhichOneof("data")
                 if kind == "observation_set":
-                    self._watchdog.disarm()
+                    watchdog.disarm()
                     self.last_activity = time.monotonic()
                     return msg.observation_set
                 if kind == "reward":
@@ -368,37 +445,52 @@ class Trial:
                 self._env_ending = True
             elif state == LAST_ACK:
                 self._env_last_ack = True
-            elif state == HEARTBEAT:
-                await link.write(_ENV_HEARTBEAT)
             elif state == END:
                 raise _Failed(Failure.from_details(msg.details) if msg.details else Failure(FailureKind.PEER_LOST.value, "the environment ended the trial", link.description))
+            # HEARTBEAT after init: not answered (Cogment answers during init only; an SDK
+            # peer answers every heartbeat, so answering here would ping-pong forever).
 
     async def _run_ticks(self) -> None:
         obs_set = await self._read_observations()
         self._set_state(TrialState.RUNNING)
         max_steps = self.params.max_steps
         env = self._env
-        assert env is not None
+        datalog = self.datalog
+        watchdog = self._watchdog
+        assert env is not None and watchdog is not None
         while True:
             self.latest_observation = obs_set
             final = self._env_ending or self._last_sent
-            if final:
-                self._set_state(TrialState.TERMINATING)
+            if final and self.state != TrialState.TERMINATING:
+                self._set_state(TrialState.TERMINATING)  # the environment ended the trial
+            if datalog is not None:
+                datalog.begin_tick(self.tick, obs_set, int(self.state))
+                if final and not self._last_sent:
+                    datalog.event(EVENT_ENV_ENDED)
+            # Deadlines: writes to actors and the whole gathering have a backstop (a stuck
+            # gRPC peer blocks writes); reads of actions re-arm their own, more precise one.
+            self._watched = None
+            watchdog.arm(UNBOUNDED_WAIT, _ACTORS_WAIT)
             await self._dispatch(obs_set, final)
-            if self._datalog is not None:
-                self._datalog.observations(self.tick, obs_set)
             if final:
+                watchdog.disarm()
                 return
             action_set = await self._gather_actions()
+            # The env deadline covers sending the ActionSet and receiving the next observations.
+            self._watched = env
+            watchdog.arm(self.env_timeout, self._env_wait)
+            if self._messages_to_env:
+                for message in self._messages_to_env:
+                    await env.write(EnvIn(state=NORMAL, message=message))
+                self._messages_to_env.clear()
             if self.end_requested or (max_steps and self.tick >= max_steps):
+                if not self.end_requested:
+                    self.record_event(EVENT_MAX_STEPS)
                 self._last_sent = True
                 self._set_state(TrialState.TERMINATING)
                 await env.write(_ENV_LAST)
             await env.write(EnvIn(state=NORMAL, action_set=action_set))
-            for message in self._messages_to_env:
-                await env.write(EnvIn(state=NORMAL, message=message))
-            self._messages_to_env.clear()
-            obs_set = await self._read_observations()
+            obs_set = await self._read_observations(armed=True)
             self.tick += 1
 
     async def _dispatch(self, obs_set: environment_pb2.ObservationSet, final: bool) -> None:
@@ -410,6 +502,9 @@ class Trial:
                 continue
             link = slot.link
             assert link is not None
+            index = actors_map[slot.index]
+            if not 0 <= index < len(observations):
+                raise _Failed(Failure(FailureKind.OTHER.value, f"actors_map[{slot.index}] = {index} is out of range", "environment"))
             try:
                 if slot.rewards:
                     for tick in sorted(slot.rewards):
@@ -417,9 +512,6 @@ class Trial:
                     slot.rewards.clear()
                 if final:
                     await link.write(_ACTOR_LAST)
-                index = actors_map[slot.index]
-                if not 0 <= index < len(observations):
-                    raise _Failed(Failure(FailureKind.OTHER.value, f"actors_map[{slot.index}] = {index} is out of range", "environment"))
                 await link.write(
                     ActorIn(
                         state=NORMAL,
@@ -433,105 +525,160 @@ class Trial:
         if slot.available:
             logger.info("trial %s: %s disengaged: %s", self.id, slot.description, reason)
         slot.available = False
+        slot.missing_reason = str(reason)
         if not slot.params.optional:
             raise _Failed(Failure(FailureKind.PEER_LOST.value, f"required {slot.description} is gone: {reason}", f"trial {self.id!r}"))
 
     async def _gather_actions(self) -> environment_pb2.ActionSet:
-        contents: list[bytes | None]
-        if len(self.actors) == 1:
-            contents = [await self._action_of(self.actors[0])]
+        actors = self.actors
+        actions: Sequence[common_pb2.Action | None]
+        if self._single:
+            actions = [await self._action_of(actors[0])]
         else:
-            contents = list(await asyncio.gather(*(self._action_of(s) for s in self.actors)))
+            actions = await _run_all([self._action_of(slot) for slot in actors])
         action_set = environment_pb2.ActionSet(tick_id=self.tick, timestamp=time.time_ns())
-        missing = []
-        for slot, content in zip(self.actors, contents):
-            if content is None:
-                if slot.params.HasField("default_action"):
-                    content = slot.params.default_action.content
-                else:
-                    action_set.unavailable_actors.append(slot.index)
-                    content = b""
-                    if not slot.params.optional:
-                        missing.append(slot.name)
-            action_set.actions.append(content)
+        contents = action_set.actions
+        defaults: list[int] = []
+        missing: list[ActorSlot] = []
+        for slot, action in zip(actors, actions):
+            if action is not None:
+                contents.append(action.content)
+            elif slot.params.HasField("default_action"):
+                contents.append(slot.params.default_action.content)
+                defaults.append(slot.index)
+            else:
+                contents.append(b"")
+                action_set.unavailable_actors.append(slot.index)
+                if not slot.params.optional:
+                    missing.append(slot)
+        if self.datalog is not None and (defaults or action_set.unavailable_actors):
+            self.datalog.missing(defaults, action_set.unavailable_actors)
         if missing:
-            raise _Failed(Failure(FailureKind.TIMEOUT.value, f"required actors {missing} gave no action at tick {self.tick}", f"trial {self.id!r}"))
-        self.last_activity = time.monotonic()
+            reasons = "; ".join(f"{s.name!r}: {s.missing_reason or 'no action'}" for s in missing)
+            raise _Failed(
+                Failure(
+                    FailureKind.TIMEOUT.value,
+                    f"required actors {[s.name for s in missing]} unavailable at tick {self.tick} ({reasons})",
+                    f"trial {self.id!r}",
+                )
+            )
         return action_set
 
-    async def _action_of(self, slot: ActorSlot) -> bytes | None:
+    async def _action_of(self, slot: ActorSlot) -> common_pb2.Action | None:
         """The slot's action for this tick, or None (unavailable, or response timeout)."""
         if not slot.available:
             return None
-        link = slot.link
-        assert link is not None
         response_timeout = slot.params.response_timeout
-        deadline = time.monotonic() + (response_timeout if response_timeout > 0 else UNBOUNDED_WAIT)
+        deadline = time.monotonic() + response_timeout if response_timeout > 0 else 0.0
         while True:
             try:
-                msg = await self._read_slot(slot, deadline - time.monotonic())
+                if deadline or slot.pending_read is not None:
+                    msg = await self._read_pending(slot, (deadline or time.monotonic() + UNBOUNDED_WAIT) - time.monotonic())
+                else:
+                    msg = await self._read_watched(slot)
             except (PeerLostError, EndpointUnreachableError) as err:
                 self._disengage(slot, err)
                 return None
             if msg is _TIMED_OUT:
-                if response_timeout > 0:
-                    return None
-                raise PeerTimeoutError(f"no action from {slot.description} within {UNBOUNDED_WAIT:g} s")
+                if not deadline:
+                    raise PeerTimeoutError(f"no action from {slot.description} within {UNBOUNDED_WAIT:g} s")
+                slot.missing_reason = f"no action within its response_timeout of {response_timeout:g} s"
+                logger.debug("trial %s: %s at tick %d", self.id, slot.missing_reason, self.tick)
+                return None
             if msg is None:
-                self._disengage(slot, "stream closed")
+                self._disengage(slot, "its stream closed")
                 return None
             state = msg.state
             if state == NORMAL:
                 kind = msg.WhichOneof("data")
                 if kind == "action":
-                    if msg.action.tick_id in (-1, self.tick):
-                        return msg.action.content
-                    logger.debug("trial %s: dropped action of %s for tick %d", self.id, slot.description, msg.action.tick_id)
+                    action = msg.action
+                    if action.tick_id == -1 or action.tick_id == self.tick:
+                        self.last_activity = time.monotonic()
+                        if self.datalog is not None:
+                            self.datalog.action(slot.index, action)
+                        return action
+                    logger.debug("trial %s: dropped action of %s for tick %d (now %d)", self.id, slot.description, action.tick_id, self.tick)
                 elif kind == "reward":
                     self._route_reward(msg.reward, slot.name)
                 elif kind == "message":
                     await self._route_message(msg.message, slot.name)
-            elif state == HEARTBEAT:
-                await link.write(_ACTOR_HEARTBEAT)
             elif state == END:
-                self._disengage(slot, f"it ended its stream: {msg.details}" if msg.details else "it ended its stream")
+                self._disengage(slot, f"it ended its stream: {Failure.from_details(msg.details).summary}" if msg.details else "it ended its stream")
                 return None
             elif state == LAST_ACK:
                 slot.got_last_ack = True
+            # HEARTBEAT / LAST from an actor after init: logged only, as Cogment does.
 
-    async def _read_slot(self, slot: ActorSlot, timeout: float) -> Any:
-        """Read one message; a timeout leaves the read pending for the next call."""
+    async def _read_watched(self, slot: ActorSlot) -> Any:
+        """Read without a response timeout, under a watchdog timer (no task): with one actor the
+        main task's, armed for the tick by ``_run_ticks``; with several, the child task's own."""
+        link = slot.link
+        assert link is not None
+        if self._single:
+            self._watched = link
+            return await link.read()
+        task = asyncio.current_task()
+        assert task is not None
+        watchdog = Watchdog(task)
+        watchdog.arm(UNBOUNDED_WAIT, f"an action from {slot.description}")
+        try:
+            return await link.read()
+        except asyncio.CancelledError:
+            if watchdog.expired is not None:
+                self._unresponsive.append(link)
+                raise watchdog.error() from None
+            raise
+        finally:
+            watchdog.disarm()
+
+    async def _read_pending(self, slot: ActorSlot, timeout: float) -> Any:
+        """Read with a timeout that leaves the read pending for the next call (no message lost)."""
         link = slot.link
         assert link is not None
         pending = slot.pending_read
         if pending is None:
-            if timeout >= UNBOUNDED_WAIT - 1 and self._watchdog is not None:
-                # Common case: no response_timeout. Use the cheap watchdog instead of a task.
-                self._watchdog.arm(timeout, f"an action from {slot.description}")
-                try:
-                    return await link.read()
-                finally:
-                    self._watchdog.disarm()
-            pending = asyncio.ensure_future(link.read())
-        done, _ = await asyncio.wait((pending,), timeout=max(timeout, 0.0))
-        if not done:
-            slot.pending_read = pending
-            return _TIMED_OUT
+            pending = slot.pending_read = asyncio.ensure_future(link.read())
+        if not pending.done():
+            done, _ = await asyncio.wait((pending,), timeout=max(timeout, 0.0))
+            if not done:
+                return _TIMED_OUT
         slot.pending_read = None
         return pending.result()
+
+    async def _send(self, slot: ActorSlot, message: ActorIn) -> None:
+        """Write to an actor from any task of the trial (child tasks take the slot's lock)."""
+        link = slot.link
+        assert link is not None
+        lock = slot.lock
+        if lock is None:
+            await link.write(message)
+        else:
+            async with lock:
+                await link.write(message)
 
     # ------------------------------------------------------------------ rewards and messages
 
     def _route_reward(self, reward: common_pb2.Reward, sender: str) -> None:
-        if reward.tick_id not in (-1, self.tick):
-            logger.debug("trial %s: reward for past tick %d kept out of delivery", self.id, reward.tick_id)
+        tick = reward.tick_id
+        if tick == -1 or tick == self.tick:
+            tick = self.tick
+        elif 0 <= tick < self.tick:
+            logger.debug("trial %s: reward for past tick %d is only logged", self.id, tick)
+            if self.datalog is not None:
+                self.datalog.reward(reward, tick, int(self.state))
             return
+        else:
+            logger.warning("trial %s: reward from %r for tick %d (now %d) dropped", self.id, sender, tick, self.tick)
+            return
+        if self.datalog is not None:
+            self.datalog.reward(reward, tick, int(self.state))
         sources = list(reward.sources) or [common_pb2.RewardSource(value=reward.value, confidence=1.0)]
         targets = [s for s in self.actors if _matches(reward.receiver_name, s.name, s.actor_class)]
         if not targets:
-            logger.warning("trial %s: reward for unknown receiver %r dropped", self.id, reward.receiver_name)
+            logger.warning("trial %s: reward from %r for unknown receiver %r dropped", self.id, sender, reward.receiver_name)
         for slot in targets:
-            bucket = slot.rewards.setdefault(self.tick, [])
+            bucket = slot.rewards.setdefault(tick, [])
             for source in sources:
                 copy = common_pb2.RewardSource()
                 copy.CopyFrom(source)
@@ -540,57 +687,78 @@ class Trial:
 
     async def _route_message(self, message: common_pb2.Message, sender: str) -> None:
         if message.tick_id not in (-1, self.tick):
+            logger.warning("trial %s: message from %r for tick %d (now %d) dropped", self.id, sender, message.tick_id, self.tick)
             return
-        if message.receiver_name == self.env_name:
+        receiver = message.receiver_name
+        if receiver == self.env_name:
             routed = common_pb2.Message(tick_id=self.tick, sender_name=sender, receiver_name=self.env_name)
-            routed.payload.CopyFrom(message.payload)
-            self._messages_to_env.append(routed)
-            return
-        for slot in self.actors:
-            if slot.available and _matches(message.receiver_name, slot.name, slot.actor_class):
-                routed = common_pb2.Message(tick_id=self.tick, sender_name=sender, receiver_name=slot.name)
+            if message.HasField("payload"):
                 routed.payload.CopyFrom(message.payload)
-                assert slot.link is not None
-                try:
-                    await slot.link.write(ActorIn(state=NORMAL, message=routed))
-                except (PeerLostError, EndpointUnreachableError) as err:
-                    self._disengage(slot, err)
+            self._messages_to_env.append(routed)  # sent by the main task, before the next ActionSet
+            if self.datalog is not None:
+                self.datalog.message(routed)
+            return
+        targets = [s for s in self.actors if _matches(receiver, s.name, s.actor_class)]
+        if not targets:
+            logger.warning("trial %s: message from %r for unknown receiver %r dropped", self.id, sender, receiver)
+        for slot in targets:
+            routed = common_pb2.Message(tick_id=self.tick, sender_name=sender, receiver_name=slot.name)
+            if message.HasField("payload"):
+                routed.payload.CopyFrom(message.payload)
+            if self.datalog is not None:
+                self.datalog.message(routed)
+            if not slot.available:
+                continue
+            try:
+                await self._send(slot, ActorIn(state=NORMAL, message=routed))
+            except (PeerLostError, EndpointUnreachableError) as err:
+                self._disengage(slot, err)
 
     # ------------------------------------------------------------------ ending
 
     async def _soft_end(self) -> None:
         env = self._env
-        assert env is not None and self._watchdog is not None
+        watchdog = self._watchdog
+        assert env is not None and watchdog is not None
         if not self._env_last_ack:
-            self._watchdog.arm(ENV_LAST_ACK_TIMEOUT, f"LAST_ACK from {env.description}")
-            try:
-                while True:
-                    msg = await env.read()
-                    if msg is None or msg.state == LAST_ACK:
-                        break
-                    if msg.state == NORMAL and msg.HasField("reward"):
-                        self._route_reward(msg.reward, self.env_name)
-                    elif msg.state == END:
-                        break
-            finally:
-                self._watchdog.disarm()
+            self._watched = env
+            watchdog.arm(ENV_LAST_ACK_TIMEOUT, f"LAST_ACK from {env.description}")
+            while True:
+                msg = await env.read()
+                if msg is None or msg.state in (LAST_ACK, END):
+                    break
+                if msg.state == NORMAL:
+                    kind = msg.WhichOneof("data")
+                    if kind == "reward":
+                        self._route_reward(msg.reward, self.env_name)  # logged, never delivered
+                    elif kind == "message":
+                        await self._route_message(msg.message, self.env_name)
+            watchdog.disarm()
+        deadline = time.monotonic() + ACTOR_LAST_ACK_TIMEOUT
         for slot in self.actors:
             if not slot.available or slot.got_last_ack:
                 continue
-            deadline = time.monotonic() + ACTOR_LAST_ACK_TIMEOUT
             try:
                 while True:
-                    msg = await self._read_slot(slot, deadline - time.monotonic())
+                    msg = await self._read_pending(slot, deadline - time.monotonic())
                     if msg is _TIMED_OUT:
-                        logger.warning("trial %s: no LAST_ACK from %s", self.id, slot.description)
+                        logger.warning("trial %s: no LAST_ACK from %s within %g s", self.id, slot.description, ACTOR_LAST_ACK_TIMEOUT)
                         break
                     if msg is None or msg.state in (LAST_ACK, END):
                         break
-            except (PeerLostError, EndpointUnreachableError):
+                    if msg.state == NORMAL:
+                        kind = msg.WhichOneof("data")
+                        if kind == "reward":
+                            self._route_reward(msg.reward, slot.name)
+                        elif kind == "message":
+                            await self._route_message(msg.message, slot.name)
+            except (PeerLostError, EndpointUnreachableError) as err:
+                logger.info("trial %s: %s lost while ending: %s", self.id, slot.description, err)
                 slot.available = False
+        self._closing = True
         await _quietly(env.write(_ENV_END))
         for slot in self.actors:
-            if slot.link is not None:
+            if slot.link is not None and slot.available:
                 await _quietly(slot.link.write(_ACTOR_END))
 
     async def _hard_end(self, failure: Failure) -> None:
@@ -598,21 +766,38 @@ class Trial:
         if self._env is not None:
             await _quietly(self._env.write(EnvIn(state=END, details=details)))
         for slot in self.actors:
-            if slot.link is not None:
+            if slot.link is not None and not slot.farewell_sent:
                 await _quietly(slot.link.write(ActorIn(state=END, details=details)))
 
     async def _close_links(self) -> None:
-        if self._env is not None:
-            await _quietly(self._env.close())
+        """Close every stream (each bounded). Client actors are released first: their RPC ends
+        right after their END, without waiting for slower components to end their calls."""
+        links: list[Link | ServerLink] = [self._env] if self._env is not None else []
         for slot in self.actors:
             if slot.pending_read is not None:
                 slot.pending_read.cancel()
-            if slot.link is not None:
-                await _quietly(slot.link.close())
-            if slot.joined is not None and not slot.joined.done():
-                slot.joined.cancel()
-            if slot.released is not None and not slot.released.done():
-                slot.released.set_result(None)
+                slot.pending_read = None
+            if slot.is_client:
+                if slot.link is not None:
+                    await slot.link.close()
+                if slot.joined is not None and not slot.joined.done():
+                    slot.joined.cancel()
+                if slot.released is not None and not slot.released.done():
+                    slot.released.set_result(None)
+            elif slot.link is not None:
+                links.append(slot.link)
+        if len(links) == 1:  # the usual case: just the environment
+            await self._close_link(links[0])
+        elif links:
+            await asyncio.gather(*(self._close_link(link) for link in links))
+
+    async def _close_link(self, link: Link | ServerLink) -> None:
+        """Close one stream; ``Link.close`` bounds its own waits."""
+        patience = 0.0 if any(link is gone for gone in self._unresponsive) else CLOSE_TIMEOUT
+        try:
+            await link.close(patience)
+        except Exception:  # closing is best effort
+            logger.debug("trial %s: closing %s failed", self.id, link.description, exc_info=True)
 
     # ------------------------------------------------------------------ info
 
@@ -620,7 +805,7 @@ class Trial:
         end = self.ended_ns if self.ended_ns is not None else time.time_ns()
         info = orchestrator_pb2.TrialInfo(
             trial_id=self.id,
-            state=int(self.state),
+            state=int(self.state),  # type: ignore[arg-type]
             env_name=self.env_name,
             tick_id=self.tick,
             trial_duration=end - self.started_ns,
@@ -634,6 +819,66 @@ class Trial:
 
 
 _TIMED_OUT = object()
+_ACTORS_WAIT = "the actors to take this tick's observations and answer"
+
+
+def _validate(params: common_pb2.TrialParams) -> None:
+    """What the Cogment Orchestrator checks before a trial starts (plus our endpoint kinds)."""
+    if not params.actors:
+        raise ValueError("trial parameters name no actors")
+    names = [a.name for a in params.actors]
+    for i, actor in enumerate(params.actors):
+        if not actor.name or not actor.actor_class:
+            raise ValueError(f"actor #{i} needs a name and an actor_class, got name={actor.name!r} actor_class={actor.actor_class!r}")
+        if not actor.endpoint:
+            raise ValueError(f"actor {actor.name!r} has no endpoint (Cogment directory discovery is not supported; give grpc://, unix: or cogment://client)")
+        if not is_client_endpoint(actor.endpoint):
+            parse_endpoint(actor.endpoint)  # raises EndpointError (a ValueError) for bad ones
+        if actor.initial_connection_timeout < 0 or actor.response_timeout < 0:
+            raise ValueError(f"actor {actor.name!r}: timeouts must be >= 0 seconds (0: none)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"actor names must be unique, got {names}")
+    env = params.environment
+    if not env.endpoint:
+        raise ValueError("trial parameters name no environment endpoint")
+    if is_client_endpoint(env.endpoint):
+        raise ValueError(f"the environment cannot be a client ({env.endpoint!r}); give grpc:// or unix:")
+    parse_endpoint(env.endpoint)
+    env_name = env.name or "env"
+    if env_name in names:
+        raise ValueError(f"an actor may not be named like the environment ({env_name!r})")
+
+
+def _kind_of(err: BaseException) -> FailureKind:
+    if isinstance(err, EndpointUnreachableError):
+        return FailureKind.UNREACHABLE
+    if isinstance(err, PeerTimeoutError):
+        return FailureKind.TIMEOUT
+    return FailureKind.PEER_LOST
+
+
+def _uncancel(task: asyncio.Task[Any]) -> None:
+    """We handle this cancellation ourselves (Python >= 3.11 counts them)."""
+    uncancel = getattr(task, "uncancel", None)
+    if uncancel is not None:
+        uncancel()
+
+
+async def _run_all(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Run concurrently; the first error cancels the others and is raised once they stopped."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.wait(tasks)  # a cancelled child stops at its next await: no peer wait here
+        errors = [t.exception() for t in tasks if not t.cancelled()]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [t.result() for t in tasks]
 
 
 def _aggregate(tick: int, receiver: str, sources: Sequence[common_pb2.RewardSource]) -> common_pb2.Reward:
@@ -643,9 +888,9 @@ def _aggregate(tick: int, receiver: str, sources: Sequence[common_pb2.RewardSour
     return common_pb2.Reward(tick_id=tick, receiver_name=receiver, value=value, sources=sources)
 
 
-async def _quietly(awaitable: Any) -> None:
+async def _quietly(awaitable: Any, timeout: float = FAREWELL_TIMEOUT) -> None:
     """Best effort send/close at the end of a trial: the peer may already be gone."""
     try:
-        await asyncio.wait_for(awaitable, 5.0)
+        await within(awaitable, timeout)
     except (Exception, asyncio.CancelledError):
         logger.debug("best-effort send failed", exc_info=True)

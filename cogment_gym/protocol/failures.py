@@ -93,7 +93,7 @@ class Failure:
 def failure_from_exception(err: BaseException, *, origin: str, kind: FailureKind | None = None) -> Failure:
     """Describe an exception caught on this side, with its traceback."""
     if kind is None:
-        if isinstance(err, errors.TrialFailedError) and err.failure is not None:
+        if isinstance(err, errors.TrialFailedError) and isinstance(err.failure, Failure):
             return err.failure
         kind = FailureKind.OTHER
     return Failure(

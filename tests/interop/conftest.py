@@ -37,3 +37,38 @@ def start_sdk(sdk_venv_python: Path, tmp_path: Path) -> Iterator[Callable[..., s
         code = process.stop()
         sys.stdout.write(f"\n--- {process.name} (pid {process.pid}, port {process.port}, exit {code}) stderr ---\n")
         sys.stdout.write(process.stderr_text())
+
+
+@pytest.fixture
+def orchestrator():
+    """OUR Orchestrator (``OrchestratorServer``) on 127.0.0.1, OS-chosen port; stopped at teardown."""
+    from cogment_gym.orchestrator.server import OrchestratorServer
+
+    server = OrchestratorServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cartpole_server():
+    """OUR served CartPole-v1 (``cogment_gym.serve``); its single actor is "player" of class "player"."""
+    import cogment_gym
+
+    with cogment_gym.serve("CartPole-v1") as server:
+        yield server
+
+
+@pytest.fixture
+def trial_file(tmp_path: Path) -> Callable[[dict], Path]:
+    """Factory: writes a trial file (JSON) for sdk_controller.py / sdk_lifecycle.py; returns its path."""
+    import json
+    import itertools
+
+    counter = itertools.count()
+
+    def write(spec: dict) -> Path:
+        path = tmp_path / f"trial-{next(counter)}.json"
+        path.write_text(json.dumps(spec, indent=2))
+        return path
+
+    return write

@@ -97,6 +97,17 @@ async def serve(context: Any) -> None:
     log.info("gRPC server stopped")
 
 
+def task_cancelled() -> bool:
+    """Whether the current task was asked to cancel (and the request was swallowed).
+
+    The SDK runs an implementation in a task that it cancels when its RunTrial handler is
+    cancelled (the caller cancelled the RPC); ``session.all_events()`` catches that
+    CancelledError and just stops, so the implementation returns as if the trial had ended.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def emit(tag: str, payload: dict) -> None:
     """One line ``<TAG> <json>`` on stdout (the test side waits for such lines)."""
     print(f"{tag} {json.dumps(payload, sort_keys=True)}", flush=True)
@@ -123,6 +134,50 @@ def decode_int64_scalar(value: values_pb2.Value) -> int:
     if tensor.dtype != tensor_pb2.DTYPE_INT64 or list(tensor.shape) or len(tensor.data) != 8:
         raise ValueError(f"expected an int64 scalar, got {tensor}")
     return struct.unpack("<q", tensor.data)[0]
+
+
+# struct format of one element, per DType (DTYPE_FLOAT16 is "e"; complex types are left out).
+_ELEMENT_FORMATS = {
+    tensor_pb2.DTYPE_BOOL: "?",
+    tensor_pb2.DTYPE_INT8: "b",
+    tensor_pb2.DTYPE_INT16: "h",
+    tensor_pb2.DTYPE_INT32: "i",
+    tensor_pb2.DTYPE_INT64: "q",
+    tensor_pb2.DTYPE_UINT8: "B",
+    tensor_pb2.DTYPE_UINT16: "H",
+    tensor_pb2.DTYPE_UINT32: "I",
+    tensor_pb2.DTYPE_UINT64: "Q",
+    tensor_pb2.DTYPE_FLOAT16: "e",
+    tensor_pb2.DTYPE_FLOAT32: "f",
+    tensor_pb2.DTYPE_FLOAT64: "d",
+}
+
+
+def decode_tensor(tensor: tensor_pb2.Tensor) -> list:
+    """The elements of a Tensor (little-endian, row-major), as a flat list of Python numbers."""
+    fmt = _ELEMENT_FORMATS.get(tensor.dtype)
+    if fmt is None:
+        raise ValueError(f"unsupported tensor dtype {tensor.dtype}")
+    count = 1
+    for dim in tensor.shape:
+        count *= dim
+    if len(tensor.data) != count * struct.calcsize(fmt):
+        raise ValueError(f"tensor of shape {list(tensor.shape)} has {len(tensor.data)} data bytes")
+    return list(struct.unpack(f"<{count}{fmt}", tensor.data))
+
+
+def decode_value(value: values_pb2.Value) -> Any:
+    """A JSON-able form of an observation value: an int64 scalar as its int (as
+    :func:`decode_int64_scalar`), another scalar as its number, an array as the flat list of its
+    elements, anything else as ``{"kind": <oneof name>}``."""
+    kind = value.WhichOneof("kind")
+    if kind == "scalar":
+        if value.scalar.dtype == tensor_pb2.DTYPE_INT64:
+            return decode_int64_scalar(value)
+        return decode_tensor(value.scalar)[0]
+    if kind == "array":
+        return decode_tensor(value.array)
+    return {"kind": kind}
 
 
 def dict_value(entries: dict[str, values_pb2.Value]) -> values_pb2.Value:
@@ -163,10 +218,10 @@ def make_random_player(default_seed: int | None, on_trial_end: Callable[[dict], 
     It answers each observation received while the trial is active (event type ACTIVE) with an
     ``ActionPayload(value=int64 scalar 0 or 1)``; the random generator is seeded from
     ``ActorConfig.settings["seed"]`` when present, else ``default_seed``. When the trial is over
-    it calls ``on_trial_end(summary)`` with what it saw: observations (count, decoded values,
-    tick ids, terminated/truncated flags), rewards, actions sent, the SDK event types, and how
-    it ended ("final": soft end, the FINAL event came; "hard": END without LAST, or the stream
-    went away).
+    it calls ``on_trial_end(summary)`` with what it saw: observations (count, values decoded by
+    ``decode_value``, tick ids, terminated/truncated flags), rewards, actions sent, the SDK event
+    types, and how it ended ("final": soft end, the FINAL event came; "hard": END without LAST, or the stream
+    went away; ``last_exchanged``: LAST was received; ``rpc_cancelled``: see ``task_cancelled``).
     """
     import cogment
     from cogment_gym_v1 import env_pb2
@@ -215,13 +270,15 @@ def make_random_player(default_seed: int | None, on_trial_end: Callable[[dict], 
             payload = event.observation.observation  # an env_pb2.ObservationPayload
             summary["observations"] += 1
             summary["observation_ticks"].append(event.observation.tick_id)
-            summary["observation_values"].append(decode_int64_scalar(payload.value))
+            summary["observation_values"].append(decode_value(payload.value))
             summary["observation_flags"].append([payload.terminated, payload.truncated])
             if event.type == cogment.EventType.ACTIVE:
                 action = rng.randrange(2)
                 session.do_action(env_pb2.ActionPayload(value=int64_scalar(action)))
                 summary["actions"].append(action)
 
+        summary["last_exchanged"] = "ENDING" in summary["event_types"]
+        summary["rpc_cancelled"] = task_cancelled()
         on_trial_end(summary)
 
     return random_player

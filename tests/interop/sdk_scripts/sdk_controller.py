@@ -18,10 +18,13 @@ The trial file (JSON, or YAML when it ends in .yaml / .yml) holds:
     actor_configs: {p: {settings: {}}} # optional actor name -> cogment_gym.v1.ActorConfig
     default_actions: {p: {value: {}}}  # optional actor name -> cogment_gym.v1.ActionPayload
     terminate: {hard: false}           # optional: TerminateTrial once the trial is RUNNING
+    watch_end: true                    # optional: wait for ENDED from watch_trials itself, even
+                                       # when get_trial_info already showed it ENDED
 
 Prints, as its last stdout line, one JSON object: ``{"trial_id", "states": [states of that trial
 in the order seen: from get_trial_info right after the start, then from watch_trials], "ended":
-true, "versions": {Version reply}, "elapsed_s"}`` and exits 0 ("ended_unseen": true when
+true, "watch_states": [those from watch_trials only], "versions": {Version reply}, "elapsed_s"}``
+and exits 0 ("ended_unseen": true when
 get_trial_info no longer knew the trial right after its start). On
 failure it prints ``{"error": ...}`` (and the message on stderr) and exits 1, or 2 on timeout.
 
@@ -127,19 +130,22 @@ async def run(args: argparse.Namespace, result: dict) -> None:
 
         terminated = False
         consumed = 0
+        watch_states: list[str] = result.setdefault("watch_states", [])
+        watch_end = bool(spec.get("watch_end", False))
 
         def scan() -> None:
             nonlocal consumed
             for seen_id, state in seen[consumed:]:
                 if seen_id == trial_id:
                     states.append(state)
+                    watch_states.append(state)
             consumed = len(seen)
 
         while True:
             changed.clear()
             over = watch_over
             scan()
-            if "ENDED" in states:
+            if "ENDED" in (watch_states if watch_end else states):
                 break
             if over:
                 raise ControllerFailure(f"watch_trials stream ended before trial [{trial_id}] ended; states {states}")

@@ -8,9 +8,13 @@ the first actor, as received>}``. When terminated, the environment ends the tria
 ``session.end(...)``.
 
 ``steps`` comes from ``EnvConfig.options["steps"]`` (an int) when present, else ``--steps``.
+When ``EnvConfig.options["truncate_on_end"]`` is true, the observations answering the
+orchestrator's end of the trial (event type ENDING: max_steps, soft TerminateTrial) are marked
+``truncated`` (Gymnasium's flag for an episode cut short from outside); by default they are not.
 
 When a trial is over, a line ``TRIAL_END <json>`` goes to stdout (and to ``--summary-file``, one
-JSON object per line): trial id, steps, the SDK event types seen, how it ended.
+JSON object per line): trial id, steps, the SDK event types seen, how it ended (and whether LAST
+was exchanged, whether the RPC was cancelled).
 
 Usage: sdk_env.py [--steps N] [--summary-file PATH]
 """
@@ -28,8 +32,10 @@ from cogment_gym_v1 import env_pb2
 ARGS: argparse.Namespace
 
 
-def observation(count: int, reward: float, terminated: bool, last_action=None) -> env_pb2.ObservationPayload:
-    obs = env_pb2.ObservationPayload(value=common.int64_scalar(count), reward=reward, terminated=terminated)
+def observation(count: int, reward: float, terminated: bool, last_action=None, truncated: bool = False) -> env_pb2.ObservationPayload:
+    obs = env_pb2.ObservationPayload(
+        value=common.int64_scalar(count), reward=reward, terminated=terminated, truncated=truncated and not terminated
+    )
     if last_action is not None:
         obs.info.CopyFrom(common.dict_value({"last_action": last_action}))
     return obs
@@ -38,11 +44,15 @@ def observation(count: int, reward: float, terminated: bool, last_action=None) -
 async def counter_environment(session: "cogment.environment.EnvironmentSession") -> None:
     trial_id = session.get_trial_id()
     steps = ARGS.steps
+    truncate_on_end = False
     config = session.config
     if config is not None and config.HasField("options"):
         configured = common.dict_get_int(config.options, "steps")
         if configured is not None:
             steps = configured
+        flag = common.dict_get(config.options, "truncate_on_end")
+        if flag is not None:
+            truncate_on_end = flag.WhichOneof("kind") == "bool_value" and flag.bool_value
     actors = [(a.actor_name, a.actor_class_name) for a in session.get_active_actors()]
     common.log.info("trial [%s]: counter env for %d steps, actors %s, config %s", trial_id, steps, actors, config)
 
@@ -75,7 +85,7 @@ async def counter_environment(session: "cogment.environment.EnvironmentSession")
 
         count += 1
         terminated = count >= steps
-        obs = observation(count, 1.0, terminated, first)
+        obs = observation(count, 1.0, terminated, first, truncated=truncate_on_end and event.type == cogment.EventType.ENDING)
         session.add_reward(value=1.0, confidence=1.0, to=["*"])
         if terminated:
             session.end([("*", obs)])
@@ -95,6 +105,11 @@ async def counter_environment(session: "cogment.environment.EnvironmentSession")
         "ended_by": how,
         "event_types": event_types,
         "actions": actions,
+        # LAST was exchanged (sent by this env, or received: an ENDING event).
+        "last_exchanged": ended_by_env or "ENDING" in event_types,
+        # The SDK's RunTrial handler was cancelled (the caller cancelled the RPC): the SDK then
+        # cancels this coroutine and its all_events() swallows the CancelledError.
+        "rpc_cancelled": common.task_cancelled(),
     }
     common.append_json_line(ARGS.summary_file, summary)
     common.emit("TRIAL_END", summary)
