@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 # numpy dtype (little-endian) <-> wire enum. The only place that knows the mapping.
-DTYPES: dict[np.dtype[Any], int] = {
+DTYPES: dict[np.dtype[Any], tensor_pb2.DType] = {
     np.dtype("?"): tensor_pb2.DTYPE_BOOL,
     np.dtype("<i1"): tensor_pb2.DTYPE_INT8,
     np.dtype("<i2"): tensor_pb2.DTYPE_INT16,
@@ -46,7 +46,7 @@ _FROM_PROTO: dict[int, np.dtype[Any]] = {code: dtype for dtype, code in DTYPES.i
 MAX_NDIM = 32
 
 
-def dtype_to_proto(dtype: Any) -> int:
+def dtype_to_proto(dtype: Any) -> tensor_pb2.DType:
     """Return the wire enum of a numpy dtype; raises for dtypes with no wire form (object, str)."""
     dt = np.dtype(dtype)
     code = DTYPES.get(dt.newbyteorder("<") if dt.byteorder == ">" else dt)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from functools import singledispatch
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -82,7 +82,12 @@ def _bounds(space: spaces.Space[Any], make: Callable[[], _Bounds]) -> _Bounds:
     if entry is not None and entry[0]() is space:
         return entry[1]
     bounds = make()
-    _BOUNDS[id(space)] = (weakref.ref(space, lambda _ref, key=id(space): _BOUNDS.pop(key, None)), bounds)
+    key = id(space)
+
+    def _forget(_ref: weakref.ref[Any]) -> None:
+        _BOUNDS.pop(key, None)
+
+    _BOUNDS[key] = (weakref.ref(space, _forget), bounds)
     return bounds
 
 
@@ -276,8 +281,9 @@ def _(space: spaces.Graph, value: Any, path: str = "value") -> Value:
     if value.edges is not None and space.edge_space is not None:
         msg.edges.CopyFrom(_graph_part(space.edge_space, value.edges, f"{path}.edges", space))
         links = value.edge_links
-        if not isinstance(links, np.ndarray) or links.dtype.kind not in "iu" or links.shape != (len(value.edges), 2):
-            raise _mismatch(f"{path}.edge_links", space, f"an integer array of shape ({len(value.edges)}, 2)", describe_value(links))
+        n_edges = len(cast("np.ndarray[Any, Any]", value.edges))
+        if not isinstance(links, np.ndarray) or links.dtype.kind not in "iu" or links.shape != (n_edges, 2):
+            raise _mismatch(f"{path}.edge_links", space, f"an integer array of shape ({n_edges}, 2)", describe_value(links))
         msg.edge_links.CopyFrom(array_to_tensor(links))
     return Value(graph=msg)
 
@@ -393,13 +399,14 @@ def _(space: spaces.Sequence, msg: Value, path: str = "value") -> Any:
     items = tuple(decode(feature, v, f"{path}[{i}]") for i, v in enumerate(msg.tuple.items))
     if not space.stack:
         return items
-    out = create_empty_array(feature, len(items))
+    out: Any = create_empty_array(feature, len(items))
     return concatenate(feature, items, out) if items else out
 
 
 def _decode_graph_part(space: spaces.Space[Any], tensor: tensor_pb2.Tensor, path: str, owner: spaces.Graph) -> np.ndarray[Any, Any]:
     array = tensor_to_array(tensor)
-    if array.dtype != space.dtype or array.ndim != len(space.shape) + 1 or array.shape[1:] != space.shape:
+    shape = space.shape or ()
+    if array.dtype != space.dtype or array.ndim != len(shape) + 1 or array.shape[1:] != shape:
         raise _mismatch(path, owner, f"a {space.dtype} array of shape (n, *{space.shape})", describe_value(array))
     if isinstance(space, spaces.Box):
         inside = _box_bounds(space).check(array)
