@@ -48,8 +48,9 @@ def _bound_pair(draw: st.DrawFn, dtype: np.dtype[Any]) -> tuple[Any, Any]:
         return min(a, b), max(a, b)
     limit = _FLOAT_LIMIT[dtype]
     finite = st.floats(-limit / 2, limit / 2, width=8 * dtype.itemsize)
-    low = draw(st.one_of(finite, st.just(-np.inf)))
-    high = draw(st.one_of(finite, st.just(np.inf)))
+    # "+ 0.0" turns -0.0 into 0.0: Gymnasium's sample() rejects Box(0.0, -0.0) ("high - low < 0").
+    low = draw(st.one_of(finite, st.just(-np.inf))) + 0.0
+    high = draw(st.one_of(finite, st.just(np.inf))) + 0.0
     if low > high:
         low, high = high, low
         low = -np.inf if np.isinf(low) else low
