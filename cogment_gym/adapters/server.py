@@ -51,7 +51,10 @@ class EnvServer:
         self.servicer = EnvironmentServicer(self.host, **options)
         environment_pb2_grpc.add_EnvironmentSPServicer_to_server(self.servicer, self._server)
         env_pb2_grpc.add_EnvSpecSPServicer_to_server(EnvSpecServicer(self.host), self._server)
-        port = self._server.add_insecure_port(address)
+        try:
+            port = self._server.add_insecure_port(address)
+        except RuntimeError as err:  # grpcio reports a failed bind this way
+            raise OSError(f"could not bind {address}: {err}") from None
         if address.startswith("unix:"):
             endpoint = "unix://" + address[len("unix:"):]
         else:
