@@ -52,6 +52,8 @@ class GymTrial:
         self.impl = impl
         self.actor_name = actors[0].name
         self.render_mode = config.render_mode or None
+        # Cogment Reward messages (the payload carries the reward anyway) unless the client opts out.
+        self.send_reward_messages = not config.omit_reward_messages
         self.seed = config.seed if config.HasField("seed") else None
         self.options = decode_object(config.options, "options") if config.HasField("options") else None
         if self.options is not None and not isinstance(self.options, dict):

@@ -186,7 +186,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
                 trial.close()
             if done and not ending:
                 await context.write(_LAST)
-            if result.reward != 0.0:
+            if result.reward != 0.0 and trial.send_reward_messages:
                 await context.write(_reward(tick, actor, env_name, result.reward))
             await context.write(_observation_set(tick + 1, result.payload))
             if done or ending:

@@ -121,7 +121,9 @@ def _(space: spaces.MultiBinary) -> spaces_pb2.Space:
     problem = _check_multi_binary_shape(space.shape)
     if problem is not None:
         raise UnsupportedSpaceError(problem)
-    return spaces_pb2.Space(multi_binary=spaces_pb2.MultiBinarySpace(shape=space.shape))
+    return spaces_pb2.Space(
+        multi_binary=spaces_pb2.MultiBinarySpace(shape=space.shape, int_n=isinstance(space.n, (int, np.integer)))
+    )
 
 
 @space_to_proto.register
@@ -195,7 +197,11 @@ def _build(kind: str | None, msg: spaces_pb2.Space) -> spaces.Space[Any]:
         problem = _check_multi_binary_shape(shape)
         if problem is not None:
             raise MalformedMessageError(problem)
-        return spaces.MultiBinary(shape[0] if len(shape) == 1 else shape)
+        if msg.multi_binary.int_n:
+            if len(shape) != 1:
+                raise MalformedMessageError(f"MultiBinary with an int n must have one dimension, got shape {shape}")
+            return spaces.MultiBinary(shape[0])
+        return spaces.MultiBinary(shape)
     if kind == "text":
         t = msg.text
         return spaces.Text(t.max_length, min_length=t.min_length, charset=t.charset)

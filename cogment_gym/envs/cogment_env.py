@@ -150,7 +150,8 @@ class CogmentEnv(gym.Env[Any, Any]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self._check_open()
-        config = env_pb2.EnvConfig(render_mode=self.render_mode or "")
+        # Rewards are read from the observation payload: no separate Reward message per step.
+        config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True)
         if seed is not None:
             if not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")

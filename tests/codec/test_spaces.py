@@ -131,11 +131,6 @@ def test_text_charset_and_lengths_survive() -> None:
     assert rebuilt.character_set == frozenset("zyx é")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MultiBinary([n]) and MultiBinary(n) both travel as shape [n]; the v1 schema cannot tell "
-    "them apart and Gymnasium's MultiBinary.__eq__ compares `n` (int vs tuple). Needs a schema field.",
-)
 def test_multi_binary_one_element_list_form_round_trips() -> None:
     space = spaces.MultiBinary([4])
     assert space_from_proto(space_to_proto(space)) == space

@@ -17,31 +17,31 @@ from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as cogment__gym_dot_v1_
 from cogment_gym._proto.cogment_gym.v1 import values_pb2 as cogment__gym_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ogment_gym/v1/env.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/spaces.proto\x1a\x1b\x63ogment_gym/v1/tensor.proto\x1a\x1b\x63ogment_gym/v1/values.proto\"d\n\tEnvConfig\x12\x11\n\x04seed\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x13\n\x0brender_mode\x18\x03 \x01(\tB\x07\n\x05_seed\"6\n\x0b\x41\x63torConfig\x12\'\n\x08settings\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\xd1\x01\n\x12ObservationPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x12\n\nterminated\x18\x03 \x01(\x08\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12#\n\x04info\x18\x05 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12%\n\x05\x66rame\x18\x06 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12\x12\n\ntext_frame\x18\x07 \x01(\t\"5\n\rActionPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\x8d\x01\n\tActorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tor_class\x18\x02 \x01(\t\x12\x30\n\x11observation_space\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"\xcb\x01\n\x07\x45nvSpec\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\x12)\n\x06\x61\x63tors\x18\x02 \x03(\x0b\x32\x19.cogment_gym.v1.ActorSpec\x12\x14\n\x0crender_modes\x18\x03 \x03(\t\x12\'\n\x08metadata\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06gym_id\x18\x05 \x01(\t\x12\x13\n\x0bmulti_agent\x18\x06 \x01(\x08\x12\x19\n\x11max_episode_steps\x18\x07 \x01(\x04\"(\n\x0eGetSpecRequest\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\"\x1c\n\x1aListImplementationsRequest\"3\n\x18ListImplementationsReply\x12\x17\n\x0fimplementations\x18\x01 \x03(\t2\xc0\x01\n\tEnvSpecSP\x12\x44\n\x07GetSpec\x12\x1e.cogment_gym.v1.GetSpecRequest\x1a\x17.cogment_gym.v1.EnvSpec\"\x00\x12m\n\x13ListImplementations\x12*.cogment_gym.v1.ListImplementationsRequest\x1a(.cogment_gym.v1.ListImplementationsReply\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ogment_gym/v1/env.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/spaces.proto\x1a\x1b\x63ogment_gym/v1/tensor.proto\x1a\x1b\x63ogment_gym/v1/values.proto\"\x82\x01\n\tEnvConfig\x12\x11\n\x04seed\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x13\n\x0brender_mode\x18\x03 \x01(\t\x12\x1c\n\x14omit_reward_messages\x18\x04 \x01(\x08\x42\x07\n\x05_seed\"6\n\x0b\x41\x63torConfig\x12\'\n\x08settings\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\xd1\x01\n\x12ObservationPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x12\n\nterminated\x18\x03 \x01(\x08\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12#\n\x04info\x18\x05 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12%\n\x05\x66rame\x18\x06 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12\x12\n\ntext_frame\x18\x07 \x01(\t\"5\n\rActionPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\x8d\x01\n\tActorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tor_class\x18\x02 \x01(\t\x12\x30\n\x11observation_space\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"\xcb\x01\n\x07\x45nvSpec\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\x12)\n\x06\x61\x63tors\x18\x02 \x03(\x0b\x32\x19.cogment_gym.v1.ActorSpec\x12\x14\n\x0crender_modes\x18\x03 \x03(\t\x12\'\n\x08metadata\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06gym_id\x18\x05 \x01(\t\x12\x13\n\x0bmulti_agent\x18\x06 \x01(\x08\x12\x19\n\x11max_episode_steps\x18\x07 \x01(\x04\"(\n\x0eGetSpecRequest\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\"\x1c\n\x1aListImplementationsRequest\"3\n\x18ListImplementationsReply\x12\x17\n\x0fimplementations\x18\x01 \x03(\t2\xc0\x01\n\tEnvSpecSP\x12\x44\n\x07GetSpec\x12\x1e.cogment_gym.v1.GetSpecRequest\x1a\x17.cogment_gym.v1.EnvSpec\"\x00\x12m\n\x13ListImplementations\x12*.cogment_gym.v1.ListImplementationsRequest\x1a(.cogment_gym.v1.ListImplementationsReply\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cogment_gym.v1.env_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_ENVCONFIG']._serialized_start=131
-  _globals['_ENVCONFIG']._serialized_end=231
-  _globals['_ACTORCONFIG']._serialized_start=233
-  _globals['_ACTORCONFIG']._serialized_end=287
-  _globals['_OBSERVATIONPAYLOAD']._serialized_start=290
-  _globals['_OBSERVATIONPAYLOAD']._serialized_end=499
-  _globals['_ACTIONPAYLOAD']._serialized_start=501
-  _globals['_ACTIONPAYLOAD']._serialized_end=554
-  _globals['_ACTORSPEC']._serialized_start=557
-  _globals['_ACTORSPEC']._serialized_end=698
-  _globals['_ENVSPEC']._serialized_start=701
-  _globals['_ENVSPEC']._serialized_end=904
-  _globals['_GETSPECREQUEST']._serialized_start=906
-  _globals['_GETSPECREQUEST']._serialized_end=946
-  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_start=948
-  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_end=976
-  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_start=978
-  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_end=1029
-  _globals['_ENVSPECSP']._serialized_start=1032
-  _globals['_ENVSPECSP']._serialized_end=1224
+  _globals['_ENVCONFIG']._serialized_start=132
+  _globals['_ENVCONFIG']._serialized_end=262
+  _globals['_ACTORCONFIG']._serialized_start=264
+  _globals['_ACTORCONFIG']._serialized_end=318
+  _globals['_OBSERVATIONPAYLOAD']._serialized_start=321
+  _globals['_OBSERVATIONPAYLOAD']._serialized_end=530
+  _globals['_ACTIONPAYLOAD']._serialized_start=532
+  _globals['_ACTIONPAYLOAD']._serialized_end=585
+  _globals['_ACTORSPEC']._serialized_start=588
+  _globals['_ACTORSPEC']._serialized_end=729
+  _globals['_ENVSPEC']._serialized_start=732
+  _globals['_ENVSPEC']._serialized_end=935
+  _globals['_GETSPECREQUEST']._serialized_start=937
+  _globals['_GETSPECREQUEST']._serialized_end=977
+  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_start=979
+  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_end=1007
+  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_start=1009
+  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_end=1060
+  _globals['_ENVSPECSP']._serialized_start=1063
+  _globals['_ENVSPECSP']._serialized_end=1255
 # @@protoc_insertion_point(module_scope)

@@ -9,14 +9,16 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EnvConfig(_message.Message):
-    __slots__ = ("seed", "options", "render_mode")
+    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages")
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODE_FIELD_NUMBER: _ClassVar[int]
+    OMIT_REWARD_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     seed: int
     options: _values_pb2.Value
     render_mode: str
-    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ...) -> None: ...
+    omit_reward_messages: bool
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ...) -> None: ...
 
 class ActorConfig(_message.Message):
     __slots__ = ("settings",)

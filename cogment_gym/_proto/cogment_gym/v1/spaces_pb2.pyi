@@ -33,10 +33,12 @@ class MultiDiscreteSpace(_message.Message):
     def __init__(self, nvec: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., start: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class MultiBinarySpace(_message.Message):
-    __slots__ = ("shape",)
+    __slots__ = ("shape", "int_n")
     SHAPE_FIELD_NUMBER: _ClassVar[int]
+    INT_N_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, shape: _Optional[_Iterable[int]] = ...) -> None: ...
+    int_n: bool
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., int_n: bool = ...) -> None: ...
 
 class TextSpace(_message.Message):
     __slots__ = ("min_length", "max_length", "charset")
