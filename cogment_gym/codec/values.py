@@ -70,9 +70,24 @@ class _Bounds:
             lo, hi = low.flat[0], high.flat[0]
             # min/max of x avoid allocating boolean arrays; NaN makes both comparisons False.
             self.check = lambda x: x.size == 0 or bool(x.min() >= lo and x.max() <= hi)
+        elif low.size <= _SMALL:
+            # Few elements: Python comparisons on exact Python numbers beat numpy's per-call cost
+            # (~0.4 us against ~4 us for 4 floats). NaN fails both comparisons, as in numpy.
+            lows, highs = low.ravel().tolist(), high.ravel().tolist()
+
+            def _check_small(x: np.ndarray[Any, Any]) -> bool:
+                for value, lo, hi in zip(x.ravel().tolist(), lows, highs):
+                    if not lo <= value <= hi:
+                        return False
+                return True
+
+            self.check = _check_small
         else:
             self.check = lambda x: bool(np.all(x >= low) and np.all(x <= high))
 
+
+# Bounds arrays up to this size are checked element by element in Python.
+_SMALL = 32
 
 _BOUNDS: dict[int, tuple[weakref.ref[Any], _Bounds]] = {}
 

@@ -4,6 +4,7 @@ datalog), their end (TerminateTrial, inactivity), and what is reported about the
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import uuid
@@ -65,6 +66,7 @@ class Orchestrator:
         self.sweep_interval = sweep_interval
         self.join_timeout = join_timeout
         self.trials: dict[str, Trial] = {}
+        self._ended: collections.deque[str] = collections.deque()  # ids of ENDED trials, oldest first
         self._starting: set[str] = set()
         self._watchers: list[tuple[asyncio.Queue[tuple[Trial, TrialState] | None], frozenset[int]]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -155,9 +157,8 @@ class Orchestrator:
         )
 
     def _forget_old_trials(self) -> None:
-        ended = [tid for tid, t in self.trials.items() if t.done]
-        for tid in ended[: max(0, len(ended) - KEEP_ENDED_TRIALS)]:
-            del self.trials[tid]
+        while len(self._ended) > KEEP_ENDED_TRIALS:
+            self.trials.pop(self._ended.popleft(), None)
 
     # ------------------------------------------------------------------ ending
 
@@ -230,6 +231,8 @@ class Orchestrator:
         return [t.info(latest_observation=latest_observation, actor_list=actor_list) for t in trials]
 
     def _notify(self, trial: Trial) -> None:
+        if trial.state == TrialState.ENDED:
+            self._ended.append(trial.id)
         for queue, states in self._watchers:
             if not states or int(trial.state) in states:
                 queue.put_nowait((trial, trial.state))
