@@ -98,18 +98,28 @@ def serve(
     port: int = 0,
     unix_socket: str | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    api: str | None = None,
+    max_agents: int | None = None,
     **servicer_options: Any,
 ) -> EnvServer:
-    """Serve Gymnasium environments as a Cogment environment service (``cogmentAPI.EnvironmentSP``).
+    """Serve Gymnasium or PettingZoo environments as a Cogment environment service
+    (``cogmentAPI.EnvironmentSP``).
 
     Returns at once; the server runs in a background thread until ``stop()``.
 
     Args:
         env: a Gymnasium id (``"CartPole-v1"``), an env factory, or a mapping of implementation
-            names to those (one server hosting several environments).
+            names to those (one server hosting several environments). PettingZoo environments
+            too: a module path (``"pettingzoo.classic.connect_four_v3"``) or a factory of
+            ``AECEnv`` / ``ParallelEnv`` instances; each agent is one Cogment actor named by its
+            agent id (see ``docs/architecture.md``, "Multi-agent").
         host, port: TCP address to bind; port 0 lets the OS choose (see ``.endpoint``).
         unix_socket: bind this unix socket path instead of TCP.
         env_kwargs: keyword arguments for ``gym.make`` or the factory.
+        api: PettingZoo environments: ``"aec"`` or ``"parallel"`` (converted with PettingZoo's
+            wrappers if the environment has the other API); default: a module's ``env()`` (AEC),
+            a factory's own API.
+        max_agents: PettingZoo environments without ``possible_agents``: how many agent slots.
         servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds).
 
     Example:
@@ -117,7 +127,7 @@ def serve(
         ...     server.endpoint.startswith("grpc://127.0.0.1:")
         True
     """
-    env_host = EnvHost(env, env_kwargs)
+    env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents)
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
     try:
         return EnvServer(env_host, address, servicer_options=servicer_options)

@@ -16,6 +16,7 @@ from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, environm
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.adapters.gym_trial import GymTrial, parse_env_config
 from cogment_gym.adapters.hosting import EnvHost, UnknownImplementationError
+from cogment_gym.adapters.pettingzoo_trial import NoActionError, PettingZooTrial, observation_set
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, PeerTimeoutError, SpaceMismatchError
 from cogment_gym.protocol import (
     END,
@@ -121,10 +122,15 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
         init = msg.init_input
         env_name = init.name or "env"
         origin = f"environment {init.impl_name or env_name!r}"
+        trial: GymTrial | PettingZooTrial
         try:
             impl = self.host.get(init.impl_name)
             origin = f"environment {impl.name!r}"
-            trial = GymTrial(impl, list(init.actors_in_trial), parse_env_config(init.config if init.HasField("config") else None))
+            config = parse_env_config(init.config if init.HasField("config") else None)
+            if impl.multi_agent:
+                trial = PettingZooTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
+            else:
+                trial = GymTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
         except (CogmentGymError, ValueError, TypeError) as err:
             kind = FailureKind.BAD_REQUEST
             await self._fail(context, failure_from_exception(err, origin=origin, kind=kind), trial_id)
@@ -133,7 +139,10 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
             await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
             return
         try:
-            await self._play(trial_id, context, trial, env_name, origin)
+            if isinstance(trial, PettingZooTrial):
+                await self._play_multi(trial_id, context, trial, env_name, origin)
+            else:
+                await self._play(trial_id, context, trial, env_name, origin)
         finally:
             trial.close()
 
@@ -193,6 +202,54 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
                 await context.write(_LAST_ACK)
                 await self._await_end(context, trial_id)
                 return
+
+    async def _play_multi(self, trial_id: str, context: Any, trial: PettingZooTrial, env_name: str, origin: str) -> None:
+        """Multi-agent trials: one env.step per tick (see ``pettingzoo_trial``)."""
+        await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
+        try:
+            output = trial.reset()
+        except Exception as err:
+            trial.failed = True
+            await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
+            return
+        tick = 0
+        ending = False
+        while True:
+            done = output.done
+            if done or ending:
+                trial.close()  # back to the pool before the final observations leave (see _play)
+            if done and not ending:
+                await context.write(_LAST)
+            if trial.send_reward_messages and tick > 0:
+                for actor, value in output.rewards:
+                    await context.write(_reward(tick - 1, actor, env_name, value))
+            await context.write(Output(state=NORMAL, observation_set=observation_set(tick, output)))
+            if done or ending:
+                await context.write(_LAST_ACK)
+                await self._await_end(context, trial_id)
+                return
+            while True:
+                msg = await self._read(context, self.idle_timeout, f"actions of trial {trial_id!r}")
+                if msg.state == LAST:
+                    ending = True
+                elif msg.state == END:
+                    return
+                elif msg.state == NORMAL and msg.HasField("action_set"):
+                    break
+            action_set = msg.action_set
+            tick = action_set.tick_id
+            try:
+                action = trial.decode_actions(action_set, tick)
+            except (NoActionError, SpaceMismatchError, MalformedMessageError) as err:
+                await self._fail(context, Failure(FailureKind.INVALID_ACTION.value, str(err), origin, type(err).__name__), trial_id)
+                return
+            try:
+                output = trial.step(action, force_end=ending)
+            except Exception as err:
+                trial.failed = True
+                await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
+                return
+            tick += 1
 
     async def _await_end(self, context: Any, trial_id: str) -> None:
         try:

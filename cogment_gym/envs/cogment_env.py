@@ -13,7 +13,9 @@ from gymnasium.envs.registration import EnvSpec
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, space_to_proto, tensor_to_array
+from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick
 from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, MalformedMessageError
 from cogment_gym.protocol import CLIENT_ENDPOINT
@@ -50,6 +52,13 @@ class CogmentEnv(gym.Env[Any, Any]):
         observation_space, action_space: the spaces of a remote environment that does not serve
             cogment_gym's EnvSpecSP (e.g. one written with the official Cogment SDK whose payloads
             are cogment_gym.v1 messages); its single actor is of class ``actor_class``.
+        agent: multi-agent (PettingZoo) environments: the agent this env plays (default: the one
+            agent not in ``service_actors``). Each ``step`` returns at the agent's next turn, with
+            the reward accumulated since its last action; the other agents' turns are played
+            meanwhile by their service actors (off-turn ticks are answered here).
+        service_actors: multi-agent environments: agent id -> who plays it: a
+            :class:`~cogment_gym.envs.ServiceActor`, a ``grpc://`` endpoint, or a Python policy
+            (run in this process; embedded Orchestrator only). Every agent but ``agent`` needs one.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -83,6 +92,8 @@ class CogmentEnv(gym.Env[Any, Any]):
         observation_space: gym.Space[Any] | None = None,
         action_space: gym.Space[Any] | None = None,
         actor_class: str = "player",
+        agent: str | None = None,
+        service_actors: ServiceActors | None = None,
         **make_kwargs: Any,
     ) -> None:
         spec_override = None
@@ -113,6 +124,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         )
         self._metadata = {"render_modes": []}
         self._session: ClientSession | None = None
+        self._last_trial_id = ""
         # Sessions a failed step() left behind: ended (links to close) or not (to terminate).
         self._abandoned: list[ClientSession] = []
         self._closed = False
@@ -123,6 +135,17 @@ class CogmentEnv(gym.Env[Any, Any]):
             raise
         spec = self._connection.spec
         assert spec is not None
+        self._multi: _AgentPlayer | None = None
+        if spec.multi_agent:
+            try:
+                self._multi = _AgentPlayer(self._connection, agent, service_actors)
+            except BaseException:
+                self.close()
+                raise
+            spec = _one_actor_view(spec, self._multi.agent)
+        elif agent is not None or service_actors:
+            self.close()
+            raise TypeError(f"agent= and service_actors= are for multi-agent environments; {spec.implementation!r} has one agent")
         if len(spec.actors) != 1:
             self.close()
             raise CogmentGymError(
@@ -150,6 +173,10 @@ class CogmentEnv(gym.Env[Any, Any]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self._check_open()
+        if self._multi is not None:
+            if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+                raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+            return self._runner.run(self._multi.reset(seed, options, self.render_mode, self._max_steps))
         # Rewards are read from the observation payload: no separate Reward message per step.
         config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True)
         if seed is not None:
@@ -186,12 +213,18 @@ class CogmentEnv(gym.Env[Any, Any]):
                 await session.finish()
             raise
         self._session = None if event.final else session
+        self._last_trial_id = trial_id
         obs, _, _, _, info = self._unpack(event.observation.content)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         session = self._session
         if session is None:
+            if self._multi is not None:
+                if not self._multi.running:
+                    raise ResetNeededError("call reset() before step(): no episode is running")
+                content = env_pb2.ActionPayload(value=encode(self.action_space, action, "action")).SerializeToString()
+                return self._runner.run(self._multi.step(content))
             raise ResetNeededError("call reset() before step(): no episode is running")
         content = env_pb2.ActionPayload(value=encode(self.action_space, action, "action")).SerializeToString()
         try:
@@ -221,7 +254,16 @@ class CogmentEnv(gym.Env[Any, Any]):
             await session.finish()
         return event
 
+    @property
+    def trial_id(self) -> str:
+        """The id of the trial of the current (or last) episode; "" before the first reset."""
+        if self._multi is not None:
+            return self._multi.driver.trial_id
+        return self._session.trial_id if self._session is not None else self._last_trial_id
+
     def render(self) -> Any:
+        if self._multi is not None:
+            return self._multi.frame
         return self._frame
 
     def close(self) -> None:
@@ -235,6 +277,8 @@ class CogmentEnv(gym.Env[Any, Any]):
 
     async def _close(self) -> None:
         try:
+            if self._multi is not None:
+                await self._multi.driver.drop()
             await self._drop_trial()
         finally:
             await self._connection.close()
@@ -273,6 +317,91 @@ class CogmentEnv(gym.Env[Any, Any]):
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             logger.debug("CogmentEnv garbage-collected without close()")
+
+
+class _AgentPlayer:
+    """CogmentEnv on one agent of a multi-agent environment whose other agents are service actors.
+
+    ``step`` sends the agent's action, then answers every tick where it does not act (another
+    agent's turn) with an empty action, until the agent acts again or its episode is over. Once it
+    is over (terminated, truncated, or ended by the Orchestrator) the rest of the trial is played
+    out (the agent's dead step, the others' last turns) before ``step`` returns, so that the
+    service actors see the game end normally.
+    """
+
+    def __init__(self, connection: TrialConnection, agent: str | None, service_actors: ServiceActors | None) -> None:
+        spec = connection.spec
+        assert spec is not None
+        if spec.agent_slots:
+            raise CogmentGymError(
+                f"environment {spec.implementation!r} generates its agents during the episode; CogmentEnv plays a "
+                "fixed agent (use CogmentAECEnv / CogmentParallelEnv)"
+            )
+        services = dict(service_actors or {})
+        names = [a.name for a in spec.actors]
+        if agent is None:
+            free = [n for n in names if n not in services]
+            if len(free) != 1:
+                raise CogmentGymError(
+                    f"environment {spec.implementation!r} has agents {names}: pass agent= (the one this env plays) and "
+                    "service_actors= for every other one"
+                )
+            agent = free[0]
+        self.agent = agent
+        self.driver = MultiAgentDriver(connection, [agent], services)
+        self.frame: Any = None
+        self._observation: Any = None
+        self._info: dict[str, Any] = {}
+        self._last: AgentTick | None = None  # the agent's latest data (it is absent once gone)
+
+    @property
+    def running(self) -> bool:
+        return self.driver.running
+
+    async def reset(self, seed: int | None, options: dict[str, Any] | None, render_mode: str | None, max_steps: int) -> tuple[Any, dict[str, Any]]:
+        self._observation, self._info, self._last = None, {}, None
+        params = self.driver.params(seed=seed, options=options, render_mode=render_mode, max_steps=max_steps)
+        obs, _, _, _, info = await self._until_turn(await self.driver.start(params))
+        return obs, info
+
+    async def step(self, content: bytes) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        return await self._until_turn(await self.driver.step({self.agent: content}))
+
+    async def _until_turn(self, data: TickData) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        me = self.agent
+        while True:
+            tick = data.ticks[me]
+            if data.frame is not None:
+                self.frame = data.frame
+            if tick.observation is not MISSING:
+                self._observation = tick.observation
+            if tick.status != ABSENT:
+                self._info = tick.info
+                self._last = tick
+            if tick.must_act and not data.final:
+                return self._observation, tick.cumulative_reward, False, False, self._info
+            over = data.final or tick.status != WAITING  # ACTING done (dead step), LEAVING, ABSENT
+            if over:
+                last = self._last or tick
+                terminated, truncated = last.terminated, last.truncated
+                if data.final and not (terminated or truncated):
+                    truncated = True  # ended by the Orchestrator: a time limit for Gymnasium
+                result = (self._observation, last.cumulative_reward, terminated, truncated, self._info)
+                while not data.final:  # play the trial out
+                    data = await self.driver.step({})
+                    if data.frame is not None:
+                        self.frame = data.frame
+                return result
+            data = await self.driver.step({})
+
+
+def _one_actor_view(spec: env_pb2.EnvSpec, agent: str) -> env_pb2.EnvSpec:
+    """The spec as CogmentEnv sees it: the one agent it plays."""
+    view = env_pb2.EnvSpec()
+    view.CopyFrom(spec)
+    del view.actors[:]
+    view.actors.extend(a for a in spec.actors if a.name == agent)
+    return view
 
 
 def _gym_spec(spec: env_pb2.EnvSpec, *args: Any) -> EnvSpec | None:

@@ -3,7 +3,8 @@
 - Embedded environment and Orchestrator (``env_id`` given): everything in this process, connected
   directly; no port is opened.
 - Remote environment service (``environment="grpc://..."``): embedded Orchestrator, the env
-  reached over gRPC.
+  reached over gRPC. A list of endpoints (services of the same environment) is accepted too:
+  every one must serve the same spaces, and a facade chooses one per trial.
 - Remote Orchestrator (``orchestrator="grpc://..."``): trials are started with
   ``TrialLifecycleSP.StartTrial`` and joined through ``ClientActorSP.RunTrial``, as any Cogment
   client would (works with the real Cogment Orchestrator).
@@ -12,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import grpc
 
@@ -20,7 +21,7 @@ from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchest
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.adapters import EnvHost, EnvironmentServicer, UnknownImplementationError
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import EndpointUnreachableError, TrialStartError
+from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialStartError
 from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol import LocalCall, parse_endpoint
@@ -39,13 +40,20 @@ class TrialConnection:
         *,
         env_id: Any = None,
         make_kwargs: Mapping[str, Any] | None = None,
-        environment: str | None = None,
+        environment: str | Sequence[str] | None = None,
         implementation: str = "",
         orchestrator: str | None = None,
         actor_endpoint: str | None = None,
         timeout: float = 30.0,
         spec: env_pb2.EnvSpec | None = None,
+        replicas: int = 1,
+        api: str | None = None,
+        max_agents: int | None = None,
     ) -> None:
+        """``replicas`` (embedded mode): host the env under that many implementation names
+        (``key``, ``key#1``, ...), each with its own pool, so that a vector facade's sub-env ``i``
+        always gets back the env instance it used before (``reset(seed=None)`` then continues
+        that instance's generator, as with a local vector env)."""
         self.timeout = timeout
         self._spec_override = spec
         self.implementation = implementation
@@ -56,7 +64,17 @@ class TrialConnection:
         self._actor_stub: orchestrator_pb2_grpc.ClientActorSPStub | None = None
         self._env_id = env_id
         self._make_kwargs = dict(make_kwargs or {})
-        self._environment = environment
+        environments = [environment] if isinstance(environment, str) else list(environment or [])
+        if environment is not None and not environments:
+            raise TypeError("environment= is an empty list of endpoints")
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        self._environments = environments
+        self._environment = environments[0] if environments else None
+        self._replicas = replicas
+        # Embedded PettingZoo environments: the API to serve ("aec"/"parallel"), agent slots.
+        self._api = api
+        self._max_agents = max_agents
         self._orchestrator_endpoint = orchestrator
         self._actor_endpoint = actor_endpoint or orchestrator
         if env_id is None and environment is None:
@@ -69,6 +87,10 @@ class TrialConnection:
                 "serve it (cogment_gym.serve) and pass environment='grpc://...'"
             )
         self.env_endpoint = ""
+        # Every environment endpoint (the first is env_endpoint) and every implementation name
+        # trials may use (several with replicas > 1); filled by open().
+        self.env_endpoints: list[str] = []
+        self.implementations: list[str] = []
         self.spec: env_pb2.EnvSpec | None = None
 
     async def open(self) -> None:
@@ -76,46 +98,64 @@ class TrialConnection:
         try:
             if self._env_id is not None:
                 key = self._env_id if isinstance(self._env_id, str) else getattr(self._env_id, "__name__", "env")
-                self._host = EnvHost({key: self._env_id}, self._make_kwargs)
+                names = [key] + [f"{key}#{i}" for i in range(1, self._replicas)]
+                self._host = EnvHost({name: self._env_id for name in names}, self._make_kwargs, api=self._api, max_agents=self._max_agents)
                 self._orchestrator = Orchestrator()
                 servicer = EnvironmentServicer(self._host)
                 self.env_endpoint = self._orchestrator.connector.add_local_environment(key, servicer.RunTrial)
+                self.env_endpoints = [self.env_endpoint]
                 self.implementation = key
+                self.implementations = names
                 self.spec = self._host.get(key).spec
                 return
             assert self._environment is not None
             self.env_endpoint = self._environment
-            parse_endpoint(self.env_endpoint)  # validates
+            self.env_endpoints = list(self._environments)
+            for endpoint in self.env_endpoints:
+                parse_endpoint(endpoint)  # validates
             if self._orchestrator_endpoint is None:
                 self._orchestrator = Orchestrator()
-                channel = self._orchestrator.connector.channel(self.env_endpoint)
+                channels = [self._orchestrator.connector.channel(endpoint) for endpoint in self.env_endpoints]
             else:
-                channel = self._new_channel(self.env_endpoint)
+                channels = [self._new_channel(endpoint) for endpoint in self.env_endpoints]
                 lifecycle_channel = self._new_channel(self._orchestrator_endpoint)
                 self._lifecycle = orchestrator_pb2_grpc.TrialLifecycleSPStub(lifecycle_channel)
                 actor_channel = lifecycle_channel if self._actor_endpoint == self._orchestrator_endpoint else self._new_channel(self._actor_endpoint or "")
                 self._actor_stub = orchestrator_pb2_grpc.ClientActorSPStub(actor_channel)
             if self._spec_override is not None:
                 self.spec = self._spec_override
+                self.implementations = [self.implementation]
                 return
-            try:
-                self.spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
-                    env_pb2.GetSpecRequest(implementation=self.implementation), timeout=self.timeout
-                )
-            except grpc.aio.AioRpcError as err:
-                if err.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    raise EndpointUnreachableError(
-                        f"the environment service at {self.env_endpoint} does not describe its spaces (no "
-                        "cogment_gym.v1.EnvSpecSP: not a cogment_gym server); pass observation_space= and "
-                        "action_space= to describe them"
-                    ) from None
-                if err.code() == grpc.StatusCode.NOT_FOUND:  # the service answered: it is no lost peer
-                    raise UnknownImplementationError(f"environment service at {self.env_endpoint}: {err.details()}") from None
-                raise grpc_error(err, f"environment service at {self.env_endpoint}") from None
+            self.spec = await self._fetch_spec(channels[0], self.env_endpoint)
+            for channel, endpoint in zip(channels[1:], self.env_endpoints[1:]):
+                other = await self._fetch_spec(channel, endpoint)
+                if other.implementation != self.spec.implementation or list(other.actors) != list(self.spec.actors):
+                    raise CogmentGymError(
+                        f"the environment services at {self.env_endpoint} and {endpoint} differ: implementation "
+                        f"{self.spec.implementation!r} vs {other.implementation!r}, or their actors' spaces"
+                    )
             self.implementation = self.spec.implementation
+            self.implementations = [self.implementation]
         except BaseException:
             await self.close()
             raise
+
+    async def _fetch_spec(self, channel: grpc.aio.Channel, endpoint: str) -> env_pb2.EnvSpec:
+        try:
+            spec: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
+                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise EndpointUnreachableError(
+                    f"the environment service at {endpoint} does not describe its spaces (no "
+                    "cogment_gym.v1.EnvSpecSP: not a cogment_gym server); pass observation_space= and "
+                    "action_space= to describe them"
+                ) from None
+            if err.code() == grpc.StatusCode.NOT_FOUND:  # the service answered: it is no lost peer
+                raise UnknownImplementationError(f"environment service at {endpoint}: {err.details()}") from None
+            raise grpc_error(err, f"environment service at {endpoint}") from None
+        return spec
 
     def _new_channel(self, endpoint: str) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(parse_endpoint(endpoint).grpc_target, options=GRPC_OPTIONS)
@@ -150,6 +190,17 @@ class TrialConnection:
         session = ClientSession(Link(call, "orchestrator"), trial_id, self.timeout)
         await session.join(actor_name=actor_name, actor_class=actor_class)
         return session
+
+    def add_local_actor(self, name: str, run_trial: Any) -> str:
+        """Register an in-process ServiceActorSP.RunTrial with the embedded Orchestrator; returns
+        its ``local://`` endpoint. Raises TypeError with a remote Orchestrator (it cannot reach
+        into this process)."""
+        if self._orchestrator is None:
+            raise TypeError(
+                "a policy living in this process can only play with the embedded orchestrator; serve it "
+                "(cogment_gym.actors.serve_actor) and give its grpc:// endpoint instead"
+            )
+        return self._orchestrator.connector.add_local_actor(name, run_trial)
 
     async def terminate(self, trial_id: str) -> None:
         """Hard-terminate a trial this facade no longer follows."""

@@ -100,6 +100,18 @@ class ClientSession:
     async def act(self, content: bytes) -> None:
         await self.link.write(ActorOut(state=NORMAL, action=common_pb2.Action(tick_id=self.tick, content=content)))
 
+    async def await_end(self, timeout: float) -> bool:
+        """After the final observation: wait (at most ``timeout`` s) for END; True if it came.
+        The stream stays open (``finish`` closes it)."""
+        try:
+            while not self.ended:
+                msg = await wait_for(self.link.read(), timeout, f"END of trial {self.trial_id!r}")
+                if msg is None or msg.state == END:
+                    self.ended = True
+        except Exception as err:
+            logger.debug("trial %s: no END yet: %s", self.trial_id, err)
+        return self.ended
+
     async def finish(self, timeout: float = 10.0) -> None:
         """After the final observation: wait for END (LAST_ACK was already sent)."""
         try:

@@ -2,32 +2,59 @@ from cogment_gym._proto.cogment_gym.v1 import spaces_pb2 as _spaces_pb2
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as _tensor_pb2
 from cogment_gym._proto.cogment_gym.v1 import values_pb2 as _values_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AgentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_STATUS_ACTING: _ClassVar[AgentStatus]
+    AGENT_STATUS_WAITING: _ClassVar[AgentStatus]
+    AGENT_STATUS_LEAVING: _ClassVar[AgentStatus]
+    AGENT_STATUS_ABSENT: _ClassVar[AgentStatus]
+
+class MultiAgentApi(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MULTI_AGENT_API_UNSPECIFIED: _ClassVar[MultiAgentApi]
+    MULTI_AGENT_API_AEC: _ClassVar[MultiAgentApi]
+    MULTI_AGENT_API_PARALLEL: _ClassVar[MultiAgentApi]
+AGENT_STATUS_ACTING: AgentStatus
+AGENT_STATUS_WAITING: AgentStatus
+AGENT_STATUS_LEAVING: AgentStatus
+AGENT_STATUS_ABSENT: AgentStatus
+MULTI_AGENT_API_UNSPECIFIED: MultiAgentApi
+MULTI_AGENT_API_AEC: MultiAgentApi
+MULTI_AGENT_API_PARALLEL: MultiAgentApi
+
 class EnvConfig(_message.Message):
-    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages")
+    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors")
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODE_FIELD_NUMBER: _ClassVar[int]
     OMIT_REWARD_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    STATE_ACTORS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     options: _values_pb2.Value
     render_mode: str
     omit_reward_messages: bool
-    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ...) -> None: ...
+    state_actors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ActorConfig(_message.Message):
-    __slots__ = ("settings",)
+    __slots__ = ("settings", "observation_space", "action_space")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATION_SPACE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_SPACE_FIELD_NUMBER: _ClassVar[int]
     settings: _values_pb2.Value
-    def __init__(self, settings: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
+    observation_space: _spaces_pb2.Space
+    action_space: _spaces_pb2.Space
+    def __init__(self, settings: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
 
 class ObservationPayload(_message.Message):
-    __slots__ = ("value", "reward", "terminated", "truncated", "info", "frame", "text_frame")
+    __slots__ = ("value", "reward", "terminated", "truncated", "info", "frame", "text_frame", "status", "agent", "cumulative_reward", "agent_selection", "agents", "observation_space", "action_space", "state")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     TERMINATED_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +62,14 @@ class ObservationPayload(_message.Message):
     INFO_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FRAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_REWARD_FIELD_NUMBER: _ClassVar[int]
+    AGENT_SELECTION_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATION_SPACE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_SPACE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     value: _values_pb2.Value
     reward: float
     terminated: bool
@@ -42,7 +77,15 @@ class ObservationPayload(_message.Message):
     info: _values_pb2.Value
     frame: _tensor_pb2.Tensor
     text_frame: str
-    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reward: _Optional[float] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., frame: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_frame: _Optional[str] = ...) -> None: ...
+    status: AgentStatus
+    agent: str
+    cumulative_reward: float
+    agent_selection: str
+    agents: _containers.RepeatedScalarFieldContainer[str]
+    observation_space: _spaces_pb2.Space
+    action_space: _spaces_pb2.Space
+    state: _values_pb2.Value
+    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reward: _Optional[float] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., frame: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_frame: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., agent: _Optional[str] = ..., cumulative_reward: _Optional[float] = ..., agent_selection: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., state: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ActionPayload(_message.Message):
     __slots__ = ("value",)
@@ -63,7 +106,7 @@ class ActorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., actor_class: _Optional[str] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
 
 class EnvSpec(_message.Message):
-    __slots__ = ("implementation", "actors", "render_modes", "metadata", "gym_id", "multi_agent", "max_episode_steps")
+    __slots__ = ("implementation", "actors", "render_modes", "metadata", "gym_id", "multi_agent", "max_episode_steps", "api", "agent_slots", "state_space")
     IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
     ACTORS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODES_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +114,9 @@ class EnvSpec(_message.Message):
     GYM_ID_FIELD_NUMBER: _ClassVar[int]
     MULTI_AGENT_FIELD_NUMBER: _ClassVar[int]
     MAX_EPISODE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
+    AGENT_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    STATE_SPACE_FIELD_NUMBER: _ClassVar[int]
     implementation: str
     actors: _containers.RepeatedCompositeFieldContainer[ActorSpec]
     render_modes: _containers.RepeatedScalarFieldContainer[str]
@@ -78,7 +124,10 @@ class EnvSpec(_message.Message):
     gym_id: str
     multi_agent: bool
     max_episode_steps: int
-    def __init__(self, implementation: _Optional[str] = ..., actors: _Optional[_Iterable[_Union[ActorSpec, _Mapping]]] = ..., render_modes: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., gym_id: _Optional[str] = ..., multi_agent: bool = ..., max_episode_steps: _Optional[int] = ...) -> None: ...
+    api: MultiAgentApi
+    agent_slots: bool
+    state_space: _spaces_pb2.Space
+    def __init__(self, implementation: _Optional[str] = ..., actors: _Optional[_Iterable[_Union[ActorSpec, _Mapping]]] = ..., render_modes: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., gym_id: _Optional[str] = ..., multi_agent: bool = ..., max_episode_steps: _Optional[int] = ..., api: _Optional[_Union[MultiAgentApi, str]] = ..., agent_slots: bool = ..., state_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
 
 class GetSpecRequest(_message.Message):
     __slots__ = ("implementation",)

@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""Throughput of cogment_gym's facades against gymnasium's and SB3's vector envs. One table.
+
+    python benchmarks/suite.py                       # every case, ~4 minutes on 2 cores
+    python benchmarks/suite.py --quick               # fewer cases, shorter
+    python benchmarks/suite.py --seconds 5 --repeat 3
+
+Groups (one per env and policy):
+
+  CartPole, long episodes   a balancing policy: episodes last the 500-step time limit
+  CartPole, short episodes  a random policy: episodes of ~22 steps (trial start costs show)
+  Image84                   uint8[84,84,3] observations (a tiny deterministic env of this file),
+                            random actions, 500-step episodes
+
+Cases in each group: the env stepped directly; gymnasium SyncVectorEnv(16); AsyncVectorEnv(N)
+for N = 1, 8, 16, 32; SB3 SubprocVecEnv(16) if installed; CogmentEnv (one trial at a time);
+CogmentVectorEnv(N) for N = 1, 8, 16, 32 with the env service in another process (this file with
+``--serve``) and the Orchestrator embedded; CogmentVectorEnv(16) with the Orchestrator in a third
+process (``cogment-gym orchestrator``), whose CPU time per tick is what "orch CPU/tick" reports.
+
+Every case runs in a fresh subprocess (``--case``): it warms up, then steps for ``--seconds``; the
+parent samples the resident memory of the case's whole process tree every 50 ms (peak MB) and the
+case reports the CPU time of its tree per env step. Vector envs count num_envs steps per vector
+step (an autoreset step included: NEXT_STEP for gymnasium's and ours, SB3 resets in the step).
+Ratios compare with AsyncVectorEnv of the same group: with 16 envs, and with the same N. The exit
+code is 0 whatever the numbers; PASS/MISS lines compare them to the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a clone without installing
+    sys.path.insert(0, str(ROOT))
+
+IMAGE_ID = "cogment_gym_bench/Image84-v0"
+READY_DEADLINE = 60.0
+TARGET_VS_ASYNC = 1.0
+TARGET_SHORT = 0.7
+TARGET_ORCH_US = 200.0
+
+
+# ---------------------------------------------------------------------------------------- the image env
+
+
+class ImageEnv(gym.Env[np.ndarray, np.int64]):
+    """uint8[84,84,3] observations from a seeded bank of 8 frames; deterministic given the seed.
+
+    Reward 1 when the action matches ``t % 4``; terminated after ``episode_length`` steps.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, episode_length: int = 500, render_mode: str | None = None) -> None:
+        self.render_mode = render_mode
+        self.episode_length = episode_length
+        self.observation_space = spaces.Box(0, 255, (84, 84, 3), np.uint8)
+        self.action_space = spaces.Discrete(4)
+        self._frames = np.zeros((8, 84, 84, 3), np.uint8)
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._frames = self.np_random.integers(0, 256, self._frames.shape, dtype=np.uint8)
+        self._t = 0
+        return self._frames[0].copy(), {}
+
+    def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._t += 1
+        reward = float(int(action) == self._t % 4)
+        return self._frames[self._t % 8].copy(), reward, self._t >= self.episode_length, False, {}
+
+
+gym.register(IMAGE_ID, entry_point=lambda **kwargs: ImageEnv(**kwargs))
+
+ENV_IDS = {"cartpole": "CartPole-v1", "image": IMAGE_ID}
+
+
+# ---------------------------------------------------------------------------------------- processes
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def process_tree(root: int) -> list[int]:
+    tree, out, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(tree.get(pid, []))
+    return out
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+    return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of one process (all its threads)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Child:
+    """A subprocess that prints one line when ready; stopped with SIGTERM to its PID."""
+
+    def __init__(self, argv: list[str]) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        stdout = self.popen.stdout
+        assert stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(READY_DEADLINE)
+        if not lines or not lines[0].strip():
+            self.stop()
+            raise RuntimeError(f"{shlex.join(argv)} did not start")
+        self.line = lines[0].strip()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+
+
+def serve_main(key: str, unix_socket: str | None = None) -> int:
+    """``--serve KEY``: serve the env in this process until SIGTERM; print the endpoint first."""
+    import cogment_gym
+
+    server = cogment_gym.serve({ENV_IDS[key]: ENV_IDS[key]}, unix_socket=unix_socket)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(server.endpoint, flush=True)
+    stop.wait()
+    server.stop(0.5)
+    return 0
+
+
+ECHO_SERVICE, ECHO_METHOD = "cogment_gym.bench.Echo", "PingPong"
+# Bytes of one step between Orchestrator and env (EnvRunTrialInput with the ActionSet; the
+# EnvRunTrialOutput with the ObservationSet), measured on real trials of each env.
+MESSAGE_SIZES = {"cartpole": (40, 85), "image": (40, 21235)}
+
+
+def echo_main(reply_size: int) -> int:
+    """``--echo SIZE``: a grpc.aio server answering each request of a bidi stream with SIZE bytes."""
+    import asyncio
+
+    import grpc
+
+    reply = bytes(reply_size)
+
+    async def ping_pong(request_iterator: Any, context: Any) -> None:
+        while await context.read() is not grpc.aio.EOF:
+            await context.write(reply)
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        handler = grpc.stream_stream_rpc_method_handler(ping_pong)  # no (de)serializers: raw bytes
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ECHO_SERVICE, {ECHO_METHOD: handler}),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(port, flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop(0.5)
+
+    asyncio.run(serve())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- cases
+
+
+def balance(obs: np.ndarray) -> np.ndarray:
+    """Push toward where the pole falls: CartPole episodes last their 500 steps."""
+    return (obs[..., 2] + 0.5 * obs[..., 3] > 0).astype(np.int64)
+
+
+class Stepper:
+    """Steps one case; ``step()`` returns the env steps it made."""
+
+    processes: dict[str, int]
+
+    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack) -> None:
+        self.spec = spec
+        self.n = spec["n"]
+        self.policy = spec["policy"]
+        self.rng = np.random.default_rng(0)
+        self.processes = {"client": os.getpid()}
+        self.stack = stack
+        self.obs: Any = None
+
+    def actions(self, n: int | None) -> Any:
+        if self.policy == "balance":
+            return balance(self.obs)
+        size = 4 if self.spec["env"] == "image" else 2
+        return self.rng.integers(0, size, n) if n is not None else int(self.rng.integers(0, size))
+
+    def step(self) -> int:
+        raise NotImplementedError
+
+
+class SingleStepper(Stepper):
+    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack, env: gym.Env[Any, Any]) -> None:
+        super().__init__(spec, stack)
+        self.env = env
+        stack.callback(env.close)
+        self.obs, _ = env.reset(seed=0)
+
+    def step(self) -> int:
+        obs, _, terminated, truncated, _ = self.env.step(self.actions(None))
+        self.obs = self.env.reset()[0] if terminated or truncated else obs
+        return 1
+
+
+class VectorStepper(Stepper):
+    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack, envs: Any) -> None:
+        super().__init__(spec, stack)
+        self.envs = envs
+        stack.callback(envs.close)
+        self.obs, _ = envs.reset(seed=0)
+
+    def step(self) -> int:
+        self.obs = self.envs.step(self.actions(self.n))[0]
+        return self.n
+
+
+class SB3Stepper(Stepper):
+    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack, venv: Any) -> None:
+        super().__init__(spec, stack)
+        self.venv = venv
+        stack.callback(venv.close)
+        venv.seed(0)
+        self.obs = venv.reset()
+
+    def step(self) -> int:
+        self.obs = self.venv.step(self.actions(self.n))[0]
+        return self.n
+
+
+class PingPongStepper(Stepper):
+    """The floor of one message each way per step: N grpc.aio bidi streams to an echo process,
+    stepped in lock-step (every request written, then every reply read), raw bytes of a step's
+    size; no env, no codec, no Cogment protocol."""
+
+    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack) -> None:
+        import asyncio
+
+        import grpc
+
+        super().__init__(spec, stack)
+        request_size, reply_size = MESSAGE_SIZES[spec["env"]]
+        echo = Child([sys.executable, str(Path(__file__).resolve()), "--echo", str(reply_size)])
+        stack.callback(echo.stop)
+        self.processes["env"] = echo.popen.pid
+        self.request = bytes(request_size)
+        self.loop = asyncio.new_event_loop()
+        stack.callback(self.loop.close)
+
+        async def open_calls() -> tuple[Any, list[Any]]:
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{echo.line}")
+            calls = [channel.stream_stream(f"/{ECHO_SERVICE}/{ECHO_METHOD}")() for _ in range(self.n)]
+            return channel, calls
+
+        self.channel, self.calls = self.loop.run_until_complete(open_calls())
+        stack.callback(lambda: self.loop.run_until_complete(self._close()))
+
+    async def _close(self) -> None:
+        for call in self.calls:
+            call.cancel()
+        await self.channel.close()
+
+    async def _round_trips(self) -> None:
+        for call in self.calls:
+            await call.write(self.request)
+        for call in self.calls:
+            await call.read()
+
+    def step(self) -> int:
+        self.loop.run_until_complete(self._round_trips())
+        return self.n
+
+
+def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
+    env_id = ENV_IDS[spec["env"]]
+    kind, n = spec["kind"], spec["n"]
+    if kind == "direct":
+        return SingleStepper(spec, stack, gym.make(env_id))
+    if kind in ("sync", "async"):
+        factories = [lambda: gym.make(env_id) for _ in range(n)]
+        vector = gym.vector.SyncVectorEnv(factories) if kind == "sync" else gym.vector.AsyncVectorEnv(factories)
+        return VectorStepper(spec, stack, vector)
+    if kind == "subproc":
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+
+        return SB3Stepper(spec, stack, SubprocVecEnv([lambda: gym.make(env_id) for _ in range(n)]))
+    if kind == "pingpong":
+        return PingPongStepper(spec, stack)
+    # cogment cases: the env service in another process
+    from cogment_gym import CogmentEnv
+    from cogment_gym.envs import CogmentVectorEnv
+
+    serve = [sys.executable, str(Path(__file__).resolve()), "--serve", spec["env"]]
+    if kind == "cogment_vector_unix":
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="cogment-gym-suite-"))
+        serve += ["--unix-socket", f"{directory}/env.sock"]
+    service = Child(serve)
+    stack.callback(service.stop)
+    endpoint = service.line
+    processes = {"env": service.popen.pid}
+    if kind == "cogment_env":
+        stepper: Stepper = SingleStepper(spec, stack, CogmentEnv(environment=endpoint))
+    elif kind in ("cogment_vector", "cogment_vector_unix"):
+        stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n))
+    elif kind == "cogment_vector_orch":
+        orchestrator = Child([sys.executable, "-m", "cogment_gym.cli", "orchestrator", "--lifecycle-port", "0"])
+        stack.callback(orchestrator.stop)
+        match = re.search(r"lifecycle at (\S+),", orchestrator.line)
+        if match is None:
+            raise RuntimeError(f"unexpected orchestrator line: {orchestrator.line!r}")
+        processes["orch"] = orchestrator.popen.pid
+        stepper = VectorStepper(spec, stack, CogmentVectorEnv(orchestrator=match.group(1), environment=endpoint, num_envs=n))
+    else:
+        raise ValueError(f"unknown case kind {kind!r}")
+    stepper.processes.update(processes)
+    return stepper
+
+
+def case_main(spec: dict[str, Any]) -> int:
+    """``--case JSON``: run one case in this process; print one JSON line of results."""
+    with contextlib.ExitStack() as stack:
+        stepper = make_stepper(spec, stack)
+        deadline = time.perf_counter() + spec["warmup"]
+        while time.perf_counter() < deadline:
+            stepper.step()
+        tree = process_tree(os.getpid())
+        per_process = {name: cpu_seconds(pid) for name, pid in stepper.processes.items()}
+        cpu0 = sum(cpu_seconds(pid) for pid in tree)
+        steps = 0
+        started = now = time.perf_counter()
+        end = started + spec["seconds"]
+        while now < end:
+            steps += stepper.step()
+            now = time.perf_counter()
+        elapsed = now - started
+        cpu = sum(cpu_seconds(pid) for pid in tree) - cpu0
+        per_process = {name: cpu_seconds(pid) - per_process[name] for name, pid in stepper.processes.items()}
+    print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu, "per_process": per_process}), flush=True)
+    return 0
+
+
+def run_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run a case in a subprocess, sampling its tree's memory; its results plus ``peak_mb``."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    argv = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(spec)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) as popen:
+        peak = 0.0
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.append(popen.communicate()[0]), daemon=True)
+        reader.start()
+        while reader.is_alive():
+            peak = max(peak, rss_mb(process_tree(popen.pid)))
+            reader.join(0.05)
+        if popen.returncode != 0:
+            raise RuntimeError(f"case {spec} failed (exit code {popen.returncode})")
+    result: dict[str, Any] = json.loads(out[0].strip().splitlines()[-1])
+    result["peak_mb"] = peak
+    return result
+
+
+# ---------------------------------------------------------------------------------------- the table
+
+
+GROUPS = [
+    ("CartPole, long episodes (balancing policy)", "cartpole", "balance"),
+    ("CartPole, short episodes (random policy)", "cartpole", "random"),
+    ("Image84 uint8[84,84,3], 500-step episodes", "image", "random"),
+]
+
+
+def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
+    """(kind, label, n) of each row of a group."""
+    sizes = (1, 16) if quick else (1, 8, 16, 32)
+    rows = [("direct", "env stepped directly", 1), ("sync", "gymnasium SyncVectorEnv(16)", 16)]
+    rows += [("async", f"gymnasium AsyncVectorEnv({n})", n) for n in sizes]
+    if has_sb3:
+        rows.append(("subproc", "SB3 SubprocVecEnv(16)", 16))
+    rows.append(("cogment_env", "CogmentEnv (1 trial)", 1))
+    rows += [("cogment_vector", f"CogmentVectorEnv({n})", n) for n in sizes]
+    rows.append(("cogment_vector_unix", "CogmentVectorEnv(16), env on a unix socket", 16))
+    rows.append(("cogment_vector_orch", "CogmentVectorEnv(16), Orchestrator process", 16))
+    rows.append(("pingpong", "floor: grpc.aio ping-pong, 16 streams, lock-step", 16))
+    return rows
+
+
+def machine_facts() -> list[str]:
+    import google.protobuf
+    import grpc
+
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = ", " + line.split(":", 1)[1].strip()
+                break
+    load = ""
+    with contextlib.suppress(OSError, AttributeError):
+        load = ", load average %.2f %.2f %.2f" % os.getloadavg()
+    return [
+        f"command: {shlex.join(['python', 'benchmarks/suite.py', *sys.argv[1:]])}",
+        f"machine: {platform.platform()}, {os.cpu_count()} cores{cpu}{load}",
+        f"python {platform.python_version()}, grpcio {grpc.__version__}, protobuf {google.protobuf.__version__}, "
+        f"gymnasium {gym.__version__}, numpy {np.__version__}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0], epilog="\n\n".join(doc.split("\n\n")[1:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured wall time per case (default: %(default)s)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured wall time per case first (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=1, help="run every case this many times, report the median (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="N = 1 and 16 only, 1.5 s per case")
+    parser.add_argument("--groups", default="0,1,2", help="which groups to run, by index (default: %(default)s)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--unix-socket", help=argparse.SUPPRESS)
+    parser.add_argument("--echo", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve_main(args.serve, args.unix_socket)
+    if args.echo is not None:
+        return echo_main(args.echo)
+    if args.case:
+        return case_main(json.loads(args.case))
+    if args.quick:
+        args.seconds = min(args.seconds, 1.5)
+        args.warmup = min(args.warmup, 0.5)
+    try:
+        import stable_baselines3  # noqa: F401
+
+        has_sb3 = True
+    except ImportError:
+        has_sb3 = False
+
+    for line in machine_facts():
+        print(line)
+    print(f"settings: {args.seconds:g} s per case after {args.warmup:g} s warmup, median of {args.repeat}; "
+          "env services on TCP 127.0.0.1\n", flush=True)
+    header = ("| case | steps/s | vs Async(16) | vs Async(same N) | CPU µs/step (all processes) | peak MB | notes |\n"
+              "|---|---:|---:|---:|---:|---:|---|")
+    results: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    lines: list[str] = [header]
+    groups = [GROUPS[int(g)] for g in args.groups.split(",")]
+    rows = case_list(args.quick, has_sb3)
+    # Rounds: every case once per round, so that load from elsewhere hits every case alike.
+    runs: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+    for round_index in range(args.repeat):
+        for title, env_key, policy in groups:
+            for kind, label, n in rows:
+                spec = {"kind": kind, "env": env_key, "policy": policy, "n": n, "seconds": args.seconds, "warmup": args.warmup}
+                result = run_case(spec)
+                runs.setdefault((env_key, policy, kind, n), []).append(result)
+                print(f"  round {round_index + 1}: {title[:24]:<24} {label:<50} {result['steps'] / result['seconds']:>10,.0f} steps/s",
+                      file=sys.stderr, flush=True)
+    for key, case_runs in runs.items():
+        rates = [r["steps"] / r["seconds"] for r in case_runs]
+        middle = case_runs[rates.index(statistics.median_low(rates))]
+        middle["rate"] = statistics.median(rates)
+        results[key] = middle
+    for title, env_key, policy in groups:
+        lines.append(f"| **{title}** | | | | | | |")
+        base = results.get((env_key, policy, "async", 16))
+        for kind, label, n in rows:
+            r = results[(env_key, policy, kind, n)]
+            same = results.get((env_key, policy, "async", n)) if kind.startswith("cogment") or kind in ("async", "pingpong") else None
+            vs16 = f"{r['rate'] / base['rate']:.2f}x" if base else "-"
+            vs_same = f"{r['rate'] / same['rate']:.2f}x" if same else ""
+            notes = ""
+            if kind.startswith("cogment") or kind == "pingpong":
+                parts = [f"{name} {1e6 * seconds / r['steps']:.0f}" for name, seconds in r["per_process"].items()]
+                notes = "µs/step: " + ", ".join(parts)
+                if kind == "cogment_vector_orch":
+                    notes += " (orch = CPU per tick)"
+            lines.append(f"| {label} | {r['rate']:,.0f} | {vs16} | {vs_same} | {1e6 * r['cpu'] / r['steps']:.0f} | {r['peak_mb']:.0f} | {notes} |")
+    print("\n".join(lines))
+    with contextlib.suppress(OSError, AttributeError):
+        print("load average at the end: %.2f %.2f %.2f (other work on the machine inflates every number)" % os.getloadavg())
+    print()
+    for _, env_key, policy in groups:
+        ours, theirs = results.get((env_key, policy, "cogment_vector", 16)), results.get((env_key, policy, "async", 16))
+        if ours and theirs:
+            value = ours["rate"] / theirs["rate"]
+            mark = "PASS" if value >= TARGET_VS_ASYNC else "MISS"
+            print(f"{mark} {env_key}/{policy}: CogmentVectorEnv(16) / AsyncVectorEnv(16) = {value:.2f} (target >= {TARGET_VS_ASYNC:.1f})")
+    short, long_ = results.get(("cartpole", "random", "cogment_vector", 16)), results.get(("cartpole", "balance", "cogment_vector", 16))
+    if short and long_:
+        value = short["rate"] / long_["rate"]
+        mark = "PASS" if value >= TARGET_SHORT else "MISS"
+        print(f"{mark} CogmentVectorEnv(16): short / long CartPole episodes = {value:.2f} (target >= {TARGET_SHORT})")
+    for key, r in results.items():
+        if key[2] == "cogment_vector_orch":
+            value = 1e6 * r["per_process"]["orch"] / r["steps"]
+            mark = "PASS" if value <= TARGET_ORCH_US else "MISS"
+            print(f"{mark} {key[0]}/{key[1]}: Orchestrator CPU per tick = {value:.0f} µs (target <= {TARGET_ORCH_US:.0f} µs; "
+                  "its own process, 16 trials, gRPC to client and env)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

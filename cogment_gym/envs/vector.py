@@ -1,0 +1,698 @@
+"""``CogmentVectorEnv``: N Cogment trials in flight as one ``gymnasium.vector.VectorEnv``.
+
+Sub-environment ``i`` is one client actor in one trial at a time (one episode, one trial, as
+:class:`~cogment_gym.envs.CogmentEnv`). All trials share one Orchestrator, one event loop and
+one gRPC channel per endpoint; a vector step sends every action before it waits for any
+observation, so the N trials progress together.
+
+Autoreset follows Gymnasium 1.x (``metadata["autoreset_mode"]``):
+
+- ``NEXT_STEP`` (default): the step after an episode ended starts a new trial for that
+  sub-environment and returns its first observation, reward 0 and both flags False; the action
+  given for it is ignored.
+- ``SAME_STEP``: the new trial starts in the step that ended the episode; the final observation
+  and info are in ``info["final_obs"]`` / ``info["final_info"]`` (masked by ``info["_final_obs"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from concurrent.futures import Future
+from typing import Any, Callable, Coroutine, Iterable, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
+
+from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, space_to_proto, tensor_to_array
+from cogment_gym.envs.cogment_env import ResetNeededError
+from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.session import ClientSession, TrialEvent
+from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.protocol import CLIENT_ENDPOINT
+from cogment_gym.protocol.runtime import BackgroundLoop, make_runner
+
+__all__ = [
+    "AlreadyPendingCallError",
+    "ClosedEnvironmentError",
+    "CogmentVectorEnv",
+    "NoAsyncCallError",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class AlreadyPendingCallError(CogmentGymError, gym.error.AlreadyPendingCallError):
+    """``step_async`` (or ``reset``, ``step``) while a ``step_async`` still waits for its ``step_wait``."""
+
+    def __init__(self, message: str, name: str = "step") -> None:
+        super().__init__(message, name)
+
+
+class NoAsyncCallError(CogmentGymError, gym.error.NoAsyncCallError):
+    """``step_wait`` without a ``step_async`` before it."""
+
+    def __init__(self, message: str, name: str = "step") -> None:
+        super().__init__(message, name)
+
+
+class ClosedEnvironmentError(CogmentGymError, gym.error.ClosedEnvironmentError):
+    """A call on a closed :class:`CogmentVectorEnv`."""
+
+
+class _State(enum.Enum):
+    DEFAULT = "default"
+    WAITING_STEP = "step"
+
+
+class _SubEnv:
+    """What the vector env knows of one sub-environment."""
+
+    __slots__ = ("index", "params", "session", "autoreset", "frame", "obs_path")
+
+    def __init__(self, index: int, params: common_pb2.TrialParams) -> None:
+        self.index = index
+        self.obs_path = f"observation of sub-environment {index}"  # named in decoding errors
+        self.params = params  # everything but the env config, which changes per trial
+        self.session: ClientSession | None = None
+        self.autoreset = False  # the episode ended at the last step: NEXT_STEP resets it now
+        self.frame: Any = None
+
+
+class _Step:
+    """One sub-environment's share of a vector step, before batching."""
+
+    __slots__ = ("event", "reset", "final")
+
+    def __init__(self) -> None:
+        self.event: TrialEvent | None = None  # the step's observation (None: reset only)
+        self.reset: TrialEvent | None = None  # first observation of a new trial
+        self.final = False  # ``event`` ended its trial
+
+
+class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
+    """``num_envs`` Cogment trials stepped together, as a Gymnasium vector environment.
+
+    Runs like :class:`~cogment_gym.envs.CogmentEnv`::
+
+        CogmentVectorEnv("CartPole-v1", num_envs=8)                          # all in this process
+        CogmentVectorEnv(environment="grpc://127.0.0.1:9001", num_envs=16)   # env served elsewhere
+        CogmentVectorEnv(environment=["grpc://127.0.0.1:9001",               # several services:
+                                      "grpc://127.0.0.1:9002"], num_envs=16) #   sub-env i uses i % 2
+        CogmentVectorEnv(orchestrator="grpc://127.0.0.1:9000",               # an existing Orchestrator
+                         environment="grpc://127.0.0.1:9001", num_envs=4)
+
+    Args:
+        env: a Gymnasium id or env factory run in this process (embedded default). Each sub-env
+            gets an implementation of its own, so its env instance carries over from one episode
+            to the next, and ``reset(seed=None)`` continues its generator as with
+            ``gymnasium.vector.SyncVectorEnv``.
+        num_envs: number of sub-environments (trials in flight).
+        environment: endpoint of an environment service, or a list of endpoints of services of
+            the same environment (sub-env ``i`` runs its trials on ``environment[i % len]``).
+            A served env pools its instances: with several sub-envs on one service, an episode
+            may continue the generator of another sub-env's former instance (the same streams,
+            possibly dealt differently); seeded resets are exact.
+        implementation, orchestrator, actor_endpoint, render_mode, max_steps, timeout,
+        observation_space, action_space, actor_class: as for :class:`~cogment_gym.envs.CogmentEnv`.
+        autoreset_mode: :class:`gymnasium.vector.AutoresetMode` ``NEXT_STEP`` (default) or ``SAME_STEP``.
+        **make_kwargs: passed to ``gym.make`` (embedded default only).
+
+    Example:
+        >>> envs = CogmentVectorEnv("CartPole-v1", num_envs=4)
+        >>> obs, infos = envs.reset(seed=42)
+        >>> obs.shape
+        (4, 4)
+        >>> obs, rewards, terminations, truncations, infos = envs.step(envs.action_space.sample())
+        >>> envs.close()
+    """
+
+    def __init__(
+        self,
+        env: str | Callable[..., gym.Env[Any, Any]] | None = None,
+        num_envs: int = 1,
+        *,
+        environment: str | Sequence[str] | None = None,
+        implementation: str = "",
+        orchestrator: str | None = None,
+        actor_endpoint: str | None = None,
+        render_mode: str | None = None,
+        max_steps: int = 0,
+        timeout: float = 30.0,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        observation_space: gym.Space[Any] | None = None,
+        action_space: gym.Space[Any] | None = None,
+        actor_class: str = "player",
+        **make_kwargs: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        mode = autoreset_mode if isinstance(autoreset_mode, AutoresetMode) else AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
+        self.autoreset_mode = mode
+        self.num_envs = int(num_envs)
+        self.closed = False
+        self._state = _State.DEFAULT
+        self._needs_reset = True
+        self._pending: Any = None  # the step coroutine's task (caller loop) or future (background loop)
+        self._abandoned: list[Any] = []  # tasks/futures an interrupt left running: ended by reset()/close()
+        self._subs: list[_SubEnv] = []
+        self._last_obs: list[Any] = [None] * self.num_envs
+        spec_override = None
+        if (observation_space is None) != (action_space is None):
+            raise TypeError("give both observation_space and action_space, or neither")
+        if observation_space is not None and action_space is not None:
+            if environment is None:
+                raise TypeError("observation_space/action_space describe a remote environment: also pass environment='grpc://...'")
+            spec_override = env_pb2.EnvSpec(
+                implementation=implementation,
+                actors=[
+                    env_pb2.ActorSpec(
+                        name=actor_class, actor_class=actor_class,
+                        observation_space=space_to_proto(observation_space), action_space=space_to_proto(action_space),
+                    )
+                ],
+            )
+        self._runner = make_runner()
+        self._connection = TrialConnection(
+            env_id=env,
+            make_kwargs=make_kwargs,
+            environment=environment,
+            implementation=implementation,
+            orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint,
+            timeout=timeout,
+            spec=spec_override,
+            replicas=self.num_envs if env is not None else 1,
+        )
+        try:
+            self._runner.run(self._connection.open())
+        except BaseException:
+            self._runner.close()
+            self.closed = True
+            raise
+        try:
+            self._setup(render_mode, max_steps)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, render_mode: str | None, max_steps: int) -> None:
+        spec = self._connection.spec
+        if spec is None:
+            raise CogmentGymError("the environment spec is missing")
+        if len(spec.actors) != 1:
+            raise CogmentGymError(
+                f"environment {spec.implementation!r} has {len(spec.actors)} agents; CogmentVectorEnv drives one per sub-env"
+            )
+        actor = spec.actors[0]
+        self.single_observation_space = space_from_proto(actor.observation_space)
+        self.single_action_space = space_from_proto(actor.action_space)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        metadata = decode_object(spec.metadata, "metadata") if spec.HasField("metadata") else {}
+        self.metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        self.metadata["render_modes"] = list(spec.render_modes)
+        self.metadata["autoreset_mode"] = self.autoreset_mode
+        if render_mode is not None and render_mode not in spec.render_modes:
+            raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
+        self.render_mode = render_mode
+        self._max_steps = max_steps
+        endpoints = self._connection.env_endpoints
+        implementations = self._connection.implementations
+        for i in range(self.num_envs):
+            params = common_pb2.TrialParams(
+                environment=common_pb2.EnvironmentParams(
+                    name="env",
+                    endpoint=endpoints[i % len(endpoints)],
+                    implementation=implementations[i % len(implementations)],
+                ),
+                actors=[common_pb2.ActorParams(name=actor.name, actor_class=actor.actor_class, endpoint=CLIENT_ENDPOINT)],
+                max_steps=max_steps,
+            )
+            self._subs.append(_SubEnv(i, params))
+        self._actor_name = actor.name
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start a new episode (trial) in every sub-environment.
+
+        Args:
+            seed: None (no seeding), an int (sub-env ``i`` gets ``seed + i``), or one seed (or
+                None) per sub-env.
+            options: passed to every sub-env's ``reset``; ``options["reset_mask"]`` (a bool
+                array of shape ``(num_envs,)``) resets only those sub-envs, as Gymnasium's
+                vector envs do. A list of dicts (one per sub-env) is also accepted.
+
+        Returns:
+            The batched first observations and the merged infos (of the sub-envs reset).
+        """
+        self._check_idle("reset")
+        seeds = self._seeds(seed)
+        mask = np.ones(self.num_envs, dtype=np.bool_)
+        if options is None or isinstance(options, Mapping):
+            opts = dict(options) if options is not None else None
+            if opts is not None and "reset_mask" in opts:
+                mask = _reset_mask(opts.pop("reset_mask"), self.num_envs)
+                if self._needs_reset and not mask.all():
+                    raise ResetNeededError("reset every sub-environment (no reset_mask) first: no episode is running")
+            per_env: list[dict[str, Any] | None] = [opts] * self.num_envs
+        else:
+            per_env = list(options)
+            if len(per_env) != self.num_envs or not all(o is None or isinstance(o, Mapping) for o in per_env):
+                raise ValueError(f"options must be a dict, None, or a list of {self.num_envs} dicts (or None), got {options!r}")
+        if seed is not None and isinstance(seed, (int, np.integer)):
+            # The vector env's own generator, as gymnasium.vector.VectorEnv.reset seeds it.
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        indices = [i for i in range(self.num_envs) if mask[i]]
+        configs = {i: self._config(seeds[i], per_env[i]) for i in indices}
+        self._settle_abandoned()
+        results = self._wait(self._start(self._reset(configs)))
+        self._needs_reset = False
+        obs_list: list[Any] = [None] * self.num_envs
+        infos: dict[str, Any] = {}
+        for i in indices:
+            obs, _, _, _, info = self._unpack(self._subs[i], results[i])
+            obs_list[i] = obs
+            infos = self._add_info(infos, info, i)
+        if not mask.all():  # the others keep their last observations
+            for i in range(self.num_envs):
+                if not mask[i]:
+                    obs_list[i] = self._last_obs[i]
+        self._last_obs = obs_list
+        return self._batch(obs_list), infos
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-environment (see the module doc for autoreset)."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: Any) -> None:
+        """Send one action per sub-environment; :meth:`step_wait` collects the results.
+
+        Raises:
+            AlreadyPendingCallError: a ``step_async`` already waits for its ``step_wait``.
+            ResetNeededError: no episode is running (before ``reset``, after a failure).
+            SpaceMismatchError: an action does not fit ``single_action_space`` (nothing is sent).
+        """
+        self._check_idle("step_async")
+        if self._needs_reset:
+            raise ResetNeededError("call reset() before step(): no episode is running")
+        per_env = list(iterate(self.action_space, actions))
+        if len(per_env) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions (one per sub-environment), got {len(per_env)}")
+        contents: list[bytes | None] = []
+        for sub, action in zip(self._subs, per_env):
+            if sub.autoreset:
+                contents.append(None)  # NEXT_STEP: this sub-env resets, its action is ignored
+            else:
+                value = encode(self.single_action_space, action, f"actions[{sub.index}]")
+                contents.append(env_pb2.ActionPayload(value=value).SerializeToString())
+        # With a background loop the step runs at once, while the caller goes on; with the
+        # caller's loop it runs in step_wait.
+        self._pending = self._start(self._step(contents))
+        self._state = _State.WAITING_STEP
+
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Wait for the results of :meth:`step_async`.
+
+        Raises:
+            NoAsyncCallError: no ``step_async`` before.
+            Any error of a sub-environment (``InvalidActionError``, ``EnvironmentFailedError``,
+            ``PeerLostError``, ...), of the same type with "sub-environment i" in its message; every
+            trial is then ended and ``reset()`` is needed.
+        """
+        if self.closed:
+            raise ClosedEnvironmentError("this CogmentVectorEnv is closed")
+        if self._state is not _State.WAITING_STEP:
+            raise NoAsyncCallError("step_wait() without a pending step_async()", "step")
+        pending, self._pending = self._pending, None
+        self._state = _State.DEFAULT
+        steps: list[_Step] = self._wait(pending)
+        try:
+            return self._collect(steps)
+        except BaseException:
+            self._needs_reset = True  # the trials go on until reset() or close() ends them
+            raise
+
+    def render(self) -> tuple[Any, ...] | None:
+        """The last frame each sub-environment sent (``render_mode`` given at construction)."""
+        if self.render_mode is None:
+            return None
+        return tuple(sub.frame for sub in self._subs)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """End every trial, then the Orchestrator, channels and env host this env started."""
+        if self._pending is not None:
+            self._abandoned.append(self._pending)
+            self._pending = None
+        self._state = _State.DEFAULT
+        try:
+            self._settle_abandoned()
+            self._runner.run(self._close())
+        finally:
+            self._runner.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "closed", True):
+            logger.debug("CogmentVectorEnv garbage-collected without close()")
+
+    def __repr__(self) -> str:
+        return f"CogmentVectorEnv({self._connection.implementation!r}, num_envs={self.num_envs})"
+
+    # ------------------------------------------------------------------ sub-env attributes
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """One value per sub-environment of what this side knows of them: ``observation_space``,
+        ``action_space``, ``render_mode``, ``metadata``, ``spec``, ``env_endpoint``,
+        ``implementation``. The envs themselves live in their service."""
+        params = [sub.params.environment for sub in self._subs]
+        known: dict[str, Callable[[int], Any]] = {
+            "observation_space": lambda i: self.single_observation_space,
+            "action_space": lambda i: self.single_action_space,
+            "render_mode": lambda i: self.render_mode,
+            "metadata": lambda i: self.metadata,
+            "spec": lambda i: None,
+            "env_endpoint": lambda i: params[i].endpoint,
+            "implementation": lambda i: params[i].implementation,
+        }
+        getter = known.get(name)
+        if getter is None:
+            raise AttributeError(
+                f"sub-environments of a CogmentVectorEnv live in their environment service; their {name!r} is not "
+                f"known here (known: {sorted(known)})"
+            )
+        return tuple(getter(i) for i in range(self.num_envs))
+
+    # ------------------------------------------------------------------ internals: sync side
+
+    def _check_idle(self, call: str) -> None:
+        if self.closed:
+            raise ClosedEnvironmentError("this CogmentVectorEnv is closed")
+        if self._state is not _State.DEFAULT:
+            raise AlreadyPendingCallError(f"{call}() while a step_async() waits for its step_wait()", self._state.value)
+
+    def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seeds: list[Any] = [int(seed) + i for i in range(self.num_envs)]
+        elif isinstance(seed, Sequence) and not isinstance(seed, (str, bytes)):
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed: a list of seeds must have num_envs={self.num_envs} entries, got {len(seeds)}")
+        else:
+            raise ValueError(f"seed must be None, an int or a list of {self.num_envs} ints/None, got {seed!r}")
+        for s in seeds:
+            if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0):
+                raise ValueError(f"seeds must be non-negative ints or None, got {s!r}")
+        return [None if s is None else int(s) for s in seeds]
+
+    def _config(self, seed: int | None, options: Mapping[str, Any] | None) -> bytes:
+        config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True)
+        if seed is not None:
+            config.seed = seed
+        if options is not None:
+            config.options.CopyFrom(encode_object(dict(options), "options"))
+        return config.SerializeToString()
+
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on the loop: a future (background loop, runs now) or a task (caller's loop)."""
+        if isinstance(self._runner, BackgroundLoop):
+            return self._runner.submit(coro)
+        return self._runner.loop.create_task(coro)
+
+    def _wait(self, pending: Any) -> Any:
+        """The result of what :meth:`_start` started. If the wait is interrupted (Ctrl-C), the
+        work is kept to be cancelled by the next reset() or close(), which then end its trials."""
+        try:
+            if isinstance(pending, Future):
+                return pending.result()
+            return self._runner.run(_join(pending))
+        except BaseException:
+            self._needs_reset = True
+            if not pending.done():
+                self._abandoned.append(pending)
+            raise
+
+    def _settle_abandoned(self) -> None:
+        abandoned, self._abandoned = self._abandoned, []
+        for pending in abandoned:
+            pending.cancel()  # the coroutines end what they started when cancelled
+            if not isinstance(pending, Future):
+                try:
+                    self._runner.run(_settle(pending))
+                except BaseException:
+                    logger.debug("abandoned work ended badly", exc_info=True)
+
+    def _unpack(self, sub: _SubEnv, event: TrialEvent) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        payload = env_pb2.ObservationPayload()
+        try:
+            payload.ParseFromString(event.observation.content)
+        except Exception as err:
+            raise MalformedMessageError(f"sub-environment {sub.index}: observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
+        obs = decode(self.single_observation_space, payload.value, sub.obs_path)
+        info = decode_info(payload.info) if payload.HasField("info") else {}
+        if payload.HasField("frame"):
+            sub.frame = tensor_to_array(payload.frame)
+        elif payload.text_frame:
+            sub.frame = payload.text_frame
+        return obs, payload.reward, payload.terminated, payload.truncated, info
+
+    def _batch(self, obs_list: list[Any]) -> Any:
+        out: Any = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.empty)
+        return concatenate(self.single_observation_space, obs_list, out)
+
+    def _collect(self, steps: list[_Step]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float64)
+        terminations = np.zeros(n, dtype=np.bool_)
+        truncations = np.zeros(n, dtype=np.bool_)
+        obs_list: list[Any] = [None] * n
+        infos: dict[str, Any] = {}
+        same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
+        for sub, step in zip(self._subs, steps):
+            i = sub.index
+            sub.autoreset = False
+            if step.event is not None:
+                obs, reward, terminated, truncated, info = self._unpack(sub, step.event)
+                if step.final and not (terminated or truncated):
+                    truncated = True  # the Orchestrator ended the trial (max_steps): a time limit
+                rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+                if step.final:
+                    if same_step:
+                        infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                    else:
+                        sub.autoreset = True
+                if not (step.final and same_step):
+                    obs_list[i] = obs
+                    infos = self._add_info(infos, info, i)
+            if step.reset is not None:
+                obs, _, _, _, info = self._unpack(sub, step.reset)
+                obs_list[i] = obs
+                infos = self._add_info(infos, info, i)
+        self._last_obs = obs_list
+        return self._batch(obs_list), rewards, terminations, truncations, infos
+
+    # ------------------------------------------------------------------ internals: loop side
+
+    async def _open(self, sub: _SubEnv, config: bytes) -> TrialEvent:
+        """Start and join a new trial for ``sub``; its first observation."""
+        params = common_pb2.TrialParams()
+        params.CopyFrom(sub.params)
+        params.environment.config.content = config
+        connection = self._connection
+        trial_id = await connection.start_trial(params)
+        session: ClientSession | None = None
+        try:
+            session = await connection.join(trial_id, actor_name=self._actor_name)
+            event = await session.next_event()
+            if event.final:
+                await session.finish()
+                raise CogmentGymError(f"trial {trial_id!r} ended at its first observation")
+        except BaseException:
+            if session is None or not session.ended:
+                await _quietly(connection.terminate(trial_id))
+            if session is not None:
+                await session.finish()
+            raise
+        sub.session = session
+        return event
+
+    async def _reset(self, configs: dict[int, bytes]) -> dict[int, TrialEvent]:
+        subs = [self._subs[i] for i in configs]
+        await self._drop(subs)
+        tasks = {sub.index: asyncio.ensure_future(self._open(sub, configs[sub.index])) for sub in subs}
+        try:
+            await asyncio.wait(tasks.values())
+        except BaseException:  # cancelled: end what was started
+            await _cancel(tasks.values())
+            await _quietly(self._drop(self._subs))
+            raise
+        errors: dict[int, BaseException] = {}
+        for i, task in tasks.items():
+            error = task.exception()
+            if error is not None:
+                errors[i] = error
+        if errors:
+            await self._drop(self._subs)
+            _raise_first(errors)
+        return {i: task.result() for i, task in tasks.items()}
+
+    async def _step(self, contents: list[bytes | None]) -> list[_Step]:
+        subs = self._subs
+        steps = [_Step() for _ in subs]
+        opening: dict[int, asyncio.Future[TrialEvent]] = {}
+        errors: dict[int, BaseException] = {}
+        no_seed = self._config(None, None)
+        same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
+        try:
+            # Every action leaves before any observation is awaited: the trials run together.
+            for sub, content in zip(subs, contents):
+                if content is None:
+                    opening[sub.index] = asyncio.ensure_future(self._open(sub, no_seed))
+                    continue
+                session = sub.session
+                if session is None:
+                    errors[sub.index] = ResetNeededError("its trial has ended; reset() is needed")
+                    break
+                try:
+                    await session.act(content)
+                except Exception as err:
+                    errors[sub.index] = err
+                    break
+            finishing: list[ClientSession] = []
+            if not errors:
+                for sub, content in zip(subs, contents):
+                    session = sub.session
+                    if content is None or session is None:
+                        continue
+                    try:
+                        event = await session.next_event()
+                    except Exception as err:
+                        errors[sub.index] = err
+                        break
+                    step = steps[sub.index]
+                    step.event = event
+                    if event.final:
+                        step.final = True
+                        sub.session = None
+                        finishing.append(session)
+                        if same_step:
+                            opening[sub.index] = asyncio.ensure_future(self._open(sub, no_seed))
+            for session in finishing:
+                await session.finish()
+            if opening:
+                await asyncio.wait(opening.values())
+                for i, task in opening.items():
+                    error = task.exception()
+                    if error is not None:
+                        errors.setdefault(i, error)
+                    else:
+                        steps[i].reset = task.result()
+        except BaseException:  # cancelled (close(), an interrupt): end everything
+            await _cancel(opening.values())
+            await _quietly(self._drop(subs))
+            raise
+        if errors:
+            await _cancel(opening.values())
+            await self._drop(subs)
+            _raise_first(errors)
+        return steps
+
+    async def _drop(self, subs: Iterable[_SubEnv]) -> None:
+        """End the running trials of ``subs`` (hard TerminateTrial) and close their streams."""
+        for sub in subs:
+            session, sub.session = sub.session, None
+            sub.autoreset = False
+            if session is None:
+                continue
+            if not session.ended:
+                await _quietly(self._connection.terminate(session.trial_id))
+            await session.finish()
+
+    async def _close(self) -> None:
+        try:
+            await self._drop(self._subs)
+        finally:
+            await self._connection.close()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def _join(task: asyncio.Future[Any]) -> Any:
+    return await task
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    await asyncio.wait((task,))
+
+
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel and wait for tasks (a cancelled trial opening ends what it started)."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+async def _quietly(awaitable: Any) -> None:
+    """Best effort: ending a trial that is already gone is not an error."""
+    try:
+        await awaitable
+    except Exception as err:
+        logger.debug("best-effort clean-up failed: %s", err)
+
+
+def _reset_mask(mask: Any, n: int) -> np.ndarray:
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
+        raise ValueError(f"options['reset_mask'] must be a bool array of shape ({n},), got {mask!r}")
+    if not mask.any():
+        raise ValueError("options['reset_mask'] resets no sub-environment")
+    return mask
+
+
+def _raise_first(errors: Mapping[int, BaseException]) -> None:
+    """Raise the error of the lowest sub-env index, of its own type, naming that index."""
+    index = min(errors)
+    for other in sorted(errors):
+        if other != index:
+            logger.warning("sub-environment %d also failed: %s", other, errors[other])
+    original = errors[index]
+    named = _named(original, index)
+    if named is original:
+        raise original
+    raise named from original
+
+
+def _named(err: BaseException, index: int) -> BaseException:
+    message = f"sub-environment {index}: {err}"
+    try:
+        named = type(err)(message)
+    except Exception:  # a constructor with other arguments: keep the error, add a note
+        named = err
+        if hasattr(err, "add_note"):
+            err.add_note(f"raised by sub-environment {index}")
+    else:
+        for attr in ("failure", "path"):
+            if hasattr(err, attr):
+                setattr(named, attr, getattr(err, attr))
+    try:
+        setattr(named, "sub_env_index", index)
+    except AttributeError:
+        pass
+    return named

@@ -1,0 +1,9 @@
+"""Thin adapters to training libraries, each behind an extra and imported on demand.
+
+- :mod:`cogment_gym.integrations.sb3`: :class:`~cogment_gym.integrations.sb3.CogmentVecEnv`, a
+  Stable-Baselines3 ``VecEnv`` over Cogment trials (``pip install 'cogment-gym[sb3]'``).
+
+Nothing is imported here, so that ``import cogment_gym.integrations`` works without any extra.
+"""
+
+__all__: list[str] = []

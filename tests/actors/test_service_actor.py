@@ -1,0 +1,226 @@
+"""Service actors (``cogment_gym.actors``): Python policies served as ``ServiceActorSP`` play seats
+of served games, over gRPC on 127.0.0.1 (port 0) or in this process.
+
+The policy is asked for an action only when its agent acts; it sees the same decoded values and
+spaces as the facades (spaces from the trial's ActorConfig, from ``spaces=`` or from the
+environment's spec); ``TrialPolicy`` subclasses get one instance per trial and see the end.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any, Iterator
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import cogment_gym
+from cogment_gym import CogmentAECEnv, CogmentEnv, ServiceActor
+from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym.actors import ActorContext, KeyboardPolicy, RandomPolicy, TrialPolicy, random_policy, serve_actor
+from cogment_gym.errors import TrialFailedError
+from cogment_gym.orchestrator.server import OrchestratorServer
+from tests.orchestrator.peers import Lifecycle, connect, run
+
+CONNECT_FOUR = "pettingzoo.classic.connect_four_v3"
+
+
+def _first_legal(mask: Any) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _play_player_0(env: CogmentEnv, rng: np.random.Generator) -> tuple[float, Any]:
+    """One game of player_0 with random legal moves; its return and final observation."""
+    obs, _ = env.reset(seed=int(rng.integers(1000)))
+    total = 0.0
+    while True:
+        obs, reward, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        total += float(reward)
+        if terminated or truncated:
+            return total, obs
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for server in reversed(started):
+        server.stop()
+
+
+def test_function_policy_is_called_only_at_its_turns(servers: list[Any]) -> None:
+    calls: list[tuple[str, str, Any, Any]] = []
+    lock = threading.Lock()
+
+    def first_legal(observation: Any, context: ActorContext) -> int:
+        with lock:
+            calls.append((context.agent, context.agent_selection, context.observation_space, observation))
+        return _first_legal(context.action_mask)
+
+    server = serve_actor(first_legal)
+    servers.append(server)
+    env = CogmentAECEnv(CONNECT_FOUR, service_actors={"player_1": server.endpoint})
+    try:
+        assert env.possible_agents == ["player_0"]
+        rng = np.random.default_rng(1)
+        env.reset(seed=3)
+        turns = 0
+        for agent in env.agent_iter():
+            assert agent == "player_0"
+            obs, _, terminated, truncated, _ = env.last()
+            env.step(None if terminated or truncated else int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            turns += 1
+        assert env.agents == []
+        spec_space = env.observation_space("player_0")
+    finally:
+        env.close()
+    assert calls, "the service actor never played"
+    assert turns - 1 <= len(calls) <= turns  # player_0 also had its dead step
+    for agent, selection, space, observation in calls:
+        assert (agent, selection) == ("player_1", "player_1")
+        assert space == spec_space  # from the ActorConfig the facade filled in
+        assert space.contains(observation) and observation["observation"].dtype == np.int8
+
+
+def test_trial_policy_gets_one_instance_per_trial_and_sees_the_end(servers: list[Any]) -> None:
+    instances: list[Recorder] = []
+
+    class Recorder(RandomPolicy):
+        def __init__(self, context: ActorContext) -> None:
+            super().__init__(context)
+            self.ended: list[tuple[float, bool, bool]] = []
+            instances.append(self)
+
+        def end(self, context: ActorContext) -> None:
+            self.ended.append((context.cumulative_reward, context.terminated, context.truncated))
+
+    server = serve_actor(Recorder)
+    servers.append(server)
+    env = CogmentEnv(CONNECT_FOUR, service_actors={"player_1": server.endpoint})
+    rng = np.random.default_rng(0)
+    try:
+        results = [_play_player_0(env, rng)[0] for _ in range(3)]
+        trial_ids = {env.trial_id}
+    finally:
+        env.close()
+    assert len(instances) == 3
+    assert len({i.context.trial_id for i in instances}) == 3 and trial_ids <= {i.context.trial_id for i in instances}
+    for mine, policy in zip(results, instances):
+        assert policy.ended == [(-mine, True, False)]  # zero-sum, seen once, at its dead step
+        assert policy.moves >= 3
+
+
+def test_settings_seed_makes_random_policy_reproducible(servers: list[Any]) -> None:
+    server = serve_actor(RandomPolicy)
+    servers.append(server)
+
+    def boards() -> list[Any]:
+        env = CogmentEnv(CONNECT_FOUR, service_actors={"player_1": ServiceActor(server.endpoint, settings={"seed": 5})})
+        seen = []
+        try:
+            obs, _ = env.reset(seed=1)
+            done = False
+            while not done:
+                seen.append(obs["observation"].copy())
+                obs, _, terminated, truncated, _ = env.step(_first_legal(obs["action_mask"]))
+                done = terminated or truncated
+        finally:
+            env.close()
+        return seen
+
+    first, second = boards(), boards()
+    assert len(first) == len(second) > 2
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_keyboard_policy_asks_again_until_the_move_is_legal() -> None:
+    moves = io.StringIO("abc\n99\n0\n4\n5\n")
+    shown = io.StringIO()
+
+    class Human(KeyboardPolicy):
+        input = moves
+        output = shown
+
+    env = CogmentEnv("pettingzoo.classic.tictactoe_v3", service_actors={"player_2": Human})
+    try:
+        env.reset(seed=0)
+        results = [env.step(cell) for cell in (0, 1, 2)]  # player_1 takes the top row
+    finally:
+        env.close()
+    assert [r[1:4] for r in results] == [(0.0, False, False), (0.0, False, False), (1.0, True, False)]
+    text = shown.getvalue()
+    assert "not an action: invalid literal" in text
+    assert "'99' is not in Discrete(9)" in text
+    assert "0 is not a legal action now" in text
+    assert "legal actions: [1, 2, 3, 4, 5, 6, 7, 8]" in text
+    assert "episode terminated; final reward -1" in text
+    assert moves.read() == ""  # every line was used: 4 and 5 were played
+
+
+def test_random_policy_honours_the_action_mask() -> None:
+    env = CogmentAECEnv(CONNECT_FOUR, service_actors={"player_1": random_policy})
+    try:
+        for seed in range(3):
+            env.reset(seed=seed)
+            for agent in env.agent_iter():
+                obs, _, terminated, truncated, _ = env.last()
+                env.step(None if terminated or truncated else _first_legal(obs["action_mask"]))
+            # An illegal move would have ended the game with -1 for player_1 (TerminateIllegalWrapper)
+            # right after its move: every game here is won or drawn on the board instead.
+    finally:
+        env.close()
+
+
+def test_unserved_actor_class_fails_the_trial_clearly(servers: list[Any]) -> None:
+    server = serve_actor(random_policy, actor_classes=["goalkeeper"])
+    servers.append(server)
+    env = CogmentEnv(CONNECT_FOUR, service_actors={"player_1": server.endpoint})
+    try:
+        with pytest.raises(TrialFailedError, match=r"player_1.*actor class 'player' is not served here"):
+            env.reset()
+    finally:
+        env.close()
+
+
+def test_service_actor_plays_a_single_agent_env_with_spaces_from_the_spec(servers: list[Any]) -> None:
+    """Any actor class, any environment: CartPole's only actor is the service actor, started by
+    a plain Cogment client (no ActorConfig): the spaces come from the env server's spec."""
+    seen: list[tuple[str, gym.Space[Any], int]] = []
+    done = threading.Event()
+
+    class Balancer(TrialPolicy):
+        def act(self, observation: Any, context: ActorContext) -> int:
+            seen.append((context.actor_class, context.observation_space, context.tick))
+            return int(observation[2] > 0)
+
+        def end(self, context: ActorContext) -> None:
+            seen.append(("end", context.terminated or context.truncated, context.tick))  # type: ignore[arg-type]
+            done.set()
+
+    env_server = cogment_gym.serve("CartPole-v1")
+    servers.append(env_server)
+    actor_server = serve_actor(Balancer, environment=env_server.endpoint)
+    servers.append(actor_server)
+    orch = OrchestratorServer()
+    servers.append(orch)
+
+    async def scenario() -> str:
+        async with connect(orch) as channel:
+            lifecycle = Lifecycle(channel)
+            params = common_pb2.TrialParams(
+                environment=common_pb2.EnvironmentParams(endpoint=env_server.endpoint),
+                actors=[common_pb2.ActorParams(name="player", actor_class="player", endpoint=actor_server.endpoint)],
+            )
+            trial_id = await lifecycle.start(params)
+            await lifecycle.wait_state(trial_id, common_pb2.ENDED, timeout=30)
+            return trial_id
+
+    run(scenario())
+    assert done.wait(10)
+    assert seen[-1][:2] == ("end", True)
+    moves = seen[:-1]
+    assert len(moves) >= 10 and all(cls == "player" for cls, _, _ in moves)
+    assert moves[0][1] == gym.make("CartPole-v1").observation_space
+    assert [tick for _, _, tick in moves] == list(range(len(moves)))
