@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 from typing import Any, Mapping
 
 import grpc
@@ -13,20 +11,16 @@ import grpc
 from cogment_gym._proto.cogment.api import agent_pb2_grpc
 from cogment_gym.actors.policy import Policy
 from cogment_gym.actors.service import ServiceActorServicer
-from cogment_gym.protocol.runtime import BackgroundLoop
+from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, serve_until_signal
 
 __all__ = ["ActorServer", "serve_actor", "serve_actor_forever"]
 
 logger = logging.getLogger(__name__)
 
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.so_reuseport", 0),
-]
+GRPC_OPTIONS = GRPC_SERVER_OPTIONS
 
 
-class ActorServer:
+class ActorServer(BackgroundServer):
     """A running service actor server. Use as a context manager, or call :meth:`stop`.
 
     Attributes:
@@ -38,51 +32,13 @@ class ActorServer:
 
     def __init__(self, servicer: ServiceActorServicer, address: str) -> None:
         self.servicer = servicer
-        self._runtime = BackgroundLoop("cogment-gym-actor-server")
-        self._stopped = threading.Event()
-        try:
-            self.port, self.endpoint = self._runtime.run(self._start(address), timeout=30)
-        except BaseException:
-            self._runtime.close()
-            raise
+        super().__init__(address, thread_name="cogment-gym-actor-server")
 
-    async def _start(self, address: str) -> tuple[int, str]:
-        self._server = grpc.aio.server(options=GRPC_OPTIONS)
-        agent_pb2_grpc.add_ServiceActorSPServicer_to_server(self.servicer, self._server)
-        try:
-            port = self._server.add_insecure_port(address)
-        except RuntimeError as err:  # grpcio reports a failed bind this way
-            raise OSError(f"could not bind {address}: {err}") from None
-        if address.startswith("unix:"):
-            endpoint = "unix://" + address[len("unix:"):]
-        else:
-            if port == 0:
-                raise OSError(f"could not bind {address}")
-            host = address.rpartition(":")[0].strip("[]") or "127.0.0.1"
-            endpoint = f"grpc://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        await self._server.start()
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        agent_pb2_grpc.add_ServiceActorSPServicer_to_server(self.servicer, server)
+
+    def _started(self, endpoint: str) -> None:
         logger.info("serving policies %s at %s", list(self.servicer.policies), endpoint)
-        return port, endpoint
-
-    def stop(self, grace: float | None = 1.0) -> None:
-        """Stop serving (running trials get ``grace`` seconds). Idempotent."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        try:
-            self._runtime.run(self._server.stop(grace), timeout=(grace or 0) + 10)
-        finally:
-            self._runtime.close()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until :meth:`stop` is called (from another thread or a signal)."""
-        return self._stopped.wait(timeout)
-
-    def __enter__(self) -> ActorServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"ActorServer({list(self.servicer.policies)}, endpoint={self.endpoint!r})"
@@ -143,18 +99,4 @@ def serve_actor(
 
 def serve_actor_forever(policy: Policy | Mapping[str, Policy], **kwargs: Any) -> None:
     """Like :func:`serve_actor`, but blocks until SIGINT/SIGTERM."""
-    server = serve_actor(policy, **kwargs)
-
-    def _stop(signum: int, frame: Any) -> None:
-        threading.Thread(target=server.stop, daemon=True).start()
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, _stop)
-    try:
-        server.wait()
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signal(serve_actor(policy, **kwargs))

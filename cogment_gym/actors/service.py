@@ -29,15 +29,15 @@ from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_no
 from cogment_gym.codec import decode_object, space_from_proto
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, PeerTimeoutError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
-from cogment_gym.protocol import status_reply, version_info, wait_for
+from cogment_gym.protocol import status_reply, version_info
 from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
+from cogment_gym.protocol.streams import read_answering_heartbeats
 
 __all__ = ["ServiceActorServicer", "UnknownPolicyError"]
 
 logger = logging.getLogger(__name__)
 
 Out = common_pb2.ActorRunTrialOutput
-EOF_ = grpc.aio.EOF
 _HEARTBEAT = Out(state=HEARTBEAT)
 _LAST_ACK = Out(state=LAST_ACK)
 
@@ -118,14 +118,10 @@ class ServiceActorServicer(agent_pb2_grpc.ServiceActorSPServicer):
             self.trials_played += 1
 
     async def _read(self, context: Any, timeout: float, what: str) -> common_pb2.ActorRunTrialInput:
-        while True:
-            msg = await wait_for(context.read(), timeout, what)
-            if msg is EOF_ or msg is None:
-                raise _Ended
-            if msg.state == HEARTBEAT:
-                await context.write(_HEARTBEAT)
-                continue
-            return msg
+        msg = await read_answering_heartbeats(context, timeout, what, _HEARTBEAT)
+        if msg is None:
+            raise _Ended
+        return msg
 
     async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
         logger.warning("trial %s: service actor ends on failure: %s", trial_id, failure.summary)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 from typing import Any, Mapping
 
 import grpc
@@ -14,20 +12,16 @@ from cogment_gym._proto.cogment.api import environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2_grpc
 from cogment_gym.adapters.hosting import EnvHost, EnvSource
 from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer
-from cogment_gym.protocol.runtime import BackgroundLoop
+from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, serve_until_signal
 
 __all__ = ["EnvServer", "serve", "serve_forever"]
 
 logger = logging.getLogger(__name__)
 
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.so_reuseport", 0),
-]
+GRPC_OPTIONS = GRPC_SERVER_OPTIONS
 
 
-class EnvServer:
+class EnvServer(BackgroundServer):
     """A running environment service. Use as a context manager, or call :meth:`stop`.
 
     Attributes:
@@ -36,56 +30,27 @@ class EnvServer:
         host: the hosted implementations.
     """
 
+    servicer: EnvironmentServicer
+
     def __init__(self, host: EnvHost, address: str, *, servicer_options: Mapping[str, Any] | None = None) -> None:
         self.host = host
-        self._runtime = BackgroundLoop("cogment-gym-env-server")
-        self._stopped = threading.Event()
-        try:
-            self.port, self.endpoint = self._runtime.run(self._start(address, dict(servicer_options or {})), timeout=30)
-        except BaseException:
-            self._runtime.close()
-            raise
+        self._servicer_options = dict(servicer_options or {})
+        super().__init__(address, thread_name="cogment-gym-env-server")
 
-    async def _start(self, address: str, options: dict[str, Any]) -> tuple[int, str]:
-        self._server = grpc.aio.server(options=GRPC_OPTIONS)
-        self.servicer = EnvironmentServicer(self.host, **options)
-        environment_pb2_grpc.add_EnvironmentSPServicer_to_server(self.servicer, self._server)
-        env_pb2_grpc.add_EnvSpecSPServicer_to_server(EnvSpecServicer(self.host), self._server)
-        try:
-            port = self._server.add_insecure_port(address)
-        except RuntimeError as err:  # grpcio reports a failed bind this way
-            raise OSError(f"could not bind {address}: {err}") from None
-        if address.startswith("unix:"):
-            endpoint = "unix://" + address[len("unix:"):]
-        else:
-            if port == 0:
-                raise OSError(f"could not bind {address}")
-            host = address.rpartition(":")[0].strip("[]") or "127.0.0.1"
-            endpoint = f"grpc://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        await self._server.start()
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        self.servicer = EnvironmentServicer(self.host, **self._servicer_options)
+        environment_pb2_grpc.add_EnvironmentSPServicer_to_server(self.servicer, server)
+        env_pb2_grpc.add_EnvSpecSPServicer_to_server(EnvSpecServicer(self.host), server)
+
+    def _started(self, endpoint: str) -> None:
         logger.info("serving %s at %s", list(self.host.implementations), endpoint)
-        return port, endpoint
 
     def stop(self, grace: float | None = 1.0) -> None:
         """Stop serving (running trials get ``grace`` seconds) and close every env. Idempotent."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        try:
-            self._runtime.run(self._server.stop(grace), timeout=(grace or 0) + 10)
-        finally:
-            self._runtime.close()
-            self.host.close()
+        super().stop(grace)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until :meth:`stop` is called (from another thread or a signal)."""
-        return self._stopped.wait(timeout)
-
-    def __enter__(self) -> EnvServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _stopped_serving(self) -> None:
+        self.host.close()
 
     def __repr__(self) -> str:
         return f"EnvServer({list(self.host.implementations)}, endpoint={self.endpoint!r})"
@@ -138,18 +103,4 @@ def serve(
 
 def serve_forever(env: EnvSource | Mapping[str, EnvSource], **kwargs: Any) -> None:
     """Like :func:`serve`, but blocks until SIGINT/SIGTERM."""
-    server = serve(env, **kwargs)
-    previous = {}
-
-    def _stop(signum: int, frame: Any) -> None:
-        threading.Thread(target=server.stop, daemon=True).start()
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, _stop)
-    try:
-        server.wait()
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signal(serve(env, **kwargs))

@@ -29,9 +29,9 @@ from cogment_gym.protocol import (
     failure_from_exception,
     status_reply,
     version_info,
-    wait_for,
 )
 from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
+from cogment_gym.protocol.streams import read_answering_heartbeats
 
 __all__ = ["EnvSpecServicer", "EnvironmentServicer"]
 
@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 Input = environment_pb2.EnvRunTrialInput
 Output = environment_pb2.EnvRunTrialOutput
-EOF_ = grpc.aio.EOF
 
 _HEARTBEAT_REPLY = Output(state=HEARTBEAT)
 _LAST = Output(state=LAST)
@@ -90,14 +89,10 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
 
     async def _read(self, context: Any, timeout: float, what: str) -> Input:
         """Next message that is not a heartbeat (heartbeats are answered)."""
-        while True:
-            msg = await wait_for(context.read(), timeout, what)
-            if msg is EOF_:
-                raise _TrialEnded
-            if msg.state == HEARTBEAT:
-                await context.write(_HEARTBEAT_REPLY)
-                continue
-            return msg
+        msg = await read_answering_heartbeats(context, timeout, what, _HEARTBEAT_REPLY)
+        if msg is None:
+            raise _TrialEnded
+        return msg
 
     async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
         logger.warning("trial %s: ending on failure: %s", trial_id, failure.summary)

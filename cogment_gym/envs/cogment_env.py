@@ -12,12 +12,13 @@ from gymnasium.envs.registration import EnvSpec
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, space_to_proto, tensor_to_array
+from cogment_gym.codec import encode, encode_object, space_from_proto
 from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick
-from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData
+from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import make_runner
 
@@ -96,21 +97,9 @@ class CogmentEnv(gym.Env[Any, Any]):
         service_actors: ServiceActors | None = None,
         **make_kwargs: Any,
     ) -> None:
-        spec_override = None
-        if (observation_space is None) != (action_space is None):
-            raise TypeError("give both observation_space and action_space, or neither")
-        if observation_space is not None and action_space is not None:
-            if environment is None:
-                raise TypeError("observation_space/action_space describe a remote environment: also pass environment='grpc://...'")
-            spec_override = env_pb2.EnvSpec(
-                implementation=implementation,
-                actors=[
-                    env_pb2.ActorSpec(
-                        name=actor_class, actor_class=actor_class,
-                        observation_space=space_to_proto(observation_space), action_space=space_to_proto(action_space),
-                    )
-                ],
-            )
+        spec_override = spec_from_spaces(
+            observation_space, action_space, environment=environment, implementation=implementation, actor_class=actor_class
+        )
         self._runner = make_runner()
         self._connection = TrialConnection(
             env_id=env,
@@ -156,12 +145,12 @@ class CogmentEnv(gym.Env[Any, Any]):
         self._actor_name, self._actor_class = actor.name, actor.actor_class
         self.observation_space = space_from_proto(actor.observation_space)
         self.action_space = space_from_proto(actor.action_space)
-        metadata = decode_object(spec.metadata, "metadata") if spec.HasField("metadata") else {}
-        self.metadata = dict(metadata) if isinstance(metadata, dict) else {}
-        self.metadata["render_modes"] = list(spec.render_modes)
-        if render_mode is not None and render_mode not in spec.render_modes:
+        self.metadata = spec_metadata(spec)
+        try:
+            check_render_mode(spec, render_mode)
+        except ValueError:
             self.close()
-            raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
+            raise
         self.render_mode = render_mode
         self._max_steps = max_steps
         self._frame: Any = None
@@ -301,18 +290,10 @@ class CogmentEnv(gym.Env[Any, Any]):
             await session.finish()
 
     def _unpack(self, content: bytes) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        payload = env_pb2.ObservationPayload()
-        try:
-            payload.ParseFromString(content)
-        except Exception as err:
-            raise MalformedMessageError(f"observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
-        obs = decode(self.observation_space, payload.value, "observation")
-        info = decode_info(payload.info) if payload.HasField("info") else {}
-        if payload.HasField("frame"):
-            self._frame = tensor_to_array(payload.frame)
-        elif payload.text_frame:
-            self._frame = payload.text_frame
-        return obs, payload.reward, payload.terminated, payload.truncated, info
+        obs, reward, terminated, truncated, info, frame = unpack_observation(content, self.observation_space)
+        if frame is not None:
+            self._frame = frame
+        return obs, reward, terminated, truncated, info
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

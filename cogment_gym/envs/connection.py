@@ -16,10 +16,12 @@ import logging
 from typing import Any, Mapping, Sequence
 
 import grpc
+import gymnasium as gym
 
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.adapters import EnvHost, EnvironmentServicer, UnknownImplementationError
+from cogment_gym.codec import decode_object, space_to_proto
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialStartError
 from cogment_gym.orchestrator import Orchestrator
@@ -27,9 +29,50 @@ from cogment_gym.orchestrator.transports import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.metadata import TRIAL_ID
 
-__all__ = ["TrialConnection"]
+__all__ = ["TrialConnection", "check_render_mode", "spec_from_spaces", "spec_metadata"]
 
 logger = logging.getLogger(__name__)
+
+
+def spec_from_spaces(
+    observation_space: gym.Space[Any] | None,
+    action_space: gym.Space[Any] | None,
+    *,
+    environment: Any,
+    implementation: str,
+    actor_class: str,
+) -> env_pb2.EnvSpec | None:
+    """The spec of a remote single-agent environment that serves no EnvSpecSP, from the spaces
+    the facade was given (None when it was given none)."""
+    if (observation_space is None) != (action_space is None):
+        raise TypeError("give both observation_space and action_space, or neither")
+    if observation_space is None or action_space is None:
+        return None
+    if environment is None:
+        raise TypeError("observation_space/action_space describe a remote environment: also pass environment='grpc://...'")
+    return env_pb2.EnvSpec(
+        implementation=implementation,
+        actors=[
+            env_pb2.ActorSpec(
+                name=actor_class, actor_class=actor_class,
+                observation_space=space_to_proto(observation_space), action_space=space_to_proto(action_space),
+            )
+        ],
+    )
+
+
+def spec_metadata(spec: env_pb2.EnvSpec) -> dict[str, Any]:
+    """A facade's ``metadata``: the served env's own, with the spec's ``render_modes``."""
+    metadata = decode_object(spec.metadata, "metadata") if spec.HasField("metadata") else {}
+    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    metadata["render_modes"] = list(spec.render_modes)
+    return metadata
+
+
+def check_render_mode(spec: env_pb2.EnvSpec, render_mode: str | None) -> None:
+    """ValueError unless ``render_mode`` is None or one the served env supports."""
+    if render_mode is not None and render_mode not in spec.render_modes:
+        raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
 
 
 class TrialConnection:

@@ -22,8 +22,7 @@ from pettingzoo import AECEnv, ParallelEnv
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.actors.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content
-from cogment_gym.codec import decode_object
-from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData, check_api
 from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol.runtime import make_runner
@@ -70,8 +69,7 @@ class _Facade:
             services = dict(service_actors or {})
             controlled = [a.name for a in spec.actors if a.name not in services]
             self._driver = MultiAgentDriver(self._connection, controlled, services, state=state)
-            if render_mode is not None and render_mode not in spec.render_modes:
-                raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
+            check_render_mode(spec, render_mode)
         except BaseException:
             try:
                 self._runner.run(self._connection.close())
@@ -81,9 +79,7 @@ class _Facade:
         self._spec = spec
         self._slots = spec.agent_slots
         self._controlled = controlled
-        metadata = decode_object(spec.metadata, "metadata") if spec.HasField("metadata") else {}
-        self.metadata = dict(metadata) if isinstance(metadata, dict) else {}
-        self.metadata["render_modes"] = list(spec.render_modes)
+        self.metadata = spec_metadata(spec)
         self.render_mode = render_mode
         self._max_steps = max_steps
         self._frame: Any = None

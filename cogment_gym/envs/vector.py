@@ -29,11 +29,12 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, decode_object, encode, encode_object, space_from_proto, space_to_proto, tensor_to_array
+from cogment_gym.codec import encode, encode_object, space_from_proto
 from cogment_gym.envs.cogment_env import ResetNeededError
-from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
+from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession, TrialEvent
-from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import BackgroundLoop, make_runner
 
@@ -164,21 +165,9 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._abandoned: list[Any] = []  # tasks/futures an interrupt left running: ended by reset()/close()
         self._subs: list[_SubEnv] = []
         self._last_obs: list[Any] = [None] * self.num_envs
-        spec_override = None
-        if (observation_space is None) != (action_space is None):
-            raise TypeError("give both observation_space and action_space, or neither")
-        if observation_space is not None and action_space is not None:
-            if environment is None:
-                raise TypeError("observation_space/action_space describe a remote environment: also pass environment='grpc://...'")
-            spec_override = env_pb2.EnvSpec(
-                implementation=implementation,
-                actors=[
-                    env_pb2.ActorSpec(
-                        name=actor_class, actor_class=actor_class,
-                        observation_space=space_to_proto(observation_space), action_space=space_to_proto(action_space),
-                    )
-                ],
-            )
+        spec_override = spec_from_spaces(
+            observation_space, action_space, environment=environment, implementation=implementation, actor_class=actor_class
+        )
         self._runner = make_runner()
         self._connection = TrialConnection(
             env_id=env,
@@ -216,12 +205,9 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self.single_action_space = space_from_proto(actor.action_space)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        metadata = decode_object(spec.metadata, "metadata") if spec.HasField("metadata") else {}
-        self.metadata = dict(metadata) if isinstance(metadata, dict) else {}
-        self.metadata["render_modes"] = list(spec.render_modes)
+        self.metadata = spec_metadata(spec)
         self.metadata["autoreset_mode"] = self.autoreset_mode
-        if render_mode is not None and render_mode not in spec.render_modes:
-            raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
+        check_render_mode(spec, render_mode)
         self.render_mode = render_mode
         self._max_steps = max_steps
         endpoints = self._connection.env_endpoints
@@ -458,18 +444,12 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                     logger.debug("abandoned work ended badly", exc_info=True)
 
     def _unpack(self, sub: _SubEnv, event: TrialEvent) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        payload = env_pb2.ObservationPayload()
-        try:
-            payload.ParseFromString(event.observation.content)
-        except Exception as err:
-            raise MalformedMessageError(f"sub-environment {sub.index}: observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
-        obs = decode(self.single_observation_space, payload.value, sub.obs_path)
-        info = decode_info(payload.info) if payload.HasField("info") else {}
-        if payload.HasField("frame"):
-            sub.frame = tensor_to_array(payload.frame)
-        elif payload.text_frame:
-            sub.frame = payload.text_frame
-        return obs, payload.reward, payload.terminated, payload.truncated, info
+        obs, reward, terminated, truncated, info, frame = unpack_observation(
+            event.observation.content, self.single_observation_space, sub.obs_path, where=f"sub-environment {sub.index}: "
+        )
+        if frame is not None:
+            sub.frame = frame
+        return obs, reward, terminated, truncated, info
 
     def _batch(self, obs_list: list[Any]) -> Any:
         out: Any = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.empty)

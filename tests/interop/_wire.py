@@ -76,7 +76,7 @@ class BidiStream:
             self.received.append(item)
         return item
 
-    def recv(self, timeout: float = 10.0) -> Any:
+    def recv(self, timeout: float = 30.0) -> Any:
         """The next reply; fails if the call ended instead."""
         item = self._next(timeout)
         if isinstance(item, StreamEnd):
@@ -84,7 +84,7 @@ class BidiStream:
                                  f"received: {self.describe()}")
         return item
 
-    def expect_end(self, timeout: float = 10.0) -> StreamEnd:
+    def expect_end(self, timeout: float = 30.0) -> StreamEnd:
         """Wait for the end of the call; fails if a reply comes instead."""
         item = self._next(timeout)
         if not isinstance(item, StreamEnd):

@@ -90,7 +90,7 @@ from ._wire import (
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-WAIT = 10.0  # seconds, for any single reply / event
+WAIT = 30.0  # seconds, for any single reply / event (generous: CI machines are loaded)
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""Reading a single-agent environment's ``cogment_gym.v1.ObservationPayload`` on the client side
+(``CogmentEnv``, ``CogmentVectorEnv``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym.codec import decode, decode_info, tensor_to_array
+from cogment_gym.errors import MalformedMessageError
+
+__all__ = ["unpack_observation"]
+
+
+def unpack_observation(
+    content: bytes, space: gym.Space[Any], path: str = "observation", where: str = ""
+) -> tuple[Any, float, bool, bool, dict[str, Any], Any]:
+    """``(obs, reward, terminated, truncated, info, frame)`` of one ObservationPayload; ``frame``
+    is None when the payload carries none. ``where`` prefixes the error of a malformed payload."""
+    payload = env_pb2.ObservationPayload()
+    try:
+        payload.ParseFromString(content)
+    except Exception as err:
+        raise MalformedMessageError(f"{where}observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
+    obs = decode(space, payload.value, path)
+    info = decode_info(payload.info) if payload.HasField("info") else {}
+    frame: Any = None
+    if payload.HasField("frame"):
+        frame = tensor_to_array(payload.frame)
+    elif payload.text_frame:
+        frame = payload.text_frame
+    return obs, payload.reward, payload.terminated, payload.truncated, info, frame

@@ -1,0 +1,117 @@
+"""A gRPC server started from sync code: a ``grpc.aio`` server in a :class:`BackgroundLoop`,
+bound to ``host:port`` or ``unix:/path``, stopped once, waited on, used as a context manager."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, TypeVar
+
+import grpc
+
+from cogment_gym.protocol.runtime import BackgroundLoop
+
+__all__ = ["GRPC_SERVER_OPTIONS", "BackgroundServer", "bind_address", "serve_until_signal"]
+
+_S = TypeVar("_S", bound="BackgroundServer")
+
+GRPC_SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def bind_address(server: grpc.aio.Server, address: str) -> tuple[int, str]:
+    """Bind ``address`` (``host:port`` or ``unix:/path``); returns the bound port (0 for a unix
+    socket) and the endpoint clients reach it at. A failed bind raises OSError."""
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as err:  # grpcio reports a failed bind this way
+        raise OSError(f"could not bind {address}: {err}") from None
+    if address.startswith("unix:"):
+        return port, "unix://" + address[len("unix:"):]
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    host = address.rpartition(":")[0].strip("[]") or "127.0.0.1"
+    return port, f"grpc://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+class BackgroundServer:
+    """A running ``grpc.aio`` server in a background thread. Subclasses add their services in
+    :meth:`_add_services` (called in the server's loop) and may act in :meth:`_started` and
+    :meth:`_stopped_serving`.
+
+    Attributes:
+        endpoint: where clients reach it, e.g. ``"grpc://127.0.0.1:40123"``.
+        port: the bound TCP port (0 for a unix socket).
+    """
+
+    port: int
+    endpoint: str
+
+    def __init__(self, address: str, *, thread_name: str) -> None:
+        self._runtime = BackgroundLoop(thread_name)
+        self._stopped = threading.Event()
+        try:
+            self.port, self.endpoint = self._runtime.run(self._start(address), timeout=30)
+        except BaseException:
+            self._runtime.close()
+            raise
+
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        raise NotImplementedError
+
+    def _started(self, endpoint: str) -> None:
+        """Called in the server's loop once it serves at ``endpoint``."""
+
+    def _stopped_serving(self) -> None:
+        """Called once, after the server and its loop stopped (also when that failed)."""
+
+    async def _start(self, address: str) -> tuple[int, str]:
+        self._server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
+        self._add_services(self._server)
+        port, endpoint = bind_address(self._server, address)
+        await self._server.start()
+        self._started(endpoint)
+        return port, endpoint
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        """Stop serving (running trials get ``grace`` seconds). Idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        try:
+            self._runtime.run(self._server.stop(grace), timeout=(grace or 0) + 10)
+        finally:
+            self._runtime.close()
+            self._stopped_serving()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`stop` is called (from another thread or a signal)."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_until_signal(server: BackgroundServer) -> None:
+    """Block until ``server`` is stopped, by SIGINT/SIGTERM (handled while it serves, in the main
+    thread) or otherwise; then stop it."""
+
+    def _stop(signum: int, frame: Any) -> None:
+        threading.Thread(target=server.stop, daemon=True).start()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _stop)
+    try:
+        server.wait()
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
