@@ -125,6 +125,9 @@ class ActorSlot:
         self.lock: asyncio.Lock | None = None  # only in trials with several actors
         self.farewell_sent = False  # END already sent (disengaged at init)
         self.missing_reason = ""
+        # Its last response_timeout expired with the read still pending: it is behind, and the
+        # soft end waits for its LAST_ACK no longer than one response_timeout.
+        self.lagging = False
 
     @property
     def description(self) -> str:
@@ -583,6 +586,7 @@ class Trial:
                 if not deadline:
                     raise PeerTimeoutError(f"no action from {slot.description} within {UNBOUNDED_WAIT:g} s")
                 slot.missing_reason = f"no action within its response_timeout of {response_timeout:g} s"
+                slot.lagging = True
                 logger.debug("trial %s: %s at tick %d", self.id, slot.missing_reason, self.tick)
                 return None
             if msg is None:
@@ -594,6 +598,7 @@ class Trial:
                 if kind == "action":
                     action = msg.action
                     if action.tick_id == -1 or action.tick_id == self.tick:
+                        slot.lagging = False
                         self.last_activity = time.monotonic()
                         if self.datalog is not None:
                             self.datalog.action(slot.index, action)
@@ -734,15 +739,21 @@ class Trial:
                     elif kind == "message":
                         await self._route_message(msg.message, self.env_name)
             watchdog.disarm()
-        deadline = time.monotonic() + ACTOR_LAST_ACK_TIMEOUT
+        start = time.monotonic()
         for slot in self.actors:
             if not slot.available or slot.got_last_ack:
                 continue
+            budget = ACTOR_LAST_ACK_TIMEOUT
+            if slot.lagging:
+                budget = min(budget, slot.params.response_timeout)
+            deadline = start + budget
             try:
                 while True:
                     msg = await self._read_pending(slot, deadline - time.monotonic())
                     if msg is _TIMED_OUT:
-                        logger.warning("trial %s: no LAST_ACK from %s within %g s", self.id, slot.description, ACTOR_LAST_ACK_TIMEOUT)
+                        logger.warning("trial %s: no LAST_ACK from %s within %g s", self.id, slot.description, budget)
+                        if slot.link is not None:
+                            self._unresponsive.append(slot.link)  # missed a deadline: no wait at close
                         break
                     if msg is None or msg.state in (LAST_ACK, END):
                         break

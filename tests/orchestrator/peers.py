@@ -298,7 +298,8 @@ class ActorTrial:
 class ScriptedActor(Recorder, agent_pb2_grpc.ServiceActorSPServicer):
     """ServiceActorSP acting ``act <tick> <name>``; per actor name a behaviour:
 
-    ``"act"`` (default), ``"never"`` (joins, never acts), ``"noinit"`` (reads, never answers init),
+    ``"act"`` (default), ``"never"`` (joins, never acts), ``"mute"`` (joins, then never writes
+    again, not even LAST_ACK), ``"noinit"`` (reads, never answers init),
     ``"crash@N"`` (raises when observation N arrives), ``"late@N"`` (from observation N on,
     answers only after the next observation arrived, i.e. too late).
     """
@@ -375,7 +376,9 @@ async def _actor_loop(
             record.observations.append(obs)
             record.sequence.append(f"obs {obs.tick_id}")
             touch()
-            if ending:
+            if behaviour == "mute":
+                pass
+            elif ending:
                 await write(ActorOut(state=LAST_ACK))
                 if gate is not None:
                     record.sequence.append("LAST_ACK")

@@ -138,6 +138,27 @@ def test_optional_actor_with_default_action_on_response_timeout() -> None:
     run(scenario())
 
 
+def test_lagging_optional_actor_does_not_hold_up_the_end() -> None:
+    """An actor whose response_timeout expired is waited for (LAST_ACK, end of its call) for at
+    most one response_timeout more, not Cogment's 30 s + our 10 s close."""
+
+    async def scenario() -> None:
+        env, actors = ScriptedEnv(), ScriptedActor({"mute": "mute"})
+        async with serving(env) as env_endpoint, serving(actors) as actor_endpoint, orchestrator() as (_, channel):
+            mute = service("mute", actor_endpoint, response_timeout=0.2, optional=True, default_action=common_pb2.SerializedMessage(content=b"default"))
+            trial_id = await Lifecycle(channel).start(trial_params(env_endpoint, [client("p1"), mute], max_steps=2))
+            started = time.monotonic()
+            record = await ClientActor(channel, trial_id, name="p1").finished()
+            env_record = await env.trial(trial_id)
+            await env.until(lambda: env_record.finished, "the environment to finish")
+            elapsed = time.monotonic() - started
+            assert record.got_end and env_record.end_details == ""
+            assert [list(a.actions)[1] for a in env_record.action_sets] == [b"default"] * 3
+            assert elapsed < 5.0, f"the trial took {elapsed:.1f} s to end"
+
+    run(scenario())
+
+
 def test_optional_actor_without_default_action_is_unavailable() -> None:
     async def scenario() -> None:
         env, actors = ScriptedEnv(), ScriptedActor({"idle": "never", "gone": "crash@1"})
