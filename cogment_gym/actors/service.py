@@ -27,11 +27,9 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
 from cogment_gym.codec import decode_object, space_from_proto
-from cogment_gym.errors import CogmentGymError, MalformedMessageError, PeerTimeoutError
+from cogment_gym.errors import CogmentGymError, MalformedMessageError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
-from cogment_gym.protocol import status_reply, version_info
-from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
-from cogment_gym.protocol.streams import read_answering_heartbeats
+from cogment_gym.protocol.streams import TrialStreamServicer
 
 __all__ = ["ServiceActorServicer", "UnknownPolicyError"]
 
@@ -46,11 +44,7 @@ class UnknownPolicyError(CogmentGymError, LookupError):
     """A trial asked for an implementation (policy name) this server does not have."""
 
 
-class _Ended(Exception):
-    """Internal: END or EOF received."""
-
-
-class ServiceActorServicer(agent_pb2_grpc.ServiceActorSPServicer):
+class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPServicer):
     """Plays trials with Python policies.
 
     Args:
@@ -68,6 +62,10 @@ class ServiceActorServicer(agent_pb2_grpc.ServiceActorSPServicer):
         init_timeout, idle_timeout: seconds to wait for the init data, and for any next message.
     """
 
+    origin = "service actor"
+    heartbeat_reply = _HEARTBEAT
+    end_message = Out
+
     def __init__(
         self,
         policies: Mapping[str, Policy],
@@ -83,6 +81,7 @@ class ServiceActorServicer(agent_pb2_grpc.ServiceActorSPServicer):
     ) -> None:
         if not policies:
             raise ValueError("no policy to serve")
+        super().__init__()
         self.policies = dict(policies)
         self.actor_classes = set(actor_classes) if actor_classes else None
         self.spaces = dict(spaces or {})
@@ -92,43 +91,9 @@ class ServiceActorServicer(agent_pb2_grpc.ServiceActorSPServicer):
         self.strict = strict
         self.init_timeout = init_timeout
         self.idle_timeout = idle_timeout
-        self.active_trials = 0
-        self.trials_played = 0
         self._spec: env_pb2.EnvSpec | None = None
         if environment is not None:
             parse_endpoint(environment)
-
-    async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
-        return version_info()
-
-    async def Status(self, request: common_pb2.StatusRequest, context: Any) -> common_pb2.StatusReply:
-        return status_reply(request, load=float(self.active_trials))
-
-    async def RunTrial(self, request_iterator: Any, context: Any) -> None:
-        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID) or "?"
-        self.active_trials += 1
-        try:
-            await self._run(trial_id, context)
-        except _Ended:
-            pass
-        except PeerTimeoutError as err:
-            await self._fail(context, Failure(FailureKind.TIMEOUT.value, str(err), "service actor", type(err).__name__), trial_id)
-        finally:
-            self.active_trials -= 1
-            self.trials_played += 1
-
-    async def _read(self, context: Any, timeout: float, what: str) -> common_pb2.ActorRunTrialInput:
-        msg = await read_answering_heartbeats(context, timeout, what, _HEARTBEAT)
-        if msg is None:
-            raise _Ended
-        return msg
-
-    async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
-        logger.warning("trial %s: service actor ends on failure: %s", trial_id, failure.summary)
-        try:
-            await context.write(Out(state=END, details=failure.to_details()))
-        except Exception:  # the Orchestrator may be gone already
-            logger.debug("trial %s: could not send END", trial_id, exc_info=True)
 
     # ------------------------------------------------------------------ init
 
@@ -236,7 +201,7 @@ class ServiceActorServicer(agent_pb2_grpc.ServiceActorSPServicer):
                 await asyncio.wait((reader, worker), return_when=asyncio.FIRST_COMPLETED)
                 if worker.done():
                     return  # it ended the actor's part (a failure it reported)
-                msg = reader.result()  # raises _Ended at EOF
+                msg = reader.result()  # raises StreamEnded at EOF
                 reader = None
                 if msg.state == END:
                     if msg.details:

@@ -27,11 +27,8 @@ from cogment_gym.protocol import (
     Failure,
     FailureKind,
     failure_from_exception,
-    status_reply,
-    version_info,
 )
-from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
-from cogment_gym.protocol.streams import read_answering_heartbeats
+from cogment_gym.protocol.streams import TrialStreamServicer
 
 __all__ = ["EnvSpecServicer", "EnvironmentServicer"]
 
@@ -45,11 +42,7 @@ _LAST = Output(state=LAST)
 _LAST_ACK = Output(state=LAST_ACK)
 
 
-class _TrialEnded(Exception):
-    """Internal: the stream is over (END or EOF received)."""
-
-
-class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
+class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentSPServicer):
     """Runs trials of the environments of an :class:`EnvHost`.
 
     Args:
@@ -60,46 +53,16 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentSPServicer):
         end_timeout: seconds to wait for END after this side sent LAST_ACK.
     """
 
+    origin = "environment"
+    heartbeat_reply = _HEARTBEAT_REPLY
+    end_message = Output
+
     def __init__(self, host: EnvHost, *, init_timeout: float = 30.0, idle_timeout: float = 3600.0, end_timeout: float = 60.0) -> None:
+        super().__init__()
         self.host = host
         self.init_timeout = init_timeout
         self.idle_timeout = idle_timeout
         self.end_timeout = end_timeout
-        self.active_trials = 0
-
-    async def Version(self, request: common_pb2.VersionRequest, context: Any) -> common_pb2.VersionInfo:
-        return version_info()
-
-    async def Status(self, request: common_pb2.StatusRequest, context: Any) -> common_pb2.StatusReply:
-        return status_reply(request, load=float(self.active_trials))
-
-    async def RunTrial(self, request_iterator: Any, context: Any) -> None:
-        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID) or "?"
-        self.active_trials += 1
-        try:
-            await self._run(trial_id, context)
-        except _TrialEnded:
-            pass
-        except PeerTimeoutError as err:
-            # The Orchestrator went silent: say so in-band (a hard END with the reason), as for
-            # any other failure, rather than failing the RPC with an unexpected exception.
-            await self._fail(context, Failure(FailureKind.TIMEOUT.value, str(err), "environment", type(err).__name__), trial_id)
-        finally:
-            self.active_trials -= 1
-
-    async def _read(self, context: Any, timeout: float, what: str) -> Input:
-        """Next message that is not a heartbeat (heartbeats are answered)."""
-        msg = await read_answering_heartbeats(context, timeout, what, _HEARTBEAT_REPLY)
-        if msg is None:
-            raise _TrialEnded
-        return msg
-
-    async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
-        logger.warning("trial %s: ending on failure: %s", trial_id, failure.summary)
-        try:
-            await context.write(Output(state=END, details=failure.to_details()))
-        except Exception:  # the Orchestrator may already be gone; nothing else to tell it
-            logger.debug("trial %s: could not send END", trial_id, exc_info=True)
 
     async def _run(self, trial_id: str, context: Any) -> None:
         # --- init

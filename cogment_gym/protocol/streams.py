@@ -3,14 +3,21 @@ gRPC stream or a :class:`~cogment_gym.protocol.LocalCall`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grpc
 
+from cogment_gym.errors import PeerTimeoutError
 from cogment_gym.protocol.deadlines import wait_for
-from cogment_gym.protocol.states import HEARTBEAT
+from cogment_gym.protocol.failures import Failure, FailureKind
+from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
+from cogment_gym.protocol.states import END, HEARTBEAT
+from cogment_gym.protocol.versions import status_reply, version_info
 
-__all__ = ["read_answering_heartbeats"]
+__all__ = ["StreamEnded", "TrialStreamServicer", "read_answering_heartbeats"]
+
+logger = logging.getLogger(__name__)
 
 EOF_ = grpc.aio.EOF
 
@@ -30,3 +37,63 @@ async def read_answering_heartbeats(context: Any, timeout: float, what: str, hea
             await context.write(heartbeat_reply)
             continue
         return msg
+
+
+class StreamEnded(Exception):
+    """The peer ended the stream (END or EOF): the serving side just returns."""
+
+
+class TrialStreamServicer:
+    """What the environment and service-actor servicers share: ``Version``, ``Status`` (load =
+    trials in progress), and a ``RunTrial`` that counts trials and turns a silent Orchestrator
+    into an in-band hard END. Subclasses set ``origin``, ``heartbeat_reply`` and ``end_message``
+    and implement ``_run(trial_id, context)``; put this class first among the bases so that it
+    overrides the generated servicer's unimplemented methods.
+    """
+
+    origin = "component"
+    heartbeat_reply: Any = None
+    end_message: Any = None  # the stream's output message class (state=END, details=...)
+
+    def __init__(self) -> None:
+        self.active_trials = 0
+        self.trials_played = 0
+
+    async def Version(self, request: Any, context: Any) -> Any:
+        return version_info()
+
+    async def Status(self, request: Any, context: Any) -> Any:
+        return status_reply(request, load=float(self.active_trials))
+
+    async def RunTrial(self, request_iterator: Any, context: Any) -> None:
+        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID) or "?"
+        self.active_trials += 1
+        try:
+            await self._run(trial_id, context)
+        except StreamEnded:
+            pass
+        except PeerTimeoutError as err:
+            # The Orchestrator went silent: say so in-band (a hard END with the reason), as for
+            # any other failure, rather than failing the RPC with an unexpected exception.
+            await self._fail(context, Failure(FailureKind.TIMEOUT.value, str(err), self.origin, type(err).__name__), trial_id)
+        finally:
+            self.active_trials -= 1
+            self.trials_played += 1
+
+    async def _run(self, trial_id: str, context: Any) -> None:
+        raise NotImplementedError
+
+    async def _read(self, context: Any, timeout: float, what: str) -> Any:
+        """The next message that is not a heartbeat; raises StreamEnded at the end of the stream."""
+        msg = await read_answering_heartbeats(context, timeout, what, self.heartbeat_reply)
+        if msg is None:
+            raise StreamEnded
+        return msg
+
+    async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
+        """End the trial hard with ``failure`` in the END details (best effort)."""
+        logger.warning("trial %s: %s ends on failure: %s", trial_id, self.origin, failure.summary)
+        try:
+            await context.write(self.end_message(state=END, details=failure.to_details()))
+        except Exception:  # the Orchestrator may already be gone; nothing else to tell it
+            logger.debug("trial %s: could not send END", trial_id, exc_info=True)
