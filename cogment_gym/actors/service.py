@@ -206,6 +206,12 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
                 if msg.state == END:
                     if msg.details:
                         logger.info("trial %s ended: %s", trial_id, Failure.from_details(msg.details).summary)
+                    # The final observation may still be in the inbox: unless the policy is busy
+                    # acting (it may never answer), the worker reads it and calls end() first.
+                    inbox.append(msg)
+                    arrived.set()
+                    if not player.acting:
+                        await asyncio.wait((worker,))
                     return
                 if msg.state == LAST:
                     ending = True
@@ -231,6 +237,8 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
                 await arrived.wait()
             msg = inbox.popleft()
             state = msg.state
+            if state == END:
+                return
             if state == LAST:
                 ending = True
                 continue
@@ -289,7 +297,8 @@ class _Player:
         self.ctx = ctx
         self.in_thread = in_thread
         self.instance: TrialPolicy | None = None
-        self._ended = False
+        self.acting = False
+        self._ending: asyncio.Future[Any] | None = None
 
     async def _call(self, function: Any, *args: Any) -> Any:
         if is_async(function):
@@ -303,19 +312,28 @@ class _Player:
             self.instance = await self._call(self.policy, self.ctx)
 
     async def act(self, observation: Any) -> Any:
-        if self.instance is not None:
-            return await self._call(self.instance.act, observation, self.ctx)
-        return await self._call(self.policy, observation, self.ctx)
+        self.acting = True
+        try:
+            if self.instance is not None:
+                return await self._call(self.instance.act, observation, self.ctx)
+            return await self._call(self.policy, observation, self.ctx)
+        finally:
+            self.acting = False
 
     async def end(self) -> None:
-        if self._ended:
+        """Calls the policy's ``end`` once. The call is shielded: cancelling the caller (the trial's
+        END arriving meanwhile) neither skips nor interrupts it, and ``finish`` waits for it."""
+        if self.instance is None:
             return
-        self._ended = True
-        if self.instance is not None:
-            try:
-                await self._call(self.instance.end, self.ctx)
-            except Exception:  # the trial is over: report, do not fail it
-                logger.exception("trial %s: the policy's end() raised", self.ctx.trial_id)
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end(self.instance))
+        await asyncio.shield(self._ending)
+
+    async def _end(self, instance: TrialPolicy) -> None:
+        try:
+            await self._call(instance.end, self.ctx)
+        except Exception:  # the trial is over: report, do not fail it
+            logger.exception("trial %s: the policy's end() raised", self.ctx.trial_id)
 
     async def finish(self) -> None:
         await self.end()

@@ -8,6 +8,7 @@ environment's spec); ``TrialPolicy`` subclasses get one instance per trial and s
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 from typing import Any, Iterator
@@ -218,9 +219,47 @@ def test_service_actor_plays_a_single_agent_env_with_spaces_from_the_spec(server
             return trial_id
 
     run(scenario())
-    assert done.wait(10)
+    assert done.wait(30)
     assert seen[-1][:2] == ("end", True)
     moves = seen[:-1]
     assert len(moves) >= 10 and all(cls == "player" for cls, _, _ in moves)
     assert moves[0][1] == gym.make("CartPole-v1").observation_space
     assert [tick for _, _, tick in moves] == list(range(len(moves)))
+
+
+def test_a_slow_async_end_runs_to_completion_with_the_final_observation(servers: list[Any]) -> None:
+    """The trial's END usually arrives while ``end()`` still runs: it must neither cancel nor skip
+    it, and ``end()`` sees the final observation (terminated, final tick)."""
+    ended: list[tuple[bool, bool, int]] = []
+    done = threading.Event()
+
+    class SlowEnd(TrialPolicy):
+        def act(self, observation: Any, context: ActorContext) -> int:
+            return int(observation[2] > 0)
+
+        async def end(self, context: ActorContext) -> None:  # type: ignore[override]
+            await asyncio.sleep(0.3)  # a policy saving a model, say: END arrives meanwhile
+            ended.append((context.final, context.terminated, context.tick))
+            done.set()
+
+    env_server = cogment_gym.serve("CartPole-v1")
+    servers.append(env_server)
+    actor_server = serve_actor(SlowEnd, environment=env_server.endpoint)
+    servers.append(actor_server)
+    orch = OrchestratorServer()
+    servers.append(orch)
+
+    async def scenario() -> None:
+        async with connect(orch) as channel:
+            lifecycle = Lifecycle(channel)
+            params = common_pb2.TrialParams(
+                environment=common_pb2.EnvironmentParams(endpoint=env_server.endpoint),
+                actors=[common_pb2.ActorParams(name="player", actor_class="player", endpoint=actor_server.endpoint)],
+            )
+            trial_id = await lifecycle.start(params)
+            await lifecycle.wait_state(trial_id, common_pb2.ENDED, timeout=30)
+
+    run(scenario())
+    assert done.wait(30)
+    [(final, terminated, tick)] = ended
+    assert final and terminated and tick >= 8
