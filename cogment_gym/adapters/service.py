@@ -14,7 +14,8 @@ import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
-from cogment_gym.adapters.gym_trial import GymTrial, parse_env_config
+from cogment_gym.adapters.batched_trial import BatchedGymTrial
+from cogment_gym.adapters.gym_trial import GymTrial, TrialSetupError, parse_env_config
 from cogment_gym.adapters.hosting import EnvHost, UnknownImplementationError
 from cogment_gym.adapters.pettingzoo_trial import NoActionError, PettingZooTrial, observation_set
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, PeerTimeoutError, SpaceMismatchError
@@ -80,13 +81,20 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
         init = msg.init_input
         env_name = init.name or "env"
         origin = f"environment {init.impl_name or env_name!r}"
-        trial: GymTrial | PettingZooTrial
+        trial: GymTrial | BatchedGymTrial | PettingZooTrial
         try:
             impl = self.host.get(init.impl_name)
             origin = f"environment {impl.name!r}"
             config = parse_env_config(init.config if init.HasField("config") else None)
             if impl.multi_agent:
+                if config.num_envs:
+                    raise TrialSetupError(
+                        f"implementation {impl.name!r} is a multi-agent environment: batched trials (num_envs={config.num_envs}) "
+                        "need a single-agent one"
+                    )
                 trial = PettingZooTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
+            elif config.num_envs:
+                trial = BatchedGymTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
             else:
                 trial = GymTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
         except (CogmentGymError, ValueError, TypeError) as err:
@@ -104,7 +112,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
         finally:
             trial.close()
 
-    async def _play(self, trial_id: str, context: Any, trial: GymTrial, env_name: str, origin: str) -> None:
+    async def _play(self, trial_id: str, context: Any, trial: GymTrial | BatchedGymTrial, env_name: str, origin: str) -> None:
         await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
         try:
             payload = trial.reset()

@@ -12,6 +12,13 @@ Autoreset follows Gymnasium 1.x (``metadata["autoreset_mode"]``):
   given for it is ignored.
 - ``SAME_STEP``: the new trial starts in the step that ended the episode; the final observation
   and info are in ``info["final_obs"]`` / ``info["final_info"]`` (masked by ``info["_final_obs"]``).
+
+Batched trials (``envs_per_trial=K > 1``): each trial runs K sub-environments in the environment
+service, one message per tick for all of them (``EnvConfig.num_envs``), and the sub-environments
+reset themselves inside the trial with the same autoreset semantics: a trial then carries many
+episodes, their boundaries are marked by the terminations / truncations, not by trials. Fewer
+messages and trials per step is what makes it fast; one episode per trial is what Cogment tools
+(datalog, trial lists) see otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode, encode_object, space_from_proto
 from cogment_gym.envs.cogment_env import ResetNeededError
+from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession, TrialEvent
@@ -122,6 +130,11 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         implementation, orchestrator, actor_endpoint, render_mode, max_steps, timeout,
         observation_space, action_space, actor_class: as for :class:`~cogment_gym.envs.CogmentEnv`.
         autoreset_mode: :class:`gymnasium.vector.AutoresetMode` ``NEXT_STEP`` (default) or ``SAME_STEP``.
+        envs_per_trial: sub-environments per trial (a divisor of ``num_envs``). 1 (default): one
+            episode per trial. K > 1: ``num_envs / K`` batched trials of K sub-environments each,
+            auto-resetting inside the trial (see the module doc); then seeds must be None or
+            consecutive within a trial (an int seed is), ``reset_mask`` covers whole trials,
+            ``render_mode`` and ``max_steps`` are not available (use the env's own TimeLimit).
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -149,15 +162,29 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         observation_space: gym.Space[Any] | None = None,
         action_space: gym.Space[Any] | None = None,
         actor_class: str = "player",
+        envs_per_trial: int = 1,
         **make_kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        if isinstance(envs_per_trial, bool) or not isinstance(envs_per_trial, (int, np.integer)) or envs_per_trial < 1:
+            raise ValueError(f"envs_per_trial must be an int >= 1, got {envs_per_trial!r}")
+        if num_envs % envs_per_trial:
+            raise ValueError(f"envs_per_trial must divide num_envs: got num_envs={num_envs}, envs_per_trial={envs_per_trial}")
+        if envs_per_trial > 1 and render_mode is not None:
+            raise ValueError(f"batched trials (envs_per_trial={envs_per_trial}) do not render; got render_mode={render_mode!r}")
+        if envs_per_trial > 1 and max_steps:
+            raise ValueError(
+                f"batched trials (envs_per_trial={envs_per_trial}) carry many episodes: max_steps={max_steps} would cut all of "
+                "them at once; limit episodes with the environment's TimeLimit instead"
+            )
         mode = autoreset_mode if isinstance(autoreset_mode, AutoresetMode) else AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
         self.autoreset_mode = mode
         self.num_envs = int(num_envs)
+        self.envs_per_trial = int(envs_per_trial)
+        self._num_slots = self.num_envs // self.envs_per_trial  # trials in flight
         self.closed = False
         self._state = _State.DEFAULT
         self._needs_reset = True
@@ -178,7 +205,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             actor_endpoint=actor_endpoint,
             timeout=timeout,
             spec=spec_override,
-            replicas=self.num_envs if env is not None else 1,
+            replicas=self._num_slots if env is not None else 1,
         )
         try:
             self._runner.run(self._connection.open())
@@ -205,6 +232,9 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self.single_action_space = space_from_proto(actor.action_space)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+        # The spaces of one batched trial's values (envs_per_trial > 1).
+        self._trial_observation_space = batch_space(self.single_observation_space, self.envs_per_trial)
+        self._trial_action_space = batch_space(self.single_action_space, self.envs_per_trial)
         self.metadata = spec_metadata(spec)
         self.metadata["autoreset_mode"] = self.autoreset_mode
         check_render_mode(spec, render_mode)
@@ -212,7 +242,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._max_steps = max_steps
         endpoints = self._connection.env_endpoints
         implementations = self._connection.implementations
-        for i in range(self.num_envs):
+        for i in range(self._num_slots):
             params = common_pb2.TrialParams(
                 environment=common_pb2.EnvironmentParams(
                     name="env",
@@ -246,6 +276,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             The batched first observations and the merged infos (of the sub-envs reset).
         """
         self._check_idle("reset")
+        if self.envs_per_trial > 1:
+            return self._reset_batched(seed, options)
         seeds = self._seeds(seed)
         mask = np.ones(self.num_envs, dtype=np.bool_)
         if options is None or isinstance(options, Mapping):
@@ -296,6 +328,10 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._check_idle("step_async")
         if self._needs_reset:
             raise ResetNeededError("call reset() before step(): no episode is running")
+        if self.envs_per_trial > 1:
+            self._pending = self._start(self._step(self._batched_contents(actions)))
+            self._state = _State.WAITING_STEP
+            return
         per_env = list(iterate(self.action_space, actions))
         if len(per_env) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions (one per sub-environment), got {len(per_env)}")
@@ -328,6 +364,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._state = _State.DEFAULT
         steps: list[_Step] = self._wait(pending)
         try:
+            if self.envs_per_trial > 1:
+                return self._collect_batched(steps)
             return self._collect(steps)
         except BaseException:
             self._needs_reset = True  # the trials go on until reset() or close() ends them
@@ -364,7 +402,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         """One value per sub-environment of what this side knows of them: ``observation_space``,
         ``action_space``, ``render_mode``, ``metadata``, ``spec``, ``env_endpoint``,
         ``implementation``. The envs themselves live in their service."""
-        params = [sub.params.environment for sub in self._subs]
+        params = [self._subs[i // self.envs_per_trial].params.environment for i in range(self.num_envs)]
         known: dict[str, Callable[[int], Any]] = {
             "observation_space": lambda i: self.single_observation_space,
             "action_space": lambda i: self.single_action_space,
@@ -408,6 +446,10 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
 
     def _config(self, seed: int | None, options: Mapping[str, Any] | None) -> bytes:
         config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True)
+        if self.envs_per_trial > 1:
+            config.num_envs = self.envs_per_trial
+            if self.autoreset_mode is AutoresetMode.SAME_STEP:
+                config.autoreset_mode = env_pb2.AUTORESET_MODE_SAME_STEP
         if seed is not None:
             config.seed = seed
         if options is not None:
@@ -486,6 +528,119 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._last_obs = obs_list
         return self._batch(obs_list), rewards, terminations, truncations, infos
 
+    # ------------------------------------------------------------------ internals: batched trials
+
+    def _reset_batched(
+        self, seed: int | Sequence[int | None] | None, options: dict[str, Any] | Sequence[dict[str, Any] | None] | None
+    ) -> tuple[Any, dict[str, Any]]:
+        k, slots = self.envs_per_trial, self._num_slots
+        seeds = self._seeds(seed)
+        trial_seeds: list[int | None] = []
+        for j in range(slots):
+            block = seeds[j * k : (j + 1) * k]
+            first = block[0]
+            if all(s is None for s in block):
+                trial_seeds.append(None)
+            elif first is not None and block == list(range(first, first + k)):
+                trial_seeds.append(first)
+            else:
+                raise ValueError(
+                    f"seed: a batched trial seeds its sub-environments s, s+1, ..., so the seeds of sub-environments "
+                    f"{j * k}..{(j + 1) * k - 1} must be all None or consecutive; got {block}"
+                )
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(f"options: with batched trials (envs_per_trial={k}), a dict or None, got {options!r}")
+        opts = dict(options) if options is not None else None
+        mask = np.ones(slots, dtype=np.bool_)
+        if opts is not None and "reset_mask" in opts:
+            env_mask = _reset_mask(opts.pop("reset_mask"), self.num_envs)
+            blocks = env_mask.reshape(slots, k)
+            if not (blocks.all(axis=1) | ~blocks.any(axis=1)).all():
+                raise ValueError(
+                    f"options['reset_mask'] must reset whole batched trials ({k} sub-environments each), got {env_mask.astype(int).tolist()}"
+                )
+            mask = blocks[:, 0].copy()
+            if self._needs_reset and not mask.all():
+                raise ResetNeededError("reset every sub-environment (no reset_mask) first: no episode is running")
+        if seed is not None and isinstance(seed, (int, np.integer)):
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        configs = {j: self._config(trial_seeds[j], opts) for j in range(slots) if mask[j]}
+        self._settle_abandoned()
+        results = self._wait(self._start(self._reset(configs)))
+        self._needs_reset = False
+        infos: dict[str, Any] = {}
+        for j in configs:
+            batch = self._unpack_batched(self._subs[j], results[j])
+            self._last_obs[j] = batch.obs
+            for i, info in enumerate(batch.infos):
+                infos = self._add_info(infos, info, j * k + i)
+        return self._join(), infos
+
+    def _batched_contents(self, actions: Any) -> list[bytes | None]:
+        """One batched ActionPayload per trial (None: NEXT_STEP restarts that trial)."""
+        if isinstance(self.action_space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+            shape = np.shape(actions)
+            if shape != self.action_space.shape:
+                raise ValueError(f"expected actions of shape {self.action_space.shape} ({self.num_envs} sub-environments), got shape {shape}")
+        parts = split_batch(self.action_space, self.single_action_space, actions, self._num_slots)
+        contents: list[bytes | None] = []
+        k = self.envs_per_trial
+        for sub, part in zip(self._subs, parts):
+            if sub.autoreset:
+                contents.append(None)
+            else:
+                path = f"actions[{sub.index * k}:{(sub.index + 1) * k}]" if self._num_slots > 1 else "actions"
+                value = encode(self._trial_action_space, part, path)
+                contents.append(env_pb2.ActionPayload(value=value).SerializeToString())
+        return contents
+
+    def _unpack_batched(self, sub: _SubEnv, event: TrialEvent) -> Any:
+        return unpack_batched(
+            event.observation.content, self._trial_observation_space, self.single_observation_space, self.envs_per_trial,
+            where=f"{_slot_label(sub.index, self.envs_per_trial)}: ",
+        )
+
+    def _join(self) -> Any:
+        return join_batches(self.single_observation_space, self._trial_observation_space, self._last_obs[: self._num_slots])
+
+    def _collect_batched(self, steps: list[_Step]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        n, k = self.num_envs, self.envs_per_trial
+        rewards = np.zeros(n, dtype=np.float64)
+        terminations = np.zeros(n, dtype=np.bool_)
+        truncations = np.zeros(n, dtype=np.bool_)
+        infos: dict[str, Any] = {}
+        same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
+        for sub, step in zip(self._subs, steps):
+            j, base = sub.index, sub.index * k
+            sub.autoreset = False
+            if step.event is not None:
+                batch = self._unpack_batched(sub, step.event)
+                rewards[base : base + k] = batch.rewards
+                terminations[base : base + k] = batch.terminations
+                truncations[base : base + k] = batch.truncations
+                ends = {index: (obs, info) for index, obs, info in batch.ends}
+                cut = step.final and same_step  # a new trial replaces this one in this step
+                if step.final:
+                    # The trial itself ended (from outside): every episode in it is cut.
+                    truncations[base : base + k] |= ~batch.terminations
+                    sub.autoreset = not same_step
+                    if cut:
+                        for i, obs in enumerate(iterate(self._trial_observation_space, batch.obs)):
+                            ends.setdefault(i, (obs, batch.infos[i]))
+                for i, info in enumerate(batch.infos):
+                    end = ends.get(i)
+                    if end is not None:
+                        infos = self._add_info(infos, {"final_obs": end[0], "final_info": end[1]}, base + i)
+                    if not cut:
+                        infos = self._add_info(infos, info, base + i)
+                self._last_obs[j] = batch.obs
+            if step.reset is not None:
+                batch = self._unpack_batched(sub, step.reset)
+                self._last_obs[j] = batch.obs
+                for i, info in enumerate(batch.infos):
+                    infos = self._add_info(infos, info, base + i)
+        return self._join(), rewards, terminations, truncations, infos
+
     # ------------------------------------------------------------------ internals: loop side
 
     async def _open(self, sub: _SubEnv, config: bytes) -> TrialEvent:
@@ -528,7 +683,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 errors[i] = error
         if errors:
             await self._drop(self._subs)
-            _raise_first(errors)
+            _raise_first(errors, self.envs_per_trial)
         return {i: task.result() for i, task in tasks.items()}
 
     async def _step(self, contents: list[bytes | None]) -> list[_Step]:
@@ -589,7 +744,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         if errors:
             await _cancel(opening.values())
             await self._drop(subs)
-            _raise_first(errors)
+            _raise_first(errors, self.envs_per_trial)
         return steps
 
     async def _drop(self, subs: Iterable[_SubEnv]) -> None:
@@ -646,27 +801,34 @@ def _reset_mask(mask: Any, n: int) -> np.ndarray:
     return mask
 
 
-def _raise_first(errors: Mapping[int, BaseException]) -> None:
-    """Raise the error of the lowest sub-env index, of its own type, naming that index."""
+def _raise_first(errors: Mapping[int, BaseException], per_trial: int = 1) -> None:
+    """Raise the error of the lowest trial index, of its own type, naming its sub-environment(s)."""
     index = min(errors)
     for other in sorted(errors):
         if other != index:
-            logger.warning("sub-environment %d also failed: %s", other, errors[other])
+            logger.warning("%s also failed: %s", _slot_label(other, per_trial), errors[other])
     original = errors[index]
-    named = _named(original, index)
+    named = _named(original, index * per_trial, _slot_label(index, per_trial))
     if named is original:
         raise original
     raise named from original
 
 
-def _named(err: BaseException, index: int) -> BaseException:
-    message = f"sub-environment {index}: {err}"
+def _slot_label(slot: int, per_trial: int) -> str:
+    if per_trial == 1:
+        return f"sub-environment {slot}"
+    return f"sub-environments {slot * per_trial}..{(slot + 1) * per_trial - 1} (batched trial {slot})"
+
+
+def _named(err: BaseException, index: int, label: str | None = None) -> BaseException:
+    label = label or f"sub-environment {index}"
+    message = f"{label}: {err}"
     try:
         named = type(err)(message)
     except Exception:  # a constructor with other arguments: keep the error, add a note
         named = err
         if hasattr(err, "add_note"):
-            err.add_note(f"raised by sub-environment {index}")
+            err.add_note(f"raised by {label}")
     else:
         for attr in ("failure", "path"):
             if hasattr(err, attr):

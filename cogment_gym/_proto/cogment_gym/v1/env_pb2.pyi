@@ -9,6 +9,11 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AutoresetMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTORESET_MODE_NEXT_STEP: _ClassVar[AutoresetMode]
+    AUTORESET_MODE_SAME_STEP: _ClassVar[AutoresetMode]
+
 class AgentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     AGENT_STATUS_ACTING: _ClassVar[AgentStatus]
@@ -21,6 +26,8 @@ class MultiAgentApi(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MULTI_AGENT_API_UNSPECIFIED: _ClassVar[MultiAgentApi]
     MULTI_AGENT_API_AEC: _ClassVar[MultiAgentApi]
     MULTI_AGENT_API_PARALLEL: _ClassVar[MultiAgentApi]
+AUTORESET_MODE_NEXT_STEP: AutoresetMode
+AUTORESET_MODE_SAME_STEP: AutoresetMode
 AGENT_STATUS_ACTING: AgentStatus
 AGENT_STATUS_WAITING: AgentStatus
 AGENT_STATUS_LEAVING: AgentStatus
@@ -30,18 +37,46 @@ MULTI_AGENT_API_AEC: MultiAgentApi
 MULTI_AGENT_API_PARALLEL: MultiAgentApi
 
 class EnvConfig(_message.Message):
-    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors")
+    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors", "num_envs", "autoreset_mode")
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODE_FIELD_NUMBER: _ClassVar[int]
     OMIT_REWARD_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     STATE_ACTORS_FIELD_NUMBER: _ClassVar[int]
+    NUM_ENVS_FIELD_NUMBER: _ClassVar[int]
+    AUTORESET_MODE_FIELD_NUMBER: _ClassVar[int]
     seed: int
     options: _values_pb2.Value
     render_mode: str
     omit_reward_messages: bool
     state_actors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ...) -> None: ...
+    num_envs: int
+    autoreset_mode: AutoresetMode
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ..., num_envs: _Optional[int] = ..., autoreset_mode: _Optional[_Union[AutoresetMode, str]] = ...) -> None: ...
+
+class BatchedStep(_message.Message):
+    __slots__ = ("rewards", "terminations", "truncations", "infos", "ends")
+    REWARDS_FIELD_NUMBER: _ClassVar[int]
+    TERMINATIONS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATIONS_FIELD_NUMBER: _ClassVar[int]
+    INFOS_FIELD_NUMBER: _ClassVar[int]
+    ENDS_FIELD_NUMBER: _ClassVar[int]
+    rewards: _tensor_pb2.Tensor
+    terminations: _tensor_pb2.Tensor
+    truncations: _tensor_pb2.Tensor
+    infos: _containers.RepeatedCompositeFieldContainer[_values_pb2.Value]
+    ends: _containers.RepeatedCompositeFieldContainer[SubEnvEnd]
+    def __init__(self, rewards: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., terminations: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., truncations: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., infos: _Optional[_Iterable[_Union[_values_pb2.Value, _Mapping]]] = ..., ends: _Optional[_Iterable[_Union[SubEnvEnd, _Mapping]]] = ...) -> None: ...
+
+class SubEnvEnd(_message.Message):
+    __slots__ = ("index", "observation", "info")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATION_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    observation: _values_pb2.Value
+    info: _values_pb2.Value
+    def __init__(self, index: _Optional[int] = ..., observation: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ActorConfig(_message.Message):
     __slots__ = ("settings", "observation_space", "action_space")
@@ -54,7 +89,7 @@ class ActorConfig(_message.Message):
     def __init__(self, settings: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
 
 class ObservationPayload(_message.Message):
-    __slots__ = ("value", "reward", "terminated", "truncated", "info", "frame", "text_frame", "status", "agent", "cumulative_reward", "agent_selection", "agents", "observation_space", "action_space", "state")
+    __slots__ = ("value", "reward", "terminated", "truncated", "info", "frame", "text_frame", "status", "agent", "cumulative_reward", "agent_selection", "agents", "observation_space", "action_space", "state", "batch")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     TERMINATED_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +105,7 @@ class ObservationPayload(_message.Message):
     OBSERVATION_SPACE_FIELD_NUMBER: _ClassVar[int]
     ACTION_SPACE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     value: _values_pb2.Value
     reward: float
     terminated: bool
@@ -85,7 +121,8 @@ class ObservationPayload(_message.Message):
     observation_space: _spaces_pb2.Space
     action_space: _spaces_pb2.Space
     state: _values_pb2.Value
-    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reward: _Optional[float] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., frame: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_frame: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., agent: _Optional[str] = ..., cumulative_reward: _Optional[float] = ..., agent_selection: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., state: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
+    batch: BatchedStep
+    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reward: _Optional[float] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., frame: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_frame: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., agent: _Optional[str] = ..., cumulative_reward: _Optional[float] = ..., agent_selection: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., state: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., batch: _Optional[_Union[BatchedStep, _Mapping]] = ...) -> None: ...
 
 class ActionPayload(_message.Message):
     __slots__ = ("value",)

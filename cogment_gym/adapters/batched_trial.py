@@ -1,0 +1,158 @@
+"""One batched trial: ``num_envs`` instances of a single-agent Gymnasium environment stepped side
+by side, one Cogment message per tick for all of them (``EnvConfig.num_envs > 0``).
+
+The sub-environments reset themselves when their episode ends, as
+``gymnasium.vector.SyncVectorEnv`` does (``NEXT_STEP`` or ``SAME_STEP`` autoreset): a batched
+trial does not end with an episode; episode boundaries travel in ``BatchedStep``. Given the same
+seeds, a client sees exactly what a ``SyncVectorEnv`` of the same envs would return.
+
+Knows nothing of streams; the servicer drives it like a :class:`~cogment_gym.adapters.gym_trial.GymTrial`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
+
+from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym.adapters.gym_trial import StepResult, TrialSetupError
+from cogment_gym.adapters.hosting import Implementation
+from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info
+from cogment_gym.errors import MalformedMessageError
+
+__all__ = ["MAX_BATCH", "BatchedGymTrial"]
+
+# More sub-environments than this in one trial is almost surely a mistake (and one message).
+MAX_BATCH = 4096
+
+
+class BatchedGymTrial:
+    """``num_envs`` env instances of one implementation playing one trial for one actor."""
+
+    def __init__(self, impl: Implementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
+        if len(actors) != 1:
+            names = [a.name for a in actors]
+            raise TrialSetupError(
+                f"implementation {impl.name!r} is a single-agent environment: expected 1 actor in the trial, got {len(actors)} {names}"
+            )
+        n = config.num_envs
+        if not 0 < n <= MAX_BATCH:
+            raise TrialSetupError(f"a batched trial needs 1 <= num_envs <= {MAX_BATCH}, got {n}")
+        if config.render_mode:
+            raise TrialSetupError(
+                f"batched trials do not render (render_mode={config.render_mode!r}); run one env per trial (num_envs=0) to render"
+            )
+        if config.autoreset_mode not in (env_pb2.AUTORESET_MODE_NEXT_STEP, env_pb2.AUTORESET_MODE_SAME_STEP):
+            raise TrialSetupError(f"unknown autoreset_mode {config.autoreset_mode}; expected NEXT_STEP (0) or SAME_STEP (1)")
+        self.impl = impl
+        self.num_envs = n
+        self.actor_name = actors[0].name
+        self.same_step = config.autoreset_mode == env_pb2.AUTORESET_MODE_SAME_STEP
+        self.send_reward_messages = not config.omit_reward_messages
+        self.seed = config.seed if config.HasField("seed") else None
+        self.options = decode_object(config.options, "options") if config.HasField("options") else None
+        if self.options is not None and not isinstance(self.options, dict):
+            raise TrialSetupError(f"reset options must be a dict, got {type(self.options).__name__}")
+        self.single_observation_space = impl.observation_space
+        self.single_action_space = impl.action_space
+        self.observation_space = batch_space(impl.observation_space, n)
+        self.action_space = batch_space(impl.action_space, n)
+        self._obs: Any = create_empty_array(impl.observation_space, n=n, fn=np.zeros)
+        self._autoreset = np.zeros(n, dtype=np.bool_)
+        self.failed = False
+        self._closed = False
+        self.envs: list[gym.Env[Any, Any]] = []
+        try:
+            for _ in range(n):
+                self.envs.append(impl.acquire(None))
+        except BaseException:
+            self.failed = True
+            self.close()
+            raise
+
+    def _payload(
+        self, obs: list[Any], rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray,
+        infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]],
+    ) -> bytes:
+        batched = concatenate(self.single_observation_space, obs, self._obs)
+        msg = env_pb2.ObservationPayload(value=encode(self.observation_space, batched, "observation"), reward=float(rewards.sum()))
+        batch = msg.batch
+        array_to_tensor(rewards, batch.rewards)
+        array_to_tensor(terminations, batch.terminations)
+        array_to_tensor(truncations, batch.truncations)
+        for i, info in enumerate(infos):
+            entry = batch.infos.add()
+            if info:
+                entry.CopyFrom(encode_info(info))
+        for index, final_obs, final_info in ends:
+            end = batch.ends.add(index=index)
+            end.observation.CopyFrom(encode(self.single_observation_space, final_obs, f"final observation of sub-environment {index}"))
+            if final_info:
+                end.info.CopyFrom(encode_info(final_info))
+        return msg.SerializeToString()
+
+    def reset(self) -> bytes:
+        n = self.num_envs
+        obs, infos = [], []
+        for i, env in enumerate(self.envs):
+            seed = None if self.seed is None else self.seed + i
+            o, info = env.reset(seed=seed, options=self.options)
+            obs.append(o)
+            infos.append(info)
+        self._autoreset[:] = False
+        zeros = np.zeros(n, dtype=np.bool_)
+        return self._payload(obs, np.zeros(n, dtype=np.float64), zeros, zeros, infos, [])
+
+    def decode_action(self, content: bytes) -> Any:
+        """Decode and check the batched action; raises SpaceMismatchError / MalformedMessageError."""
+        payload = env_pb2.ActionPayload()
+        try:
+            payload.ParseFromString(content)
+        except Exception as err:
+            raise MalformedMessageError(f"action of actor {self.actor_name!r} is not a cogment_gym.v1.ActionPayload: {err}") from err
+        if not payload.HasField("value"):
+            raise MalformedMessageError(
+                f"action of actor {self.actor_name!r}: expected the batched action of {self.num_envs} sub-environments, got no value"
+            )
+        return decode(self.action_space, payload.value, f"action of actor {self.actor_name!r}")
+
+    def step(self, action: Any, force_truncate: bool = False) -> StepResult:
+        n = self.num_envs
+        rewards = np.zeros(n, dtype=np.float64)
+        terminations = np.zeros(n, dtype=np.bool_)
+        truncations = np.zeros(n, dtype=np.bool_)
+        obs: list[Any] = []
+        infos: list[dict[str, Any]] = []
+        ends: list[tuple[int, Any, dict[str, Any]]] = []
+        for i, (env, a) in enumerate(zip(self.envs, iterate(self.action_space, action))):
+            if self._autoreset[i]:  # NEXT_STEP: this step resets; its action is ignored
+                o, info = env.reset()
+            else:
+                o, reward, terminated, truncated, info = env.step(a)
+                rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+                if self.same_step and (terminated or truncated):
+                    ends.append((i, o, info))
+                    o, info = env.reset()
+            obs.append(o)
+            infos.append(info)
+        if force_truncate:  # the trial ends here (max_steps, an end request): a time limit for all
+            truncations |= ~terminations
+        if not self.same_step:
+            self._autoreset = terminations | truncations
+        payload = self._payload(obs, rewards, terminations, truncations, infos, ends)
+        return StepResult(payload, float(rewards.sum()), False, False)
+
+    def close(self) -> None:
+        """Return the envs to the pool, or discard them if the trial failed. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for env in self.envs:
+            if self.failed:
+                self.impl.discard(env)
+            else:
+                self.impl.release(env, None)
