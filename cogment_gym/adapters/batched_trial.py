@@ -151,7 +151,10 @@ class BatchedGymTrial:
         if self._closed:
             return
         self._closed = True
-        for env in self.envs:
+        # Reversed: the pool hands out its last-released instance first, so that the next batched
+        # trial of this client gets the same instances in the same order (an unseeded reset then
+        # continues each sub-environment's generator, as SyncVectorEnv does).
+        for env in reversed(self.envs):
             if self.failed:
                 self.impl.discard(env)
             else:

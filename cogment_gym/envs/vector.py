@@ -42,7 +42,7 @@ from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession, TrialEvent
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, SpaceMismatchError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import BackgroundLoop, make_runner
 
@@ -582,7 +582,17 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             shape = np.shape(actions)
             if shape != self.action_space.shape:
                 raise ValueError(f"expected actions of shape {self.action_space.shape} ({self.num_envs} sub-environments), got shape {shape}")
-        parts = split_batch(self.action_space, self.single_action_space, actions, self._num_slots)
+        single = self.single_action_space
+        if isinstance(single, gym.spaces.Discrete):  # its encoder checks dtype and shape, not bounds
+            array = np.asarray(actions)
+            outside = (array < single.start) | (array >= single.start + single.n)
+            if outside.any():
+                index = int(np.flatnonzero(outside)[0])
+                raise SpaceMismatchError(
+                    f"actions[{index}] does not fit {single}: expected an integer in [{single.start}, {single.start + single.n}), "
+                    f"got {array[index]}"
+                )
+        parts = split_batch(self.action_space, single, actions, self._num_slots)
         contents: list[bytes | None] = []
         k = self.envs_per_trial
         for sub, part in zip(self._subs, parts):
