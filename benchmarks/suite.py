@@ -12,10 +12,11 @@ Groups (one per env and policy):
   Image84                   uint8[84,84,3] observations (a tiny deterministic env of this file),
                             random actions, 500-step episodes
 
-Cases in each group: the env stepped directly; gymnasium SyncVectorEnv(16); AsyncVectorEnv(N)
+Cases in each group: the env stepped directly; gymnasium SyncVectorEnv(16 and 32); AsyncVectorEnv(N)
 for N = 1, 8, 16, 32; SB3 SubprocVecEnv(16) if installed; CogmentEnv (one trial at a time);
 CogmentVectorEnv(N) for N = 1, 8, 16, 32 with the env service in another process (this file with
-``--serve``) and the Orchestrator embedded; CogmentVectorEnv(16) with the Orchestrator in a third
+``--serve``) and the Orchestrator embedded; CogmentVectorEnv(32) as batched trials (one trial of 32
+sub-envs; four of 8), same service; CogmentVectorEnv(16) with the Orchestrator in a third
 process (``cogment-gym orchestrator``), whose CPU time per tick is what "orch CPU/tick" reports.
 
 Every case runs in a fresh subprocess (``--case``): it warms up, then steps for ``--seconds``; the
@@ -58,6 +59,8 @@ READY_DEADLINE = 60.0
 TARGET_VS_ASYNC = 1.0
 TARGET_SHORT = 0.7
 TARGET_ORCH_US = 200.0
+TARGET_BATCHED_VS_ASYNC = 4.0
+TARGET_BATCHED_VS_SYNC = 0.3
 
 
 # ---------------------------------------------------------------------------------------- the image env
@@ -366,6 +369,9 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
         stepper: Stepper = SingleStepper(spec, stack, CogmentEnv(environment=endpoint))
     elif kind in ("cogment_vector", "cogment_vector_unix"):
         stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n))
+    elif kind.startswith("cogment_batched"):  # cogment_batched<K>: trials of K sub-envs
+        per_trial = int(kind[len("cogment_batched"):])
+        stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n, envs_per_trial=per_trial))
     elif kind == "cogment_vector_orch":
         orchestrator = Child([sys.executable, "-m", "cogment_gym.cli", "orchestrator", "--lifecycle-port", "0"])
         stack.callback(orchestrator.stop)
@@ -435,12 +441,15 @@ GROUPS = [
 def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     """(kind, label, n) of each row of a group."""
     sizes = (1, 16) if quick else (1, 8, 16, 32)
-    rows = [("direct", "env stepped directly", 1), ("sync", "gymnasium SyncVectorEnv(16)", 16)]
+    rows = [("direct", "env stepped directly", 1), ("sync", "gymnasium SyncVectorEnv(16)", 16), ("sync", "gymnasium SyncVectorEnv(32)", 32)]
     rows += [("async", f"gymnasium AsyncVectorEnv({n})", n) for n in sizes]
     if has_sb3:
         rows.append(("subproc", "SB3 SubprocVecEnv(16)", 16))
     rows.append(("cogment_env", "CogmentEnv (1 trial)", 1))
     rows += [("cogment_vector", f"CogmentVectorEnv({n})", n) for n in sizes]
+    rows.append(("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32))
+    if not quick:
+        rows.append(("cogment_batched8", "CogmentVectorEnv(32): 4 batched trials of 8", 32))
     rows.append(("cogment_vector_unix", "CogmentVectorEnv(16), env on a unix socket", 16))
     rows.append(("cogment_vector_orch", "CogmentVectorEnv(16), Orchestrator process", 16))
     rows.append(("pingpong", "floor: grpc.aio ping-pong, 16 streams, lock-step", 16))
@@ -528,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         base = results.get((env_key, policy, "async", 16))
         for kind, label, n in rows:
             r = results[(env_key, policy, kind, n)]
-            same = results.get((env_key, policy, "async", n)) if kind.startswith("cogment") or kind in ("async", "pingpong") else None
+            same = results.get((env_key, policy, "async", n)) if kind.startswith("cogment") or kind in ("async", "pingpong", "sync") else None
             vs16 = f"{r['rate'] / base['rate']:.2f}x" if base else "-"
             vs_same = f"{r['rate'] / same['rate']:.2f}x" if same else ""
             notes = ""
@@ -548,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
             value = ours["rate"] / theirs["rate"]
             mark = "PASS" if value >= TARGET_VS_ASYNC else "MISS"
             print(f"{mark} {env_key}/{policy}: CogmentVectorEnv(16) / AsyncVectorEnv(16) = {value:.2f} (target >= {TARGET_VS_ASYNC:.1f})")
+        batched, async32, sync32 = (results.get((env_key, policy, kind, 32)) for kind in ("cogment_batched32", "async", "sync"))
+        if batched and async32 and sync32:
+            for name, other, target in (("AsyncVectorEnv(32)", async32, TARGET_BATCHED_VS_ASYNC), ("SyncVectorEnv(32)", sync32, TARGET_BATCHED_VS_SYNC)):
+                value = batched["rate"] / other["rate"]
+                mark = "PASS" if value >= target else "MISS"
+                print(f"{mark} {env_key}/{policy}: batched trial of 32 / {name} = {value:.2f} (target >= {target:g})")
     short, long_ = results.get(("cartpole", "random", "cogment_vector", 16)), results.get(("cartpole", "balance", "cogment_vector", 16))
     if short and long_:
         value = short["rate"] / long_["rate"]

@@ -84,10 +84,11 @@ class BatchedGymTrial:
         array_to_tensor(rewards, batch.rewards)
         array_to_tensor(terminations, batch.terminations)
         array_to_tensor(truncations, batch.truncations)
-        for i, info in enumerate(infos):
-            entry = batch.infos.add()
-            if info:
-                entry.CopyFrom(encode_info(info))
+        if any(infos):  # otherwise none is sent: no sub-environment has info
+            for info in infos:
+                entry = batch.infos.add()
+                if info:
+                    entry.CopyFrom(encode_info(info))
         for index, final_obs, final_info in ends:
             end = batch.ends.add(index=index)
             end.observation.CopyFrom(encode(self.single_observation_space, final_obs, f"final observation of sub-environment {index}"))

@@ -21,7 +21,10 @@ _ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.Multi
 
 
 class BatchedObservation:
-    """What one tick of a batched trial says about its ``num_envs`` sub-environments."""
+    """What one tick of a batched trial says about its ``num_envs`` sub-environments.
+
+    ``infos`` is empty when no sub-environment has info; ``ends`` lists ``(index, final_obs,
+    final_info)`` of SAME_STEP autoresets."""
 
     __slots__ = ("obs", "rewards", "terminations", "truncations", "infos", "ends")
 
@@ -59,9 +62,9 @@ def unpack_batched(
     rewards = _flags(batch.rewards, np.float64, num_envs, "rewards", where)
     terminations = _flags(batch.terminations, np.bool_, num_envs, "terminations", where)
     truncations = _flags(batch.truncations, np.bool_, num_envs, "truncations", where)
-    if len(batch.infos) != num_envs:
-        raise MalformedMessageError(f"{where}batch.infos must hold {num_envs} entries, got {len(batch.infos)}")
-    infos = [decode_info(info) for info in batch.infos]
+    if len(batch.infos) not in (0, num_envs):
+        raise MalformedMessageError(f"{where}batch.infos must hold 0 or {num_envs} entries, got {len(batch.infos)}")
+    infos = [decode_info(info) for info in batch.infos]  # [] when every info is empty
     ends = []
     for end in batch.ends:
         if end.index >= num_envs:

@@ -573,7 +573,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             batch = self._unpack_batched(self._subs[j], results[j])
             self._last_obs[j] = batch.obs
             for i, info in enumerate(batch.infos):
-                infos = self._add_info(infos, info, j * k + i)
+                if info:
+                    infos = self._add_info(infos, info, j * k + i)
         return self._join(), infos
 
     def _batched_contents(self, actions: Any) -> list[bytes | None]:
@@ -636,19 +637,21 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                     sub.autoreset = not same_step
                     if cut:
                         for i, obs in enumerate(iterate(self._trial_observation_space, batch.obs)):
-                            ends.setdefault(i, (obs, batch.infos[i]))
-                for i, info in enumerate(batch.infos):
-                    end = ends.get(i)
-                    if end is not None:
-                        infos = self._add_info(infos, {"final_obs": end[0], "final_info": end[1]}, base + i)
-                    if not cut:
-                        infos = self._add_info(infos, info, base + i)
+                            ends.setdefault(i, (obs, batch.infos[i] if batch.infos else {}))
+                if ends or (batch.infos and not cut):
+                    for i in range(k):  # in SyncVectorEnv's order: final first, then the step's info
+                        end = ends.get(i)
+                        if end is not None:
+                            infos = self._add_info(infos, {"final_obs": end[0], "final_info": end[1]}, base + i)
+                        if batch.infos and not cut and batch.infos[i]:
+                            infos = self._add_info(infos, batch.infos[i], base + i)
                 self._last_obs[j] = batch.obs
             if step.reset is not None:
                 batch = self._unpack_batched(sub, step.reset)
                 self._last_obs[j] = batch.obs
                 for i, info in enumerate(batch.infos):
-                    infos = self._add_info(infos, info, base + i)
+                    if info:
+                        infos = self._add_info(infos, info, base + i)
         return self._join(), rewards, terminations, truncations, infos
 
     # ------------------------------------------------------------------ internals: loop side
