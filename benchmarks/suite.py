@@ -410,9 +410,14 @@ def case_main(spec: dict[str, Any]) -> int:
 
 
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run a case in a subprocess, sampling its tree's memory; its results plus ``peak_mb``."""
+    """Run a case of this file in a subprocess (see :func:`run_case_argv`)."""
+    return run_case_argv([sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(spec)])
+
+
+def run_case_argv(argv: list[str]) -> dict[str, Any]:
+    """Run a case in a subprocess that prints its results as the last line of JSON, sampling the
+    memory of its process tree; its results plus ``peak_mb``."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    argv = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(spec)]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) as popen:
         peak = 0.0
         out: list[str] = []
@@ -422,7 +427,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
             peak = max(peak, rss_mb(process_tree(popen.pid)))
             reader.join(0.05)
         if popen.returncode != 0:
-            raise RuntimeError(f"case {spec} failed (exit code {popen.returncode})")
+            raise RuntimeError(f"case {shlex.join(argv[2:])} failed (exit code {popen.returncode})")
     result: dict[str, Any] = json.loads(out[0].strip().splitlines()[-1])
     result["peak_mb"] = peak
     return result

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Where and how the event loop runs: asyncio vs uvloop, TCP vs unix socket, the caller's thread
+vs a background thread. One table.
+
+    python benchmarks/event_loops.py              # ~2 minutes on 2 cores
+    python benchmarks/event_loops.py --seconds 5
+
+Workloads (CartPole, env service in another process, Orchestrator embedded in the client):
+
+  1 trial     CogmentEnv, one step per message round trip (latency-bound)
+  batched 32  CogmentVectorEnv(32, envs_per_trial=32): one trial, 32 sub-envs per message
+
+Variants: the loop implementation of both processes (``asyncio``'s default loop or ``uvloop``,
+set as the event loop policy before anything starts); the transport between the embedded
+Orchestrator and the env service (TCP 127.0.0.1 or a unix socket); where the client's loop runs
+(``caller``: the thread calling step(), cogment_gym's default; ``background``: a loop thread the
+caller hands each call to, what happens inside Jupyter). Every case runs in a fresh process pair,
+after a warm-up; ratios are to the default (asyncio, TCP, caller) of the same workload, same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from suite import Child, cpu_seconds, run_case_argv  # noqa: E402
+
+VARIANTS = [
+    ("asyncio", "tcp", "caller"),
+    ("uvloop", "tcp", "caller"),
+    ("asyncio", "unix", "caller"),
+    ("uvloop", "unix", "caller"),
+    ("asyncio", "tcp", "background"),
+]
+WORKLOADS = [("1 trial", 1, 1), ("batched 32", 32, 32)]
+
+
+def use_loop(kind: str) -> None:
+    if kind == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def serve_main(loop: str, unix_socket: str | None) -> int:
+    import signal
+    import threading
+
+    use_loop(loop)
+    import cogment_gym
+
+    server = cogment_gym.serve("CartPole-v1", unix_socket=unix_socket)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(server.endpoint, flush=True)
+    stop.wait()
+    server.stop(0.5)
+    return 0
+
+
+def case_main(spec: dict[str, Any]) -> int:
+    use_loop(spec["loop"])
+    from cogment_gym.envs import CogmentEnv, CogmentVectorEnv
+    from cogment_gym.protocol import runtime
+
+    if spec["where"] == "background":  # as make_runner does when the caller already runs a loop
+        patched = lambda: runtime.BackgroundLoop("cogment-gym-client")  # noqa: E731
+        import cogment_gym.envs.cogment_env as cogment_env_module
+        import cogment_gym.envs.vector as vector_module
+
+        cogment_env_module.make_runner = patched  # type: ignore[attr-defined]
+        vector_module.make_runner = patched  # type: ignore[attr-defined]
+    with contextlib.ExitStack() as stack:
+        serve = [sys.executable, str(Path(__file__).resolve()), "--serve", spec["loop"]]
+        if spec["transport"] == "unix":
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="cogment-gym-loops-"))
+            serve += ["--unix-socket", f"{directory}/env.sock"]
+        service = Child(serve)
+        stack.callback(service.stop)
+        n, per_trial = spec["n"], spec["per_trial"]
+        if n == 1:
+            env = CogmentEnv(environment=service.line)
+            stack.callback(env.close)
+            obs, _ = env.reset(seed=0)
+
+            def step() -> int:
+                nonlocal obs
+                obs, _, terminated, truncated, _ = env.step(int(obs[2] > 0))
+                if terminated or truncated:
+                    obs, _ = env.reset()
+                return 1
+        else:
+            envs = CogmentVectorEnv(environment=service.line, num_envs=n, envs_per_trial=per_trial)
+            stack.callback(envs.close)
+            batch, _ = envs.reset(seed=0)
+
+            def step() -> int:
+                nonlocal batch
+                batch = envs.step((batch[:, 2] > 0).astype(np.int64))[0]
+                return n
+
+        deadline = time.perf_counter() + spec["warmup"]
+        while time.perf_counter() < deadline:
+            step()
+        pids = {"client": os.getpid(), "env": service.popen.pid}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        steps, started = 0, time.perf_counter()
+        while time.perf_counter() - started < spec["seconds"]:
+            steps += step()
+        elapsed = time.perf_counter() - started
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+    print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu}), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=2, help="rounds; the median is reported (default: %(default)s)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--unix-socket", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve_main(args.serve, args.unix_socket)
+    if args.case:
+        return case_main(json.loads(args.case))
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        print("uvloop is not installed (pip install uvloop): its rows are skipped", file=sys.stderr)
+        variants = [v for v in VARIANTS if v[0] != "uvloop"]
+    else:
+        variants = VARIANTS
+    print(f"command: python benchmarks/event_loops.py {' '.join(argv or sys.argv[1:])}".rstrip())
+    rates: dict[tuple[str, tuple[str, str, str]], list[dict[str, Any]]] = {}
+    for _ in range(args.repeat):  # rounds: load from elsewhere hits every case alike
+        for label, n, per_trial in WORKLOADS:
+            for variant in variants:
+                loop, transport, where = variant
+                spec = {"loop": loop, "transport": transport, "where": where, "n": n, "per_trial": per_trial,
+                        "seconds": args.seconds, "warmup": args.warmup}
+                result = run_case_argv([sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(spec)])
+                rates.setdefault((label, variant), []).append(result)
+                print(f"  {label:<11} {'/'.join(variant):<26} {result['steps'] / result['seconds']:>9,.0f} steps/s", file=sys.stderr, flush=True)
+    print("\n| workload | loop | transport | client loop | steps/s | vs default | client µs/step | env µs/step |")
+    print("|---|---|---|---|---:|---:|---:|---:|")
+    for label, _, _ in WORKLOADS:
+        base = None
+        for variant in variants:
+            runs = sorted(rates[(label, variant)], key=lambda r: r["steps"] / r["seconds"])
+            r = runs[len(runs) // 2]
+            rate = r["steps"] / r["seconds"]
+            base = base or rate
+            client, env = (1e6 * r["cpu"][name] / r["steps"] for name in ("client", "env"))
+            print(f"| {label} | {variant[0]} | {variant[1]} | {variant[2]} | {rate:,.0f} | {rate / base:.2f}x | {client:.0f} | {env:.0f} |")
+    with contextlib.suppress(OSError, AttributeError):
+        print("\nload average at the end: %.2f %.2f %.2f" % os.getloadavg())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
