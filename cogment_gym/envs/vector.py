@@ -537,20 +537,35 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         seeds = self._seeds(seed)
         trial_seeds: list[int | None] = []
         for j in range(slots):
-            block = seeds[j * k : (j + 1) * k]
-            first = block[0]
-            if all(s is None for s in block):
+            seed_block = seeds[j * k : (j + 1) * k]
+            first = seed_block[0]
+            if all(s is None for s in seed_block):
                 trial_seeds.append(None)
-            elif first is not None and block == list(range(first, first + k)):
+            elif first is not None and seed_block == list(range(first, first + k)):
                 trial_seeds.append(first)
             else:
                 raise ValueError(
                     f"seed: a batched trial seeds its sub-environments s, s+1, ..., so the seeds of sub-environments "
-                    f"{j * k}..{(j + 1) * k - 1} must be all None or consecutive; got {block}"
+                    f"{j * k}..{(j + 1) * k - 1} must be all None or consecutive; got {seed_block}"
                 )
-        if options is not None and not isinstance(options, Mapping):
-            raise ValueError(f"options: with batched trials (envs_per_trial={k}), a dict or None, got {options!r}")
-        opts = dict(options) if options is not None else None
+        per_trial: list[Any]
+        if options is None or isinstance(options, Mapping):
+            opts = dict(options) if options is not None else None
+            per_trial = [opts] * slots
+        else:
+            listed = list(options)
+            if len(listed) != self.num_envs or not all(o is None or isinstance(o, Mapping) for o in listed):
+                raise ValueError(f"options must be a dict, None, or a list of {self.num_envs} dicts (or None), got {options!r}")
+            per_trial = []
+            for j in range(slots):
+                block: list[Any] = [dict(o) if o else None for o in listed[j * k : (j + 1) * k]]
+                if any(o != block[0] for o in block):
+                    raise ValueError(
+                        f"options: a batched trial resets its {k} sub-environments with the same options; those of "
+                        f"sub-environments {j * k}..{(j + 1) * k - 1} differ: {block}"
+                    )
+                per_trial.append(block[0])
+            opts = None
         mask = np.ones(slots, dtype=np.bool_)
         if opts is not None and "reset_mask" in opts:
             env_mask = _reset_mask(opts.pop("reset_mask"), self.num_envs)
@@ -564,7 +579,9 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 raise ResetNeededError("reset every sub-environment (no reset_mask) first: no episode is running")
         if seed is not None and isinstance(seed, (int, np.integer)):
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        configs = {j: self._config(trial_seeds[j], opts) for j in range(slots) if mask[j]}
+        if opts is not None:
+            per_trial = [opts] * slots  # without its reset_mask
+        configs = {j: self._config(trial_seeds[j], per_trial[j]) for j in range(slots) if mask[j]}
         self._settle_abandoned()
         results = self._wait(self._start(self._reset(configs)))
         self._needs_reset = False

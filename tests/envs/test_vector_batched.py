@@ -125,8 +125,9 @@ def test_bad_arguments_are_refused_clearly(closing: Callable[[Any], Any]) -> Non
     envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2))
     with pytest.raises(ValueError, match=r"seeds of sub-environments 0..1 must be all None or consecutive; got \[1, 5\]"):
         envs.reset(seed=[1, 5, 2, 3])
-    with pytest.raises(ValueError, match="a dict or None"):
-        envs.reset(options=[{}, {}, {}, {}])
+    with pytest.raises(ValueError, match=r"same options; those of sub-environments 2..3 differ: \[None, \{'a': 1\}\]"):
+        envs.reset(options=[None, None, None, {"a": 1}])
+    envs.reset(options=[{"a": 1}, {"a": 1}, None, None])  # one per trial is fine
     envs.reset(seed=0)
     with pytest.raises(ValueError, match=r"expected actions of shape \(4,\) \(4 sub-environments\), got shape \(3,\)"):
         envs.step(np.zeros(3, np.int64))

@@ -66,9 +66,10 @@ def _assert_step_match(expected: Any, got: Any, where: str) -> None:
             assert_data_equal(info_e[key], info_g[key], f"{where}: infos[{i}][{key!r}]")
 
 
-def test_vec_env_matches_dummy_vec_env(closing: Callable[[Any], Any]) -> None:
+@pytest.mark.parametrize("envs_per_trial", [1, 2], ids=["trial-per-episode", "batched-trials"])
+def test_vec_env_matches_dummy_vec_env(envs_per_trial: int, closing: Callable[[Any], Any]) -> None:
     """Autoreset in the step, terminal_observation, TimeLimit.truncated, float32 rewards."""
-    bridged = closing(CogmentVecEnv("CartPole-v1", num_envs=4, max_episode_steps=12))
+    bridged = closing(CogmentVecEnv("CartPole-v1", num_envs=4, max_episode_steps=12, envs_per_trial=envs_per_trial))
     direct = closing(_dummy("CartPole-v1", 4, max_episode_steps=12))
     assert bridged.observation_space == direct.observation_space and bridged.action_space == direct.action_space
     for venv in (bridged, direct):
