@@ -59,7 +59,7 @@ def linear(start: float) -> Callable[[float], float]:
     return lambda progress_remaining: progress_remaining * start
 
 
-def train(endpoint: str, timesteps: int, seed: int, eval_episodes: int) -> dict[str, float]:
+def train(endpoint: str, timesteps: int, seed: int, eval_episodes: int, envs_per_trial: int = 1) -> dict[str, float]:
     import numpy as np
     import torch
     from stable_baselines3 import PPO
@@ -69,7 +69,7 @@ def train(endpoint: str, timesteps: int, seed: int, eval_episodes: int) -> dict[
     from cogment_gym.integrations.sb3 import CogmentVecEnv
 
     torch.set_num_threads(1)  # a 64x64 MLP: threads cost more than they bring, and leave the env a core
-    venv = VecMonitor(CogmentVecEnv(environment=endpoint, num_envs=8))
+    venv = VecMonitor(CogmentVecEnv(environment=endpoint, num_envs=8, envs_per_trial=envs_per_trial))
     eval_env = VecMonitor(CogmentVecEnv(environment=endpoint, num_envs=4))
     try:
         model = PPO(
@@ -96,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of PPO and of the env resets (default: %(default)s)")
     parser.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes (default: %(default)s)")
     parser.add_argument("--target", type=float, default=475.0, help="mean return to reach (default: %(default)s)")
+    parser.add_argument("--envs-per-trial", type=int, default=1, choices=(1, 2, 4, 8),
+                        help="training sub-envs per Cogment trial: 1 = one episode per trial, 8 = one batched trial (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line")
     args = parser.parse_args(argv)
 
     with contextlib.ExitStack() as stack:
         endpoint = args.environment or stack.enter_context(served_cartpole())
-        results = train(endpoint, args.timesteps, args.seed, args.eval_episodes)
+        results = train(endpoint, args.timesteps, args.seed, args.eval_episodes, args.envs_per_trial)
     results["target"] = args.target
     if args.json:
         print(json.dumps(results), flush=True)

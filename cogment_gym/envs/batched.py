@@ -86,11 +86,10 @@ def split_batch(batched_space: gym.Space[Any], single_space: gym.Space[Any], val
 
 
 def join_batches(single_space: gym.Space[Any], part_space: gym.Space[Any], batches: Sequence[Any]) -> Any:
-    """Join batched values of equal size (each of ``part_space``), in order, into one."""
-    if len(batches) == 1:
-        return batches[0]
+    """Join batched values of equal size (each of ``part_space``), in order, into one new,
+    writable value (as ``SyncVectorEnv`` returns; decoded arrays are read-only views)."""
     if isinstance(single_space, _ARRAY_SPACES):
-        return np.concatenate(batches)
+        return np.concatenate(batches) if len(batches) > 1 else np.array(batches[0])
     items = [item for batch in batches for item in iterate(part_space, batch)]
     return concatenate(single_space, items, _empty(single_space, len(items)))
 
