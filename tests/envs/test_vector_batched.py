@@ -104,6 +104,7 @@ def test_attributes_and_reset_mask_of_whole_trials(closing: Callable[[Any], Any]
     assert envs.envs_per_trial == 2 and envs.observation_space.shape == (4, 4)
     assert len(envs.get_attr("implementation")) == 4
     first, _ = envs.reset(seed=0)
+    assert first.flags.writeable, "like SyncVectorEnv's, batched observations are the caller's to modify"
     envs.step(np.zeros(4, np.int64))
     moved, _, _, _, _ = envs.step(np.zeros(4, np.int64))
     obs, _ = envs.reset(seed=0, options={"reset_mask": np.array([False, False, True, True])})
