@@ -8,7 +8,7 @@ as Gymnasium environments.
 """
 
 from cogment_gym._version import __version__
-from cogment_gym.adapters import EnvServer, serve, serve_forever
+from cogment_gym.adapters import EnvServer, EnvWorkers, serve, serve_forever
 from cogment_gym.envs import CogmentEnv, ServiceActor
 from cogment_gym.errors import CogmentGymError
 from cogment_gym.orchestrator import Orchestrator
@@ -19,6 +19,7 @@ __all__ = [
     "CogmentGymError",
     "CogmentParallelEnv",
     "EnvServer",
+    "EnvWorkers",
     "Orchestrator",
     "ServiceActor",
     "__version__",

@@ -237,6 +237,50 @@ def test_serve_an_unknown_id_exits_2_without_traceback(processes: list[Process])
     _assert_one_line_error(process.stderr(), "NoSuchEnv")
 
 
+@pytest.mark.slow
+def test_serve_with_workers_prints_every_endpoint_and_stops_on_sigterm(processes: list[Process]) -> None:
+    process = Process("serve", "CartPole-v1", "--port", "0", "--workers", "2", "--kwargs", '{"max_episode_steps": 3}')
+    processes.append(process)
+    endpoints = []
+    for _ in range(2):
+        line = process.readline()
+        match = re.fullmatch(r"serving CartPole-v1 at (grpc://127\.0\.0\.1:(\d+))\n", line)
+        assert match, line
+        endpoints.append(match[1])
+    assert len(set(endpoints)) == 2
+    for endpoint in endpoints:
+        env = CogmentEnv(environment=endpoint)
+        try:
+            assert 1 <= _episode(env) <= 3
+        finally:
+            env.close()
+    assert process.terminate() == 0
+    # The workers shared its stdout: its end (nothing more printed) means they have exited too.
+    assert _rest_of_stdout(process) == []
+
+
+@pytest.mark.slow
+def test_serve_with_workers_and_an_unknown_id_exits_2(processes: list[Process]) -> None:
+    process = Process("serve", "NoSuchEnv-v0", "--port", "0", "--workers", "2")
+    processes.append(process)
+    assert process.popen.wait(DEADLINE) == 2
+    assert _rest_of_stdout(process) == []
+    _assert_one_line_error(process.stderr(), "NoSuchEnv", "worker")
+
+
+def test_serve_with_workers_beyond_the_last_port_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "CartPole-v1", "--port", "65535", "--workers", "2"]) == 2
+    _assert_one_line_error(capsys.readouterr().err, "65536")
+
+
+def _rest_of_stdout(process: Process) -> list[str]:
+    """Every line the process (and its children) still print, up to the end of its stdout."""
+    lines = []
+    while (line := process._lines.get(timeout=DEADLINE)) is not None:
+        lines.append(line)
+    return lines
+
+
 # ---------------------------------------------------------------------------------------- orchestrator
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping, overload
 
 import grpc
 
@@ -13,6 +13,9 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2_grpc
 from cogment_gym.adapters.hosting import EnvHost, EnvSource
 from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer
 from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, serve_until_signal
+
+if TYPE_CHECKING:
+    from cogment_gym.adapters.workers import EnvWorkers
 
 __all__ = ["EnvServer", "serve", "serve_forever"]
 
@@ -56,6 +59,36 @@ class EnvServer(BackgroundServer):
         return f"EnvServer({list(self.host.implementations)}, endpoint={self.endpoint!r})"
 
 
+@overload
+def serve(
+    env: EnvSource | Mapping[str, EnvSource],
+    *,
+    host: str = ...,
+    port: int = ...,
+    unix_socket: str | None = ...,
+    env_kwargs: Mapping[str, Any] | None = ...,
+    api: str | None = ...,
+    max_agents: int | None = ...,
+    workers: Literal[1] = ...,
+    **servicer_options: Any,
+) -> EnvServer: ...
+
+
+@overload
+def serve(
+    env: EnvSource | Mapping[str, EnvSource],
+    *,
+    host: str = ...,
+    port: int = ...,
+    unix_socket: str | None = ...,
+    env_kwargs: Mapping[str, Any] | None = ...,
+    api: str | None = ...,
+    max_agents: int | None = ...,
+    workers: int,
+    **servicer_options: Any,
+) -> EnvServer | EnvWorkers: ...
+
+
 def serve(
     env: EnvSource | Mapping[str, EnvSource],
     *,
@@ -65,12 +98,14 @@ def serve(
     env_kwargs: Mapping[str, Any] | None = None,
     api: str | None = None,
     max_agents: int | None = None,
+    workers: int = 1,
     **servicer_options: Any,
-) -> EnvServer:
+) -> EnvServer | EnvWorkers:
     """Serve Gymnasium or PettingZoo environments as a Cogment environment service
     (``cogmentAPI.EnvironmentSP``).
 
-    Returns at once; the server runs in a background thread until ``stop()``.
+    Returns at once; the server runs in a background thread until ``stop()`` (``workers=1``), or
+    in ``workers`` processes, one endpoint each (``workers > 1``).
 
     Args:
         env: a Gymnasium id (``"CartPole-v1"``), an env factory, or a mapping of implementation
@@ -78,20 +113,42 @@ def serve(
             too: a module path (``"pettingzoo.classic.connect_four_v3"``) or a factory of
             ``AECEnv`` / ``ParallelEnv`` instances; each agent is one Cogment actor named by its
             agent id (see ``docs/architecture.md``, "Multi-agent").
-        host, port: TCP address to bind; port 0 lets the OS choose (see ``.endpoint``).
-        unix_socket: bind this unix socket path instead of TCP.
+        host, port: TCP address to bind; port 0 lets the OS choose (see ``.endpoint``). With
+            ``workers > 1``, worker ``i`` binds ``port + i`` (port 0: each its own free port).
+        unix_socket: bind this unix socket path instead of TCP. With ``workers > 1``, worker
+            ``i`` binds ``<stem>-<i><suffix>`` next to it (``/tmp/env.sock`` -> ``/tmp/env-0.sock``).
         env_kwargs: keyword arguments for ``gym.make`` or the factory.
         api: PettingZoo environments: ``"aec"`` or ``"parallel"`` (converted with PettingZoo's
             wrappers if the environment has the other API); default: a module's ``env()`` (AEC),
             a factory's own API.
         max_agents: PettingZoo environments without ``possible_agents``: how many agent slots.
+        workers: how many processes serve the environments (default 1: this process, in a
+            thread; returns an :class:`EnvServer`). With ``workers > 1`` it returns an
+            :class:`~cogment_gym.adapters.workers.EnvWorkers`: K processes (``multiprocessing``
+            "spawn"), each serving every implementation on its own endpoint, listed in
+            ``.endpoints`` (``.endpoint`` is the first); the source must then pickle (an id, a
+            module path, a module-level factory). Clients spread trials over the workers with
+            ``CogmentVectorEnv(environment=server.endpoints, num_envs=N)``: sub-env ``i`` plays
+            on ``endpoints[i % K]``. A worker failing to start raises
+            :class:`~cogment_gym.adapters.workers.WorkerStartError` (the others are stopped);
+            workers exit when this process does, even if it is killed.
         servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds).
 
     Example:
         >>> with serve("CartPole-v1") as server:
         ...     server.endpoint.startswith("grpc://127.0.0.1:")
         True
+        >>> from cogment_gym.envs import CogmentVectorEnv
+        >>> with serve("CartPole-v1", workers=2) as server:      # doctest: +SKIP
+        ...     envs = CogmentVectorEnv(environment=server.endpoints, num_envs=8)
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if workers > 1:
+        from cogment_gym.adapters.workers import EnvWorkers
+
+        return EnvWorkers(env, workers=workers, host=host, port=port, unix_socket=unix_socket, env_kwargs=env_kwargs,
+                          api=api, max_agents=max_agents, **servicer_options)
     env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents)
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
     try:

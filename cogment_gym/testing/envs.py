@@ -9,6 +9,8 @@
 - :class:`CountingEnv`: counts its resets and steps in a shared :class:`StepCounter`, to prove
   that an env was (or was not) stepped.
 - :class:`RaisingEnv`: raises :class:`InjectedFault` in ``reset`` or at a given step.
+- :class:`PidEnv`: puts the id of the process it runs in into every ``info``, to tell which
+  server (worker process) played a trial.
 
 Example:
     >>> import gymnasium as gym
@@ -21,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -34,6 +37,7 @@ __all__ = [
     "CompositeSpacesEnv",
     "CountingEnv",
     "InjectedFault",
+    "PidEnv",
     "RaisingEnv",
     "StepCounter",
     "register_envs",
@@ -302,6 +306,31 @@ class RaisingEnv(gym.Env[np.ndarray, np.int64]):
     def _fail(self, where: str) -> None:
         # A nested call, so that the remote traceback has a recognisable frame in it.
         raise InjectedFault(f"{self.message} (in {where})")
+
+
+class PidEnv(gym.Env[np.ndarray, np.int64]):
+    """Reports the process it runs in: ``info["pid"]`` (``os.getpid()``) after every reset and step.
+
+    Args:
+        episode_length: steps before ``terminated``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, episode_length: int = 5) -> None:
+        self.episode_length = episode_length
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Box(0, 2**31 - 1, (1,), np.int64)
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = 0
+        return np.array([self._t], np.int64), {"pid": os.getpid()}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._t += 1
+        return np.array([self._t], np.int64), 1.0, self._t >= self.episode_length, False, {"pid": os.getpid()}
 
 
 def register_envs() -> None:
