@@ -19,9 +19,9 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.adapters.gym_trial import StepResult, TrialSetupError
+from cogment_gym.adapters.gym_trial import StepResult, TrialSetupError, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
-from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info
+from cogment_gym.codec import array_to_tensor, decode, encode, encode_info
 from cogment_gym.errors import MalformedMessageError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
@@ -34,11 +34,7 @@ class BatchedGymTrial:
     """``num_envs`` env instances of one implementation playing one trial for one actor."""
 
     def __init__(self, impl: Implementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
-        if len(actors) != 1:
-            names = [a.name for a in actors]
-            raise TrialSetupError(
-                f"implementation {impl.name!r} is a single-agent environment: expected 1 actor in the trial, got {len(actors)} {names}"
-            )
+        self.actor_name = single_actor_name(impl, actors)
         n = config.num_envs
         if not 0 < n <= MAX_BATCH:
             raise TrialSetupError(f"a batched trial needs 1 <= num_envs <= {MAX_BATCH}, got {n}")
@@ -50,13 +46,9 @@ class BatchedGymTrial:
             raise TrialSetupError(f"unknown autoreset_mode {config.autoreset_mode}; expected NEXT_STEP (0) or SAME_STEP (1)")
         self.impl = impl
         self.num_envs = n
-        self.actor_name = actors[0].name
         self.same_step = config.autoreset_mode == env_pb2.AUTORESET_MODE_SAME_STEP
         self.send_reward_messages = not config.omit_reward_messages
-        self.seed = config.seed if config.HasField("seed") else None
-        self.options = decode_object(config.options, "options") if config.HasField("options") else None
-        if self.options is not None and not isinstance(self.options, dict):
-            raise TrialSetupError(f"reset options must be a dict, got {type(self.options).__name__}")
+        self.seed, self.options = reset_arguments(config)
         self.single_observation_space = impl.observation_space
         self.single_action_space = impl.action_space
         self.observation_space = batch_space(impl.observation_space, n)

@@ -16,7 +16,7 @@ from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info
 from cogment_gym.errors import CogmentGymError, MalformedMessageError
 
-__all__ = ["GymTrial", "StepResult", "TrialSetupError"]
+__all__ = ["GymTrial", "StepResult", "TrialSetupError", "reset_arguments", "single_actor_name"]
 
 
 class TrialSetupError(CogmentGymError, ValueError):
@@ -40,24 +40,35 @@ def parse_env_config(config: common_pb2.SerializedMessage | None) -> env_pb2.Env
     return msg
 
 
+def single_actor_name(impl: Implementation, actors: Sequence[common_pb2.TrialActor]) -> str:
+    """The name of the one actor a single-agent environment's trial must have."""
+    if len(actors) != 1:
+        names = [a.name for a in actors]
+        raise TrialSetupError(
+            f"implementation {impl.name!r} is a single-agent environment: expected 1 actor in the trial, got {len(actors)} {names}"
+        )
+    return actors[0].name
+
+
+def reset_arguments(config: env_pb2.EnvConfig) -> tuple[int | None, dict[str, Any] | None]:
+    """``(seed, options)`` for ``env.reset`` from a trial's EnvConfig."""
+    seed = config.seed if config.HasField("seed") else None
+    options = decode_object(config.options, "options") if config.HasField("options") else None
+    if options is not None and not isinstance(options, dict):
+        raise TrialSetupError(f"reset options must be a dict, got {type(options).__name__}")
+    return seed, options
+
+
 class GymTrial:
     """A Gymnasium env playing one trial for one actor."""
 
     def __init__(self, impl: Implementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
-        if len(actors) != 1:
-            names = [a.name for a in actors]
-            raise TrialSetupError(
-                f"implementation {impl.name!r} is a single-agent environment: expected 1 actor in the trial, got {len(actors)} {names}"
-            )
         self.impl = impl
-        self.actor_name = actors[0].name
+        self.actor_name = single_actor_name(impl, actors)
         self.render_mode = config.render_mode or None
         # Cogment Reward messages (the payload carries the reward anyway) unless the client opts out.
         self.send_reward_messages = not config.omit_reward_messages
-        self.seed = config.seed if config.HasField("seed") else None
-        self.options = decode_object(config.options, "options") if config.HasField("options") else None
-        if self.options is not None and not isinstance(self.options, dict):
-            raise TrialSetupError(f"reset options must be a dict, got {type(self.options).__name__}")
+        self.seed, self.options = reset_arguments(config)
         self.env: gym.Env = impl.acquire(self.render_mode)
         self.failed = False
         self._closed = False

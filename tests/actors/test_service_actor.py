@@ -185,6 +185,29 @@ def test_unserved_actor_class_fails_the_trial_clearly(servers: list[Any]) -> Non
         env.close()
 
 
+def _play_cartpole_trial(policy: Any, servers: list[Any]) -> None:
+    """One CartPole trial whose only actor is ``policy`` served as a service actor, started by a
+    plain Cogment client (no ActorConfig: the actor gets its spaces from the env's spec)."""
+    env_server = cogment_gym.serve("CartPole-v1")
+    servers.append(env_server)
+    actor_server = serve_actor(policy, environment=env_server.endpoint)
+    servers.append(actor_server)
+    orch = OrchestratorServer()
+    servers.append(orch)
+
+    async def scenario() -> None:
+        async with connect(orch) as channel:
+            lifecycle = Lifecycle(channel)
+            params = common_pb2.TrialParams(
+                environment=common_pb2.EnvironmentParams(endpoint=env_server.endpoint),
+                actors=[common_pb2.ActorParams(name="player", actor_class="player", endpoint=actor_server.endpoint)],
+            )
+            trial_id = await lifecycle.start(params)
+            await lifecycle.wait_state(trial_id, common_pb2.ENDED, timeout=30)
+
+    run(scenario())
+
+
 def test_service_actor_plays_a_single_agent_env_with_spaces_from_the_spec(servers: list[Any]) -> None:
     """Any actor class, any environment: CartPole's only actor is the service actor, started by
     a plain Cogment client (no ActorConfig): the spaces come from the env server's spec."""
@@ -200,25 +223,7 @@ def test_service_actor_plays_a_single_agent_env_with_spaces_from_the_spec(server
             seen.append(("end", context.terminated or context.truncated, context.tick))  # type: ignore[arg-type]
             done.set()
 
-    env_server = cogment_gym.serve("CartPole-v1")
-    servers.append(env_server)
-    actor_server = serve_actor(Balancer, environment=env_server.endpoint)
-    servers.append(actor_server)
-    orch = OrchestratorServer()
-    servers.append(orch)
-
-    async def scenario() -> str:
-        async with connect(orch) as channel:
-            lifecycle = Lifecycle(channel)
-            params = common_pb2.TrialParams(
-                environment=common_pb2.EnvironmentParams(endpoint=env_server.endpoint),
-                actors=[common_pb2.ActorParams(name="player", actor_class="player", endpoint=actor_server.endpoint)],
-            )
-            trial_id = await lifecycle.start(params)
-            await lifecycle.wait_state(trial_id, common_pb2.ENDED, timeout=30)
-            return trial_id
-
-    run(scenario())
+    _play_cartpole_trial(Balancer, servers)
     assert done.wait(30)
     assert seen[-1][:2] == ("end", True)
     moves = seen[:-1]
@@ -242,24 +247,7 @@ def test_a_slow_async_end_runs_to_completion_with_the_final_observation(servers:
             ended.append((context.final, context.terminated, context.tick))
             done.set()
 
-    env_server = cogment_gym.serve("CartPole-v1")
-    servers.append(env_server)
-    actor_server = serve_actor(SlowEnd, environment=env_server.endpoint)
-    servers.append(actor_server)
-    orch = OrchestratorServer()
-    servers.append(orch)
-
-    async def scenario() -> None:
-        async with connect(orch) as channel:
-            lifecycle = Lifecycle(channel)
-            params = common_pb2.TrialParams(
-                environment=common_pb2.EnvironmentParams(endpoint=env_server.endpoint),
-                actors=[common_pb2.ActorParams(name="player", actor_class="player", endpoint=actor_server.endpoint)],
-            )
-            trial_id = await lifecycle.start(params)
-            await lifecycle.wait_state(trial_id, common_pb2.ENDED, timeout=30)
-
-    run(scenario())
+    _play_cartpole_trial(SlowEnd, servers)
     assert done.wait(30)
     [(final, terminated, tick)] = ended
     assert final and terminated and tick >= 8

@@ -24,7 +24,7 @@ from cogment_gym.testing import (
     register_envs,
 )
 
-from .conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 # ---------------------------------------------------------------------------------------------
 # assert_data_equal

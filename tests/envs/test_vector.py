@@ -89,19 +89,6 @@ def assert_vector_match(
     return ended
 
 
-@pytest.fixture
-def closing() -> Iterator[Callable[[Any], Any]]:
-    envs: list[Any] = []
-
-    def keep(env: Any) -> Any:
-        envs.append(env)
-        return env
-
-    yield keep
-    for env in reversed(envs):
-        env.close()
-
-
 # ---------------------------------------------------------------------------------------------
 # differential: embedded default
 

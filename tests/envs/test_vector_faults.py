@@ -19,23 +19,11 @@ from cogment_gym.errors import EndpointUnreachableError, EnvironmentFailedError,
 from cogment_gym.orchestrator.server import OrchestratorServer, start_orchestrator
 from cogment_gym.testing import CountingEnv, RaisingEnv, StepCounter
 
-from tests.envs.conftest import ServiceProcess
+from tests.conftest import ServiceProcess
+from tests.waiting import wait_until
 
 FAST = 5.0  # seconds within which a failure must reach the caller
 BOX = spaces.Box(-1.0, 1.0, (2,), np.float32)
-
-
-@pytest.fixture
-def closing() -> Iterator[Callable[[Any], Any]]:
-    envs: list[Any] = []
-
-    def keep(env: Any) -> Any:
-        envs.append(env)
-        return env
-
-    yield keep
-    for env in reversed(envs):
-        env.close()
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +34,6 @@ def orchestrator_server() -> Iterator[OrchestratorServer]:
 
 def _running_trials(server: OrchestratorServer) -> list[str]:
     return [trial_id for trial_id, trial in list(server.orchestrator.trials.items()) if not trial.done]
-
-
-def _wait_until(condition: Callable[[], bool], seconds: float = FAST) -> bool:
-    """Poll a condition on another thread's state (the orchestrator server's loop), bounded."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +84,7 @@ def test_close_with_a_pending_step_ends_the_trials(orchestrator_server: Orchestr
     assert len(ours) >= 3
     envs.step_async(np.zeros(3, np.int64))
     envs.close()
-    assert _wait_until(lambda: not ours & set(_running_trials(orchestrator_server)))
+    assert wait_until(lambda: not ours & set(_running_trials(orchestrator_server)))
 
 
 def test_bad_actions_are_refused_before_anything_is_sent(closing: Callable[[Any], Any]) -> None:
@@ -147,8 +125,8 @@ def test_invalid_action_in_one_sub_env_names_it_and_ends_every_trial(
     assert getattr(err.value, "sub_env_index") == 2
     assert isinstance(err.value.__cause__, InvalidActionError)
     assert counter.steps - steps_before <= 3, "the invalid action stepped an env"
-    assert _wait_until(lambda: not ours & set(_running_trials(orchestrator_server))), "trials left running"
-    assert _wait_until(lambda: server.servicer.active_trials == 0)
+    assert wait_until(lambda: not ours & set(_running_trials(orchestrator_server))), "trials left running"
+    assert wait_until(lambda: server.servicer.active_trials == 0)
     with pytest.raises(ResetNeededError):
         envs.step(np.zeros((4, 2), np.float32))
     envs.reset(seed=1)
@@ -218,7 +196,7 @@ def test_interrupted_step_is_cleaned_up_by_reset(
     assert obs.shape == (2, 2)
     obs, *_ = envs.step(np.zeros((2, 2), np.float32))
     assert obs.shape == (2, 2)
-    assert _wait_until(lambda: server.servicer.active_trials == 2), "the interrupted trials were not ended"
+    assert wait_until(lambda: server.servicer.active_trials == 2), "the interrupted trials were not ended"
     for _ in range(2):
         envs.step(np.zeros((2, 2), np.float32))
     gc.collect()
@@ -262,7 +240,7 @@ def test_interrupted_reset_leaves_no_trial_behind(served: Callable[..., cogment_
     envs.reset(seed=1)
     envs.step(np.zeros(2, np.int64))
     # Only the trials of the second reset run; those the interrupted reset was opening were ended.
-    assert _wait_until(lambda: server.servicer.active_trials == 2)
+    assert wait_until(lambda: server.servicer.active_trials == 2)
     # Another round trip runs whatever the interrupted reset left on the client loop; still 2.
     envs.step(np.zeros(2, np.int64))
     assert server.servicer.active_trials == 2

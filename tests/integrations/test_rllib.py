@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import threading
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator
@@ -30,7 +29,7 @@ from ray.rllib.env.env_context import EnvContext  # noqa: E402
 from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv  # noqa: E402
 from ray.rllib.utils.pre_checks.env import check_multiagent_environments  # noqa: E402
 
-import cogment_gym  # noqa: E402
+
 from cogment_gym import CogmentEnv, CogmentGymError  # noqa: E402
 from cogment_gym.envs import CogmentVectorEnv  # noqa: E402
 from cogment_gym.integrations.rllib import (  # noqa: E402
@@ -38,6 +37,7 @@ from cogment_gym.integrations.rllib import (  # noqa: E402
     cogment_env_creator,
     cogment_multi_agent_env_creator,
 )
+from tests.waiting import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = "grpc://127.0.0.1:9001"  # never dialled: configs that fail before connecting
@@ -87,44 +87,6 @@ def _example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    """Poll a condition on the server thread's state, bounded (the server loop runs elsewhere)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-@pytest.fixture
-def served() -> Iterator[Callable[..., cogment_gym.EnvServer]]:
-    """Factory: ``served(envs, **options)`` -> an in-process server, stopped at teardown."""
-    servers: list[cogment_gym.EnvServer] = []
-
-    def start(envs: Any, **options: Any) -> cogment_gym.EnvServer:
-        server = cogment_gym.serve(envs, **options)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def closing() -> Iterator[Callable[[Any], Any]]:
-    envs: list[Any] = []
-
-    def keep(env: Any) -> Any:
-        envs.append(env)
-        return env
-
-    yield keep
-    for env in reversed(envs):
-        env.close()
 
 
 @pytest.fixture(scope="module")
@@ -204,14 +166,14 @@ def test_creators_spread_over_a_list_of_endpoints(served: Callable[..., Any], cl
     assert (first.servicer.active_trials, second.servicer.active_trials) == (2, 1)
     envs.step(np.zeros(3, np.int64))
     envs.close()
-    assert _wait_until(lambda: first.servicer.active_trials == second.servicer.active_trials == 0), "trials left running"
+    assert wait_until(lambda: first.servicer.active_trials == second.servicer.active_trials == 0), "trials left running"
     # Batched trials: one trial of 4 sub-envs per runner.
     batched = closing(cogment_env_creator(EnvContext({"environment": first.endpoint, "envs_per_trial": 4}, worker_index=1) | {"num_envs": 4}))
     assert isinstance(batched, CogmentVectorEnv) and batched.envs_per_trial == 4
     assert batched.reset(seed=0)[0].shape == (4, 4)
     assert first.servicer.active_trials == 1
     batched.close()
-    assert _wait_until(lambda: first.servicer.active_trials == 0), "trials left running"
+    assert wait_until(lambda: first.servicer.active_trials == 0), "trials left running"
     # Single envs (RLlib's "sync" mode): runner w plays on endpoint w % 2.
     for worker_index in (1, 2, 3):
         env = closing(cogment_env_creator(EnvContext({"environment": [first.endpoint, second.endpoint]}, worker_index=worker_index)))
@@ -238,7 +200,7 @@ def test_multi_agent_creator_passes_rllibs_checks(served: Callable[..., Any]) ->
         assert steps == 3 and truncateds == {"player_0": True, "player_1": True, "__all__": True}
     finally:
         env.close()
-    assert _wait_until(lambda: server.servicer.active_trials == 0), "close() left a trial running"
+    assert wait_until(lambda: server.servicer.active_trials == 0), "close() left a trial running"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +225,7 @@ def test_ppo_trains_on_served_cartpole_with_two_env_runners(
     assert server.servicer.trials_played >= results["episodes"] > 0
     assert all(math.isfinite(r) and r > 0 for r in results["returns"]), results["returns"]
     # algo.stop() stopped the env runners, which closed their envs: no trial is left on the service.
-    assert _wait_until(lambda: server.servicer.active_trials == 0), f"{server.servicer.active_trials} trials left running"
+    assert wait_until(lambda: server.servicer.active_trials == 0), f"{server.servicer.active_trials} trials left running"
 
 
 @pytest.mark.slow
@@ -281,4 +243,4 @@ def test_multi_agent_ppo_on_served_multiwalker(ray_session: None, served: Callab
     assert counter.steps >= results["env_steps"]
     assert server.servicer.trials_played >= results["episodes"] > 0
     assert all(math.isfinite(r) for r in results["returns"]), results["returns"]
-    assert _wait_until(lambda: server.servicer.active_trials == 0), f"{server.servicer.active_trials} trials left running"
+    assert wait_until(lambda: server.servicer.active_trials == 0), f"{server.servicer.active_trials} trials left running"

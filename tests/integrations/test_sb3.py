@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -28,19 +28,6 @@ from cogment_gym.integrations.sb3 import CogmentVecEnv  # noqa: E402
 from cogment_gym.testing import assert_data_equal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def closing() -> Iterator[Callable[[Any], Any]]:
-    envs: list[Any] = []
-
-    def keep(env: Any) -> Any:
-        envs.append(env)
-        return env
-
-    yield keep
-    for env in reversed(envs):
-        env.close()
 
 
 @pytest.mark.filterwarnings("ignore:We recommend you to use a symmetric and normalized Box action space")

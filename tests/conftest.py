@@ -1,4 +1,5 @@
-"""Fixtures of the facade tests: environment services in this process or in a child process."""
+"""Fixtures shared by every test package: environment services in this process or in a child
+process, and envs closed at teardown."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 import cogment_gym
 
-REPO_ROOT = Path(cogment_gym.__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # A child process serving environments: prints its endpoint, serves until its stdin closes.
 SERVE_SCRIPT = r"""
