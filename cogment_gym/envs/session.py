@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 from cogment_gym._proto.cogment.api import common_pb2
-from cogment_gym.errors import PeerLostError, ProtocolError
+from cogment_gym.errors import PeerLostError, PeerTimeoutError, ProtocolError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
-from cogment_gym.protocol.deadlines import wait_for
+from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
+from cogment_gym.protocol.local import TIMED_OUT
 
 __all__ = ["ClientSession", "TrialEvent"]
 
@@ -31,12 +32,16 @@ class TrialEvent:
 
 
 class ClientSession:
-    """A client actor in one trial. ``link`` has async ``write``/``read`` (None at end) and ``close``."""
+    """A client actor in one trial. ``link`` has async ``write``, ``read_within(seconds)`` (None
+    at the end, :data:`~cogment_gym.protocol.local.TIMED_OUT` when the deadline passed first, as
+    :class:`~cogment_gym.orchestrator.transports.Link`) and ``close``."""
 
     def __init__(self, link: Any, trial_id: str, timeout: float) -> None:
         self.link = link
         self.trial_id = trial_id
         self.timeout = timeout
+        # Seconds every read may wait (DEFAULT_TIMEOUT for None or <= 0, as wait_for).
+        self._wait = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
         self.actor_name = ""
         self.actor_class = ""
         self.ending = False
@@ -48,7 +53,7 @@ class ClientSession:
         output = common_pb2.ActorInitialOutput(actor_name=actor_name) if actor_name else common_pb2.ActorInitialOutput(actor_class=actor_class)
         await self.link.write(ActorOut(state=NORMAL, init_output=output))
         while True:
-            msg = await self._read(f"the init data of trial {self.trial_id!r}")
+            msg = await self._read("the init data")
             if msg.state == NORMAL and msg.HasField("init_input"):
                 init = msg.init_input
                 self.actor_name, self.actor_class = init.actor_name, init.actor_class
@@ -56,11 +61,15 @@ class ClientSession:
             self._unexpected(msg, "init_input")
 
     async def _read(self, what: str) -> common_pb2.ActorRunTrialInput:
+        """The next message but heartbeats (answered); ``what`` (e.g. "an observation") names
+        the wait in errors. A message already there costs no timer."""
         while True:
-            msg = await wait_for(self.link.read(), self.timeout, what)
+            msg = await self.link.read_within(self._wait)
+            if msg is TIMED_OUT:
+                raise PeerTimeoutError(f"no answer within {self._wait:g} s while waiting for {what} of trial {self.trial_id!r}")
             if msg is None:
                 self.ended = True
-                raise PeerLostError(f"trial {self.trial_id!r}: the orchestrator closed the stream while waiting for {what}")
+                raise PeerLostError(f"trial {self.trial_id!r}: the orchestrator closed the stream while waiting for {what} of trial {self.trial_id!r}")
             if msg.state == HEARTBEAT:
                 await self.link.write(_HEARTBEAT)
                 continue
@@ -79,7 +88,7 @@ class ClientSession:
         """Wait for the next observation; rewards and messages before it are collected."""
         rewards: list[common_pb2.Reward] = []
         while True:
-            msg = await self._read(f"an observation of trial {self.trial_id!r}")
+            msg = await self._read("an observation")
             state = msg.state
             if state == NORMAL:
                 kind = msg.WhichOneof("data")
@@ -98,27 +107,34 @@ class ClientSession:
                 self._unexpected(msg, "an observation")
 
     async def act(self, content: bytes) -> None:
-        await self.link.write(ActorOut(state=NORMAL, action=common_pb2.Action(tick_id=self.tick, content=content)))
+        message = ActorOut(state=NORMAL)
+        action = message.action  # filled in place: no copy of the content
+        action.tick_id = self.tick
+        action.content = content
+        await self.link.write(message)
 
     async def await_end(self, timeout: float) -> bool:
         """After the final observation: wait (at most ``timeout`` s) for END; True if it came.
         The stream stays open (``finish`` closes it)."""
         try:
-            while not self.ended:
-                msg = await wait_for(self.link.read(), timeout, f"END of trial {self.trial_id!r}")
-                if msg is None or msg.state == END:
-                    self.ended = True
+            await self._until_end(timeout)
         except Exception as err:
             logger.debug("trial %s: no END yet: %s", self.trial_id, err)
         return self.ended
 
+    async def _until_end(self, timeout: float) -> None:
+        seconds = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
+        while not self.ended:
+            msg = await self.link.read_within(seconds)
+            if msg is TIMED_OUT:
+                raise PeerTimeoutError(f"no answer within {seconds:g} s while waiting for END of trial {self.trial_id!r}")
+            if msg is None or msg.state == END:
+                self.ended = True
+
     async def finish(self, timeout: float = 10.0) -> None:
         """After the final observation: wait for END (LAST_ACK was already sent)."""
         try:
-            while not self.ended:
-                msg = await wait_for(self.link.read(), timeout, f"END of trial {self.trial_id!r}")
-                if msg is None or msg.state == END:
-                    self.ended = True
+            await self._until_end(timeout)
         except Exception as err:  # the trial is over for us either way
             logger.debug("trial %s: no clean END: %s", self.trial_id, err)
         finally:

@@ -15,7 +15,7 @@ import grpc
 from cogment_gym._proto.cogment.api import common_pb2, hooks_pb2, orchestrator_pb2
 from cogment_gym.errors import CogmentGymError, PeerTimeoutError, TrialStartError
 from cogment_gym.orchestrator.datalog import DatalogWriter
-from cogment_gym.orchestrator.transports import Connector, ServerLink, within
+from cogment_gym.orchestrator.transports import TIMED_OUT, Connector, ServerLink, within
 from cogment_gym.orchestrator.trial import EVENT_STALE, Trial, TrialState
 from cogment_gym.protocol import END, HEARTBEAT, NORMAL, Failure, FailureKind, parse_endpoint
 from cogment_gym.protocol.metadata import TRIAL_ID, USER_ID, metadata_value
@@ -267,12 +267,17 @@ class Orchestrator:
         """
         trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID)  # type: ignore[attr-defined]
         link = ServerLink(context, "client actor")
+        try:
+            await self._serve_client(link, trial_id)
+        finally:
+            await link.close()  # the trial closed it already if it took it
+
+    async def _serve_client(self, link: ServerLink, trial_id: str | None) -> None:
         deadline = time.monotonic() + self.join_timeout
         while True:
-            try:
-                msg = await within(link.read(), max(deadline - time.monotonic(), 0.0))
-            except asyncio.TimeoutError:
-                raise PeerTimeoutError(f"the client actor sent no init data within {self.join_timeout:g} s") from None
+            msg = await link.read_within(deadline - time.monotonic())
+            if msg is TIMED_OUT:
+                raise PeerTimeoutError(f"the client actor sent no init data within {self.join_timeout:g} s")
             if msg is None:
                 return
             if msg.state == HEARTBEAT:

@@ -16,10 +16,12 @@ Soft end: the environment's LAST_ACK (60 s), the actors' LAST_ACKs (30 s), then 
 Any failure (a required actor missing, a peer lost, a deadline passed, a hard TerminateTrial,
 inactivity): a hard END to everyone, whose ``details`` carry the in-band Failure.
 
-Concurrency: everything runs in the trial's task, except that with several actors the actions
-(and the actors' init) are awaited in one child task per actor; those may forward messages to
-other actors, so actor writes outside the main task take the slot's lock. The hot path (one
-actor) has no extra task, lock or timer besides one watchdog timer per wait.
+Concurrency: everything runs in the trial's task (only the actors' init runs in one child task
+per actor). Links read into inboxes (a reader task per gRPC stream, none for local streams), so
+the trial takes a message that is there without suspending, and gathers the actions of many
+actors by polling their inboxes and sleeping on one future that any of them wakes: no task per
+actor and tick. Deadlines: the trial's watchdog is re-armed per phase of a tick without touching
+the loop's timers in the steady state; response timeouts are inbox deadlines.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from cogment_gym.protocol.deadlines import Watchdog
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
 from cogment_gym.protocol.metadata import TRIAL_ID
 
-from cogment_gym.orchestrator.transports import within
+from cogment_gym.orchestrator.transports import EMPTY, TIMED_OUT, within
 
 if TYPE_CHECKING:
     from cogment_gym.orchestrator.datalog import DatalogWriter
@@ -121,8 +123,6 @@ class ActorSlot:
         self.released: asyncio.Future[None] | None = None  # client actors: the servicer returns when set
         self.rewards: dict[int, list[common_pb2.RewardSource]] = {}
         self.got_last_ack = False
-        self.pending_read: asyncio.Future[Any] | None = None
-        self.lock: asyncio.Lock | None = None  # only in trials with several actors
         self.farewell_sent = False  # END already sent (disengaged at init)
         self.missing_reason = ""
         # Its last response_timeout expired with the read still pending: it is behind, and the
@@ -182,6 +182,7 @@ class Trial:
         self._messages_to_env: list[common_pb2.Message] = []
         self._env_wait = ""  # what the env deadline waits for (formatted once)
         self._watched: Link | ServerLink | None = None  # what the main task's watchdog guards
+        self._gathering: list[Link | ServerLink] = []  # actors whose actions are awaited (several)
         self._unresponsive: list[Link | ServerLink] = []  # passed a deadline: not waited for again
 
     # ------------------------------------------------------------------ lifecycle
@@ -202,8 +203,6 @@ class Trial:
             if slot.is_client:
                 slot.joined = loop.create_future()
                 slot.released = loop.create_future()
-            if not self._single:
-                slot.lock = asyncio.Lock()
         self._set_state(TrialState.PENDING)
         self._task = loop.create_task(self._main(), name=f"trial-{self.id}")
 
@@ -303,6 +302,7 @@ class Trial:
                 if watchdog.expired is not None:
                     if self._watched is not None:
                         self._unresponsive.append(self._watched)
+                    self._unresponsive.extend(self._gathering)
                     failure = Failure(FailureKind.TIMEOUT.value, watchdog.expired, f"trial {self.id!r}", "PeerTimeoutError")
                 else:
                     failure = self.failure or Failure(FailureKind.TERMINATED.value, "the trial was cancelled (the orchestrator is shutting down)", f"trial {self.id!r}")
@@ -325,7 +325,7 @@ class Trial:
                 await self._hard_end(failure)
         finally:
             self._closing = True
-            watchdog.disarm()
+            watchdog.close()
             try:
                 await self._close_links()
             finally:
@@ -478,7 +478,7 @@ class Trial:
             if final:
                 watchdog.disarm()
                 return
-            action_set = await self._gather_actions()
+            actions_in = await self._gather_actions()
             # The env deadline covers sending the ActionSet and receiving the next observations.
             self._watched = env
             watchdog.arm(self.env_timeout, self._env_wait)
@@ -492,7 +492,7 @@ class Trial:
                 self._last_sent = True
                 self._set_state(TrialState.TERMINATING)
                 await env.write(_ENV_LAST)
-            await env.write(EnvIn(state=NORMAL, action_set=action_set))
+            await env.write(actions_in)
             obs_set = await self._read_observations(armed=True)
             self.tick += 1
 
@@ -515,12 +515,12 @@ class Trial:
                     slot.rewards.clear()
                 if final:
                     await link.write(_ACTOR_LAST)
-                await link.write(
-                    ActorIn(
-                        state=NORMAL,
-                        observation=common_pb2.Observation(tick_id=self.tick, timestamp=obs_set.timestamp, content=observations[index]),
-                    )
-                )
+                message = ActorIn(state=NORMAL)
+                observation = message.observation  # filled in place: no copy of the content
+                observation.tick_id = self.tick
+                observation.timestamp = obs_set.timestamp
+                observation.content = observations[index]
+                await link.write(message)
             except (PeerLostError, EndpointUnreachableError) as err:
                 self._disengage(slot, err)
 
@@ -532,14 +532,18 @@ class Trial:
         if not slot.params.optional:
             raise _Failed(Failure(FailureKind.PEER_LOST.value, f"required {slot.description} is gone: {reason}", f"trial {self.id!r}"))
 
-    async def _gather_actions(self) -> environment_pb2.ActionSet:
+    async def _gather_actions(self) -> environment_pb2.EnvRunTrialInput:
+        """This tick's actions as the message to the environment (an ActionSet)."""
         actors = self.actors
         actions: Sequence[common_pb2.Action | None]
         if self._single:
-            actions = [await self._action_of(actors[0])]
+            actions = (await self._action_of(actors[0]),)
         else:
-            actions = await _run_all([self._action_of(slot) for slot in actors])
-        action_set = environment_pb2.ActionSet(tick_id=self.tick, timestamp=time.time_ns())
+            actions = await self._actions_of_all()
+        message = EnvIn(state=NORMAL)
+        action_set = message.action_set  # filled in place: no copy of the set
+        action_set.tick_id = self.tick
+        action_set.timestamp = time.time_ns()
         contents = action_set.actions
         defaults: list[int] = []
         missing: list[ActorSlot] = []
@@ -565,102 +569,130 @@ class Trial:
                     f"trial {self.id!r}",
                 )
             )
-        return action_set
+        return message
 
     async def _action_of(self, slot: ActorSlot) -> common_pb2.Action | None:
-        """The slot's action for this tick, or None (unavailable, or response timeout)."""
+        """The slot's action for this tick, or None (unavailable, or response timeout). Waits
+        under the trial's watchdog (armed for the tick by ``_run_ticks``) and the slot's
+        ``response_timeout``."""
         if not slot.available:
             return None
+        link = slot.link
+        assert link is not None
         response_timeout = slot.params.response_timeout
         deadline = time.monotonic() + response_timeout if response_timeout > 0 else 0.0
+        self._watched = link
         while True:
             try:
-                if deadline or slot.pending_read is not None:
-                    msg = await self._read_pending(slot, (deadline or time.monotonic() + UNBOUNDED_WAIT) - time.monotonic())
-                else:
-                    msg = await self._read_watched(slot)
+                msg = await link.read_within(deadline - time.monotonic() if deadline else None)
             except (PeerLostError, EndpointUnreachableError) as err:
                 self._disengage(slot, err)
                 return None
-            if msg is _TIMED_OUT:
-                if not deadline:
-                    raise PeerTimeoutError(f"no action from {slot.description} within {UNBOUNDED_WAIT:g} s")
-                slot.missing_reason = f"no action within its response_timeout of {response_timeout:g} s"
-                slot.lagging = True
-                logger.debug("trial %s: %s at tick %d", self.id, slot.missing_reason, self.tick)
+            if msg is TIMED_OUT:
+                self._response_timed_out(slot)
                 return None
-            if msg is None:
-                self._disengage(slot, "its stream closed")
-                return None
-            state = msg.state
-            if state == NORMAL:
-                kind = msg.WhichOneof("data")
-                if kind == "action":
-                    action = msg.action
-                    if action.tick_id == -1 or action.tick_id == self.tick:
-                        slot.lagging = False
-                        self.last_activity = time.monotonic()
-                        if self.datalog is not None:
-                            self.datalog.action(slot.index, action)
-                        return action
-                    logger.debug("trial %s: dropped action of %s for tick %d (now %d)", self.id, slot.description, action.tick_id, self.tick)
-                elif kind == "reward":
-                    self._route_reward(msg.reward, slot.name)
-                elif kind == "message":
-                    await self._route_message(msg.message, slot.name)
-            elif state == END:
-                self._disengage(slot, f"it ended its stream: {Failure.from_details(msg.details).summary}" if msg.details else "it ended its stream")
-                return None
-            elif state == LAST_ACK:
-                slot.got_last_ack = True
-            # HEARTBEAT / LAST from an actor after init: logged only, as Cogment does.
+            result = await self._take(slot, msg)
+            if result is not _NO_ACTION:
+                return result
 
-    async def _read_watched(self, slot: ActorSlot) -> Any:
-        """Read without a response timeout, under a watchdog timer (no task): with one actor the
-        main task's, armed for the tick by ``_run_ticks``; with several, the child task's own."""
+    async def _actions_of_all(self) -> list[common_pb2.Action | None]:
+        """Every actor's action for this tick (None: unavailable, or response timeout), without
+        a task per actor: poll every awaited actor's inbox, then sleep on one future that a
+        message to any of them (or the earliest response deadline) wakes."""
+        actions: list[common_pb2.Action | None] = [None] * len(self.actors)
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        # (slot, its response deadline or 0.0); an actor without response_timeout waits under
+        # the trial's watchdog, armed for the tick by _run_ticks.
+        awaited = [(slot, now + slot.params.response_timeout if slot.params.response_timeout > 0 else 0.0) for slot in self.actors if slot.available]
+        # If the trial's watchdog expires meanwhile, these actors passed a deadline.
+        self._gathering = [slot.link for slot, _ in awaited if slot.link is not None]
+        while True:
+            still: list[tuple[ActorSlot, float]] = []
+            for slot, deadline in awaited:
+                result = await self._poll_action(slot)
+                if result is _NO_ACTION:
+                    if deadline and deadline - time.monotonic() <= 0:
+                        self._response_timed_out(slot)
+                    else:
+                        still.append((slot, deadline))
+                else:
+                    actions[slot.index] = result
+            awaited = still
+            if not awaited:
+                self._gathering = []
+                return actions
+            # Polling an actor may have routed its messages (a write: a suspension), during
+            # which messages for actors polled before may have come: no sleep then.
+            wake = loop.create_future()
+            for slot, _ in awaited:
+                assert slot.link is not None
+                inbox = slot.link.inbox
+                inbox.waiter = wake
+                if (inbox.items or inbox.closed) and not wake.done():
+                    wake.set_result(None)
+            earliest = min((deadline for _, deadline in awaited if deadline), default=0.0)
+            timer = loop.call_later(earliest - time.monotonic(), _wake, wake) if earliest else None
+            try:
+                await wake
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                for slot, _ in awaited:
+                    if slot.link is not None and slot.link.inbox.waiter is wake:
+                        slot.link.inbox.waiter = None
+
+    async def _poll_action(self, slot: ActorSlot) -> Any:
+        """Take the slot's queued messages up to its action: the action, None (the actor is
+        gone), or _NO_ACTION (nothing usable queued yet)."""
         link = slot.link
         assert link is not None
-        if self._single:
-            self._watched = link
-            return await link.read()
-        task = asyncio.current_task()
-        assert task is not None
-        watchdog = Watchdog(task)
-        watchdog.arm(UNBOUNDED_WAIT, f"an action from {slot.description}")
-        try:
-            return await link.read()
-        except asyncio.CancelledError:
-            if watchdog.expired is not None:
-                self._unresponsive.append(link)
-                raise watchdog.error() from None
-            raise
-        finally:
-            watchdog.disarm()
+        while True:
+            try:
+                msg = link.poll()
+            except (PeerLostError, EndpointUnreachableError) as err:
+                self._disengage(slot, err)
+                return None
+            if msg is EMPTY:
+                return _NO_ACTION
+            result = await self._take(slot, msg)
+            if result is not _NO_ACTION:
+                return result
 
-    async def _read_pending(self, slot: ActorSlot, timeout: float) -> Any:
-        """Read with a timeout that leaves the read pending for the next call (no message lost)."""
-        link = slot.link
-        assert link is not None
-        pending = slot.pending_read
-        if pending is None:
-            pending = slot.pending_read = asyncio.ensure_future(link.read())
-        if not pending.done():
-            done, _ = await asyncio.wait((pending,), timeout=max(timeout, 0.0))
-            if not done:
-                return _TIMED_OUT
-        slot.pending_read = None
-        return pending.result()
+    async def _take(self, slot: ActorSlot, msg: Any) -> Any:
+        """Handle one message of an actor while its action is awaited: the action, None (the
+        actor is gone), or _NO_ACTION (keep reading)."""
+        if msg is None:
+            self._disengage(slot, "its stream closed")
+            return None
+        state = msg.state
+        if state == NORMAL:
+            kind = msg.WhichOneof("data")
+            if kind == "action":
+                action = msg.action
+                if action.tick_id == -1 or action.tick_id == self.tick:
+                    slot.lagging = False
+                    self.last_activity = time.monotonic()
+                    if self.datalog is not None:
+                        self.datalog.action(slot.index, action)
+                    return action
+                logger.debug("trial %s: dropped action of %s for tick %d (now %d)", self.id, slot.description, action.tick_id, self.tick)
+            elif kind == "reward":
+                self._route_reward(msg.reward, slot.name)
+            elif kind == "message":
+                await self._route_message(msg.message, slot.name)
+        elif state == END:
+            self._disengage(slot, f"it ended its stream: {Failure.from_details(msg.details).summary}" if msg.details else "it ended its stream")
+            return None
+        elif state == LAST_ACK:
+            slot.got_last_ack = True
+        # HEARTBEAT / LAST from an actor after init: logged only, as Cogment does.
+        return _NO_ACTION
 
-    async def _send(self, slot: ActorSlot, message: ActorIn) -> None:
-        """Write to an actor from any task of the trial (child tasks take the slot's lock)."""
-        link = slot.link
-        assert link is not None
-        lock = slot.lock
-        if lock is None:
-            await link.write(message)
-        else:
-            async with lock:
-                await link.write(message)
+    def _response_timed_out(self, slot: ActorSlot) -> None:
+        slot.missing_reason = f"no action within its response_timeout of {slot.params.response_timeout:g} s"
+        slot.lagging = True
+        logger.debug("trial %s: %s at tick %d", self.id, slot.missing_reason, self.tick)
 
     # ------------------------------------------------------------------ rewards and messages
 
@@ -715,7 +747,8 @@ class Trial:
             if not slot.available:
                 continue
             try:
-                await self._send(slot, ActorIn(state=NORMAL, message=routed))
+                assert slot.link is not None
+                await slot.link.write(ActorIn(state=NORMAL, message=routed))
             except (PeerLostError, EndpointUnreachableError) as err:
                 self._disengage(slot, err)
 
@@ -747,10 +780,12 @@ class Trial:
             if slot.lagging:
                 budget = min(budget, slot.params.response_timeout)
             deadline = start + budget
+            link = slot.link
+            assert link is not None
             try:
                 while True:
-                    msg = await self._read_pending(slot, deadline - time.monotonic())
-                    if msg is _TIMED_OUT:
+                    msg = await link.read_within(deadline - time.monotonic())
+                    if msg is TIMED_OUT:
                         logger.warning("trial %s: no LAST_ACK from %s within %g s", self.id, slot.description, budget)
                         if slot.link is not None:
                             self._unresponsive.append(slot.link)  # missed a deadline: no wait at close
@@ -785,9 +820,6 @@ class Trial:
         right after their END, without waiting for slower components to end their calls."""
         links: list[Link | ServerLink] = [self._env] if self._env is not None else []
         for slot in self.actors:
-            if slot.pending_read is not None:
-                slot.pending_read.cancel()
-                slot.pending_read = None
             if slot.is_client:
                 if slot.link is not None:
                     await slot.link.close()
@@ -829,7 +861,7 @@ class Trial:
         return info
 
 
-_TIMED_OUT = object()
+_NO_ACTION: Any = object()  # no usable action among an actor's messages yet
 _ACTORS_WAIT = "the actors to take this tick's observations and answer"
 
 
@@ -890,6 +922,11 @@ async def _run_all(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
         if error is not None:
             raise error
     return [t.result() for t in tasks]
+
+
+def _wake(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _aggregate(tick: int, receiver: str, sources: Sequence[common_pb2.RewardSource]) -> common_pb2.Reward:

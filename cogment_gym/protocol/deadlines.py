@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Awaitable, TypeVar
 
 from cogment_gym.errors import PeerTimeoutError
 
-__all__ = ["DEFAULT_TIMEOUT", "Watchdog", "wait_for"]
+__all__ = ["CLOCK_RESOLUTION", "DEFAULT_TIMEOUT", "Watchdog", "wait_for"]
 
 T = TypeVar("T")
 
@@ -35,6 +36,8 @@ async def wait_for(awaitable: Awaitable[T], timeout: float | None, what: str) ->
 
 
 _timeout = getattr(asyncio, "timeout", None)
+# What asyncio's loops take as their clock's resolution (a timer within it of its time is due).
+CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 
 
 class Watchdog:
@@ -42,31 +45,58 @@ class Watchdog:
 
     ``arm(seconds, what)`` starts the clock; if it runs out before ``disarm()``, the task is
     cancelled and :attr:`expired` names what was awaited, so the task can turn the
-    ``CancelledError`` into a :class:`PeerTimeoutError`. One timer handle per wait, no extra task.
+    ``CancelledError`` into a :class:`PeerTimeoutError`.
+
+    No extra task, and usually no timer work either: arming moves a deadline, and the one timer
+    of the watchdog is re-scheduled only when the new deadline comes before it; a timer that
+    fires early re-arms itself for the current deadline. A trial arming it a few times per tick
+    thus touches the loop's timer heap about once per deadline length. ``close()`` drops the
+    timer when the task is done with the watchdog.
     """
 
-    __slots__ = ("_task", "_handle", "expired", "_what", "_seconds")
+    __slots__ = ("_task", "_loop", "_handle", "_when", "_deadline", "expired", "_what", "_seconds")
 
     def __init__(self, task: asyncio.Task[object]) -> None:
         self._task = task
+        self._loop = task.get_loop()
         self._handle: asyncio.TimerHandle | None = None
+        self._when = 0.0  # when the timer fires (valid while _handle is set)
+        self._deadline: float | None = None  # None: disarmed
         self.expired: str | None = None
         self._what = ""
         self._seconds = 0.0
 
     def arm(self, seconds: float, what: str) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
+        deadline = self._loop.time() + seconds
+        self._deadline = deadline
         self._what, self._seconds = what, seconds
-        self._handle = asyncio.get_running_loop().call_later(seconds, self._fire)
+        handle = self._handle
+        if handle is None or self._when > deadline:
+            if handle is not None:
+                handle.cancel()
+            self._when = deadline
+            self._handle = self._loop.call_at(deadline, self._fire)
 
     def disarm(self) -> None:
+        self._deadline = None
+
+    def close(self) -> None:
+        """Disarm and drop the timer."""
+        self._deadline = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
 
     def _fire(self) -> None:
         self._handle = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if deadline - self._loop.time() > CLOCK_RESOLUTION:  # armed again since: wait for that deadline
+            self._when = deadline
+            self._handle = self._loop.call_at(deadline, self._fire)
+            return
+        self._deadline = None
         self.expired = f"no answer within {self._seconds:g} s while waiting for {self._what}"
         self._task.cancel()
 

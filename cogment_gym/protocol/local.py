@@ -6,6 +6,10 @@ the gRPC client call (``write``/``read``/``done_writing``/``cancel``) and the se
 (``read``/``write``/``invocation_metadata``/``abort``). Messages are handed over as objects:
 nothing is serialised, nothing crosses HTTP/2, and the state machine is the one of the remote
 case.
+
+Each direction is an :class:`Inbox`, which the Orchestrator's gRPC links use too (one reader task
+per gRPC stream fills one): reading takes what is there without suspending, waits on one future
+otherwise, with a deadline that costs no timer when the message is already there.
 """
 
 from __future__ import annotations
@@ -17,21 +21,56 @@ from typing import Any, Awaitable, Callable
 import grpc
 
 from cogment_gym.errors import PeerLostError
+from cogment_gym.protocol.deadlines import CLOCK_RESOLUTION
 
-__all__ = ["LocalCall"]
+__all__ = ["EMPTY", "TIMED_OUT", "Inbox", "LocalCall"]
 
 EOF_ = grpc.aio.EOF
 
 
-class _Channel:
-    """One direction of the stream: a deque and one waiter, cheaper than asyncio.Queue."""
+class _Sentinel:
+    __slots__ = ("name",)
 
-    __slots__ = ("items", "waiter", "closed")
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-    def __init__(self) -> None:
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: :meth:`Inbox.get`'s answer when its deadline passed first (nothing was taken).
+TIMED_OUT: Any = _Sentinel("TIMED_OUT")
+#: :meth:`Inbox.get_nowait`'s answer when nothing is there yet.
+EMPTY: Any = _Sentinel("EMPTY")
+
+
+class Inbox:
+    """Messages of one direction of a stream, for one reader at a time.
+
+    ``put`` never blocks; the writer may wait for room with :meth:`room` (bounded read-ahead of
+    a gRPC reader task). ``close(error)`` ends the stream: once the queued messages are taken,
+    reads return EOF, or raise ``error``. Waiting is cancel-safe: nothing is taken from the
+    queue by a read that did not return.
+
+    Deadlines of :meth:`get` share one lazily re-armed timer per inbox: a read that finds its
+    message costs no timer at all, one that waits moves a deadline and rarely touches the loop's
+    timer heap.
+    """
+
+    __slots__ = ("items", "waiter", "closed", "error", "limit", "_room", "_deadline", "_timer", "_timer_when")
+
+    def __init__(self, limit: int = 0) -> None:
         self.items: deque[Any] = deque()
-        self.waiter: asyncio.Future[None] | None = None
+        # The future a reader sleeps on; a caller watching several inboxes may put one shared
+        # future in several of them (see Trial's action gathering).
+        self.waiter: asyncio.Future[Any] | None = None
         self.closed = False
+        self.error: BaseException | None = None
+        self.limit = limit  # 0: unbounded
+        self._room: asyncio.Future[None] | None = None
+        self._deadline: float | None = None  # loop time the current reader gives up at
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0
 
     def put(self, item: Any) -> None:
         self.items.append(item)
@@ -39,22 +78,98 @@ class _Channel:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def get(self) -> Any:
-        while not self.items:
-            if self.closed:
-                return EOF_
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        return self.items.popleft()
-
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
+        """No more messages; readers get the queued ones, then EOF (or ``error`` raised)."""
+        if self.closed:
+            return
         self.closed = True
+        self.error = error
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+
+    def discard(self) -> None:
+        """Drop the deadline timer (the inbox is no longer read)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def room(self) -> None:
+        """Until the reader took enough for the queue to be under its limit (or it closed)."""
+        while self.limit and len(self.items) >= self.limit and not self.closed:
+            self._room = asyncio.get_running_loop().create_future()
+            try:
+                await self._room
+            finally:
+                self._room = None
+
+    def _taken(self) -> Any:
+        item = self.items.popleft()
+        room = self._room
+        if room is not None and not room.done() and len(self.items) < self.limit:
+            room.set_result(None)
+        return item
+
+    def _end(self) -> Any:
+        if self.error is not None:
+            raise self.error.with_traceback(None)  # raised again by later reads: no growing traceback
+        return EOF_
+
+    def get_nowait(self) -> Any:
+        """The next message, EOF at the end, or :data:`EMPTY`; raises the stream's error."""
+        if self.items:
+            return self._taken()
+        if self.closed:
+            return self._end()
+        return EMPTY
+
+    async def get(self, timeout: float | None = None) -> Any:
+        """The next message (EOF at the end; raises the stream's error), or :data:`TIMED_OUT`
+        after ``timeout`` seconds (None: no deadline). A queued message is returned at once,
+        even with a deadline already passed."""
+        if self.items:
+            return self._taken()
+        if self.closed:
+            return self._end()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(timeout, 0.0)
+        while True:
+            waiter = self.waiter = loop.create_future()
+            if deadline is not None:
+                self._deadline = deadline
+                if self._timer is None or self._timer_when > deadline:
+                    if self._timer is not None:
+                        self._timer.cancel()
+                    self._timer_when = deadline
+                    self._timer = loop.call_at(deadline, self._expire)
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+                self._deadline = None
+            if self.items:
+                return self._taken()
+            if self.closed:
+                return self._end()
+            if deadline is not None and deadline - loop.time() <= CLOCK_RESOLUTION:
+                return TIMED_OUT
+
+    def _expire(self) -> None:
+        """The deadline timer: wake an overdue reader, or re-arm for the current deadline."""
+        self._timer = None
+        deadline = self._deadline
+        waiter = self.waiter
+        if deadline is None or waiter is None or waiter.done():
+            return
+        loop = waiter.get_loop()
+        if deadline - loop.time() > CLOCK_RESOLUTION:  # the timer of an earlier, shorter wait: re-arm
+            self._timer_when = deadline
+            self._timer = loop.call_at(deadline, self._expire)
+            return
+        waiter.set_result(None)
 
 
 class _ServerContext:
@@ -62,9 +177,10 @@ class _ServerContext:
 
     def __init__(self, call: LocalCall) -> None:
         self._call = call
+        self.inbox = call._to_server
 
     async def read(self) -> Any:
-        return await self._call._to_server.get()
+        return await self.inbox.get()
 
     async def write(self, message: Any) -> None:
         if self._call._to_client.closed:
@@ -102,12 +218,17 @@ class LocalCall:
     ) -> None:
         self.metadata = metadata
         self.description = description
-        self._to_server = _Channel()
-        self._to_client = _Channel()
+        self._to_server = Inbox()
+        self._to_client = Inbox()
         self._finished = False
         self._error: str | None = None
         self.context = _ServerContext(self)
         self._task = asyncio.get_running_loop().create_task(self._serve(handler))
+
+    @property
+    def inbox(self) -> Inbox:
+        """What the servicer sends (EOF when it returned; a PeerLostError when it failed)."""
+        return self._to_client
 
     async def _serve(self, handler: Callable[[Any, Any], Awaitable[None]]) -> None:
         try:
@@ -118,7 +239,8 @@ class LocalCall:
             self._error = f"{type(err).__name__}: {err}"
         finally:
             self._finished = True
-            self._to_client.close()
+            error = self._error
+            self._to_client.close(PeerLostError(f"{self.description} failed: {error}") if error is not None else None)
 
     def _abort(self, details: str) -> None:
         self._error = details
@@ -131,16 +253,14 @@ class LocalCall:
         self._to_server.put(message)
 
     async def read(self) -> Any:
-        item = await self._to_client.get()
-        if item is EOF_ and self._error is not None:
-            raise PeerLostError(f"{self.description} failed: {self._error}")
-        return item
+        return await self._to_client.get()
 
     async def done_writing(self) -> None:
         self._to_server.close()
 
     def cancel(self) -> bool:
         self._to_server.close()
+        self._to_client.discard()
         if not self._task.done():
             self._task.cancel()
             return True
