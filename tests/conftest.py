@@ -3,18 +3,14 @@ process, and envs closed at teardown."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
 import cogment_gym
+from tests.children import REPO_ROOT, Child
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["REPO_ROOT", "ServiceProcess"]
 
 # A child process serving environments: prints its endpoint, serves until its stdin closes.
 SERVE_SCRIPT = r"""
@@ -28,48 +24,15 @@ server.stop()
 """
 
 
-class ServiceProcess:
-    """An environment service in a child process (``cogment_gym.serve``)."""
+class ServiceProcess(Child):
+    """An environment service in a child process (``cogment_gym.serve``); ``endpoint`` is where."""
 
     def __init__(self, env_ids: list[str], timeout: float = 60.0) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        self._log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: the child never blocks on it
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE_SCRIPT, *env_ids],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
-        )
-        self.pid = self.process.pid
-        assert self.process.stdout is not None
-        # readline() returns when the child prints its endpoint, or at EOF if it died first.
-        line = self.process.stdout.readline().strip()
-        if not line.startswith(("grpc://", "unix:")):
+        super().__init__(SERVE_SCRIPT, env_ids, timeout, what="the env service process")
+        if not self.first_line.startswith(("grpc://", "unix:")):
             self.stop()
-            raise RuntimeError(f"the env service process did not start: {line!r} {self.stderr()}")
-        self.endpoint = line
-
-    def kill(self) -> None:
-        """SIGKILL this child (by its PID) and reap it: a crash, as far as its peers can tell."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        """Ask the child to stop (close its stdin); kill it, by PID, if it does not."""
-        if self.process.poll() is None:
-            try:
-                assert self.process.stdin is not None
-                self.process.stdin.close()
-                self.process.wait(timeout=15)
-            except (subprocess.TimeoutExpired, OSError):
-                self.kill()
-        self.process.wait(timeout=30)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-    def stderr(self) -> str:
-        self._log.seek(0)
-        return self._log.read()
+            raise RuntimeError(f"the env service process did not start: {self.first_line!r} {self.stderr()}")
+        self.endpoint = self.first_line
 
 
 @pytest.fixture

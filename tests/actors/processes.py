@@ -8,18 +8,9 @@ serves until its stdin closes. Lines are read by a thread, so waiting on them ha
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
-import tempfile
-import threading
-from pathlib import Path
 from typing import Any
 
-import cogment_gym
-
-REPO_ROOT = Path(cogment_gym.__file__).resolve().parents[1]
+from tests.children import Child
 
 SCRIPT = r"""
 import json, sys
@@ -39,37 +30,15 @@ server.stop()
 """
 
 
-class ActorProcess:
+class ActorProcess(Child):
     """The child; :meth:`stop` closes its stdin, :meth:`kill` sends SIGKILL (by PID)."""
 
     def __init__(self, timeout: float = 60.0) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        self._log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
-        )
-        self.pid = self.process.pid
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        line = self.next_line(timeout)
-        if line is None or not line.startswith("ENDPOINT "):
+        super().__init__(SCRIPT, (), timeout, what="the actor process")
+        if not self.first_line.startswith("ENDPOINT "):
             self.stop()
-            raise RuntimeError(f"the actor process did not start: {line!r}\n{self.stderr()}")
-        self.endpoint = line.split(" ", 1)[1]
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def next_line(self, timeout: float) -> str | None:
-        try:
-            return self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no line from the actor process within {timeout} s\n{self.stderr()}") from None
+            raise RuntimeError(f"the actor process did not start: {self.first_line!r}\n{self.stderr()}")
+        self.endpoint = self.first_line.split(" ", 1)[1]
 
     def results(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         out = []
@@ -80,23 +49,3 @@ class ActorProcess:
             if line.startswith("RESULT "):
                 out.append(json.loads(line.split(" ", 1)[1]))
         return out
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                assert self.process.stdin is not None
-                self.process.stdin.close()
-                self.process.wait(timeout=15)
-            except (subprocess.TimeoutExpired, OSError):
-                self.kill()
-        self.process.wait(timeout=30)
-        self._reader.join(timeout=10)
-
-    def stderr(self) -> str:
-        self._log.seek(0)
-        return self._log.read()
