@@ -57,10 +57,12 @@ class BatchedGymTrial:
         self._autoreset = np.zeros(n, dtype=np.bool_)
         self.failed = False
         self._closed = False
+        # Sub-environment i's instance is kept for "<key>/<i>" between this client's trials.
+        self.keys = [f"{config.instance_key}/{i}" if config.instance_key else "" for i in range(n)]
         self.envs: list[gym.Env[Any, Any]] = []
         try:
-            for _ in range(n):
-                self.envs.append(impl.acquire(None))
+            for key in self.keys:
+                self.envs.append(impl.acquire(None, key))
         except BaseException:
             self.failed = True
             self.close()
@@ -144,11 +146,10 @@ class BatchedGymTrial:
         if self._closed:
             return
         self._closed = True
-        # Reversed: the pool hands out its last-released instance first, so that the next batched
-        # trial of this client gets the same instances in the same order (an unseeded reset then
-        # continues each sub-environment's generator, as SyncVectorEnv does).
-        for env in reversed(self.envs):
+        # Without keys, reversed: the pool hands out its last-released instance first, so that a
+        # lone client's next batched trial still gets the same instances in the same order.
+        for env, key in reversed(list(zip(self.envs, self.keys))):
             if self.failed:
                 self.impl.discard(env)
             else:
-                self.impl.release(env, None)
+                self.impl.release(env, None, key)

@@ -69,7 +69,8 @@ class GymTrial:
         # Cogment Reward messages (the payload carries the reward anyway) unless the client opts out.
         self.send_reward_messages = not config.omit_reward_messages
         self.seed, self.options = reset_arguments(config)
-        self.env: gym.Env = impl.acquire(self.render_mode)
+        self.instance_key = config.instance_key
+        self.env: gym.Env = impl.acquire(self.render_mode, self.instance_key)
         self.failed = False
         self._closed = False
 
@@ -121,6 +122,6 @@ class GymTrial:
         if self.failed:
             self.impl.discard(self.env)
         else:
-            self.impl.release(self.env, self.render_mode)
+            self.impl.release(self.env, self.render_mode, self.instance_key)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import uuid
 from concurrent.futures import Future
 from typing import Any, Callable, Coroutine, Iterable, Mapping, Sequence
 
@@ -124,9 +125,9 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         num_envs: number of sub-environments (trials in flight).
         environment: endpoint of an environment service, or a list of endpoints of services of
             the same environment (sub-env ``i`` runs its trials on ``environment[i % len]``).
-            A served env pools its instances: with several sub-envs on one service, an episode
-            may continue the generator of another sub-env's former instance (the same streams,
-            possibly dealt differently); seeded resets are exact.
+            Each sub-env names itself to the service (``EnvConfig.instance_key``), which gives
+            it the same env instance in each new trial: unseeded resets continue its generator
+            as with ``SyncVectorEnv``, even when other clients share the service.
         implementation, orchestrator, actor_endpoint, render_mode, max_steps, timeout,
         observation_space, action_space, actor_class: as for :class:`~cogment_gym.envs.CogmentEnv`.
         autoreset_mode: :class:`gymnasium.vector.AutoresetMode` ``NEXT_STEP`` (default) or ``SAME_STEP``.
@@ -191,6 +192,9 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._pending: Any = None  # the step coroutine's task (caller loop) or future (background loop)
         self._abandoned: list[Any] = []  # tasks/futures an interrupt left running: ended by reset()/close()
         self._subs: list[_SubEnv] = []
+        # Names this env's sub-environments to the services (EnvConfig.instance_key): each keeps
+        # its env instance from one trial to the next, as in SyncVectorEnv.
+        self._instance_prefix = uuid.uuid4().hex
         self._last_obs: list[Any] = [None] * self.num_envs
         spec_override = spec_from_spaces(
             observation_space, action_space, environment=environment, implementation=implementation, actor_class=actor_class
@@ -295,7 +299,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             # The vector env's own generator, as gymnasium.vector.VectorEnv.reset seeds it.
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
         indices = [i for i in range(self.num_envs) if mask[i]]
-        configs = {i: self._config(seeds[i], per_env[i]) for i in indices}
+        configs = {i: self._config(seeds[i], per_env[i], i) for i in indices}
         self._settle_abandoned()
         results = self._wait(self._start(self._reset(configs)))
         self._needs_reset = False
@@ -444,8 +448,11 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 raise ValueError(f"seeds must be non-negative ints or None, got {s!r}")
         return [None if s is None else int(s) for s in seeds]
 
-    def _config(self, seed: int | None, options: Mapping[str, Any] | None) -> bytes:
-        config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True)
+    def _config(self, seed: int | None, options: Mapping[str, Any] | None, slot: int) -> bytes:
+        """The EnvConfig of a new trial of ``slot`` (a sub-environment, or a batched trial)."""
+        config = env_pb2.EnvConfig(
+            render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=f"{self._instance_prefix}/{slot}"
+        )
         if self.envs_per_trial > 1:
             config.num_envs = self.envs_per_trial
             if self.autoreset_mode is AutoresetMode.SAME_STEP:
@@ -581,7 +588,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
         if opts is not None:
             per_trial = [opts] * slots  # without its reset_mask
-        configs = {j: self._config(trial_seeds[j], per_trial[j]) for j in range(slots) if mask[j]}
+        configs = {j: self._config(trial_seeds[j], per_trial[j], j) for j in range(slots) if mask[j]}
         self._settle_abandoned()
         results = self._wait(self._start(self._reset(configs)))
         self._needs_reset = False
@@ -721,13 +728,12 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         steps = [_Step() for _ in subs]
         opening: dict[int, asyncio.Future[TrialEvent]] = {}
         errors: dict[int, BaseException] = {}
-        no_seed = self._config(None, None)
         same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
         try:
             # Every action leaves before any observation is awaited: the trials run together.
             for sub, content in zip(subs, contents):
                 if content is None:
-                    opening[sub.index] = asyncio.ensure_future(self._open(sub, no_seed))
+                    opening[sub.index] = asyncio.ensure_future(self._open(sub, self._config(None, None, sub.index)))
                     continue
                 session = sub.session
                 if session is None:
@@ -756,7 +762,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                         sub.session = None
                         finishing.append(session)
                         if same_step:
-                            opening[sub.index] = asyncio.ensure_future(self._open(sub, no_seed))
+                            opening[sub.index] = asyncio.ensure_future(self._open(sub, self._config(None, None, sub.index)))
             for session in finishing:
                 await session.finish()
             if opening:

@@ -278,3 +278,21 @@ def test_remote_cartpole_seeded_starts_match(tick_servers: list[cogment_gym.EnvS
     direct = closing(sync_of("CartPole-v1", 6, AutoresetMode.NEXT_STEP))
     # Before any sub-episode ends, every trial is a seeded episode: exact match.
     assert_vector_match(bridged, direct, steps=8, seeds=[100, 200])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_remote_cartpole_unseeded_autoresets_match(mode: AutoresetMode, served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any]) -> None:
+    """Each sub-env names itself to the service (EnvConfig.instance_key) and gets its own env
+    instance back in every new trial: unseeded autoresets continue the same generators as
+    SyncVectorEnv's, even with two vector envs sharing the service's pool meanwhile."""
+    server = served("CartPole-v1")
+    other = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=3))
+    other.reset(seed=50)
+    bridged = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=4, autoreset_mode=mode))
+    direct = closing(sync_of("CartPole-v1", 4, mode))
+    ended = 0
+    for round_ in range(3):  # interleave the other client's episodes with ours
+        for _ in range(40):
+            other.step(other.action_space.sample())
+        ended += assert_vector_match(bridged, direct, steps=60, seeds=[3] if round_ == 0 else [None], action_seed=round_)
+    assert ended >= 15, "autoresets (new trials, unseeded) must have happened"

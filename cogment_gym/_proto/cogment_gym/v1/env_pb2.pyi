@@ -37,7 +37,7 @@ MULTI_AGENT_API_AEC: MultiAgentApi
 MULTI_AGENT_API_PARALLEL: MultiAgentApi
 
 class EnvConfig(_message.Message):
-    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors", "num_envs", "autoreset_mode")
+    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors", "num_envs", "autoreset_mode", "instance_key")
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class EnvConfig(_message.Message):
     STATE_ACTORS_FIELD_NUMBER: _ClassVar[int]
     NUM_ENVS_FIELD_NUMBER: _ClassVar[int]
     AUTORESET_MODE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_KEY_FIELD_NUMBER: _ClassVar[int]
     seed: int
     options: _values_pb2.Value
     render_mode: str
@@ -52,7 +53,8 @@ class EnvConfig(_message.Message):
     state_actors: _containers.RepeatedScalarFieldContainer[str]
     num_envs: int
     autoreset_mode: AutoresetMode
-    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ..., num_envs: _Optional[int] = ..., autoreset_mode: _Optional[_Union[AutoresetMode, str]] = ...) -> None: ...
+    instance_key: str
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ..., num_envs: _Optional[int] = ..., autoreset_mode: _Optional[_Union[AutoresetMode, str]] = ..., instance_key: _Optional[str] = ...) -> None: ...
 
 class BatchedStep(_message.Message):
     __slots__ = ("rewards", "terminations", "truncations", "infos", "ends")
