@@ -302,7 +302,8 @@ class PettingZooTrial:
         self._new_in_slot: set[int] = set()  # slots whose payload must carry their agent's spaces
         self._obs_spaces: dict[str, gym.Space[Any]] = {}
         self._act_spaces: dict[str, gym.Space[Any]] = {}
-        self.env: Any = impl.acquire(self.render_mode)
+        self.instance_key = config.instance_key
+        self.env: Any = impl.acquire(self.render_mode, self.instance_key)
         self.failed = False
         self._closed = False
 
@@ -537,7 +538,7 @@ class PettingZooTrial:
         if self.failed:
             self.impl.discard(self.env)
         else:
-            self.impl.release(self.env, self.render_mode)
+            self.impl.release(self.env, self.render_mode, self.instance_key)
 
 
 def observation_set(tick: int, output: TickOutput) -> Any:

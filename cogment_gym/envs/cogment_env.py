@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from typing import Any, Callable, SupportsFloat
 
 import gymnasium as gym
@@ -153,6 +154,9 @@ class CogmentEnv(gym.Env[Any, Any]):
             raise
         self.render_mode = render_mode
         self._max_steps = max_steps
+        # Our name for our env instance on the service (EnvConfig.instance_key): each new episode
+        # gets the same instance back, so reset(seed=None) continues its generator.
+        self._instance_key = uuid.uuid4().hex
         self._frame: Any = None
         self._env_endpoint = self._connection.env_endpoint
         self.spec = _gym_spec(spec, env, environment, implementation, orchestrator, actor_endpoint, render_mode, max_steps, make_kwargs)
@@ -167,7 +171,7 @@ class CogmentEnv(gym.Env[Any, Any]):
                 raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
             return self._runner.run(self._multi.reset(seed, options, self.render_mode, self._max_steps))
         # Rewards are read from the observation payload: no separate Reward message per step.
-        config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True)
+        config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=self._instance_key)
         if seed is not None:
             if not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")

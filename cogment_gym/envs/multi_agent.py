@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
@@ -107,6 +108,8 @@ class MultiAgentDriver:
         assert spec is not None
         self.connection = connection
         self.spec = spec
+        # This facade's name for its env instance on the service (EnvConfig.instance_key).
+        self.instance_key = uuid.uuid4().hex
         self.names = [a.name for a in spec.actors]
         self.classes = {a.name: a.actor_class for a in spec.actors}
         self.controlled = list(controlled)
@@ -146,7 +149,7 @@ class MultiAgentDriver:
     # ------------------------------------------------------------------ params
 
     def params(self, *, seed: int | None, options: dict[str, Any] | None, render_mode: str | None, max_steps: int) -> common_pb2.TrialParams:
-        config = env_pb2.EnvConfig(render_mode=render_mode or "")
+        config = env_pb2.EnvConfig(render_mode=render_mode or "", instance_key=self.instance_key)
         # Rewards are read from the payloads; service actors may want Reward messages (datalog, SDK).
         config.omit_reward_messages = not self.services
         if seed is not None:

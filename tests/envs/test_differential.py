@@ -171,3 +171,28 @@ def test_reset_options_arrive(closing: Callable[[Any], Any]) -> None:
     assert composite.step(action)[2:4] == (False, True)
     # No options: the env sees None, not an empty dict.
     assert composite.reset(seed=3)[1]["options"] is None
+
+
+def test_clients_sharing_a_served_env_each_continue_their_own_generator(served: Callable[..., EnvServer]) -> None:
+    """Two CogmentEnvs on one service, episodes interleaved: each gets its own env instance back
+    (EnvConfig.instance_key), so each unseeded reset matches its own direct env."""
+    server = served("CartPole-v1")
+    bridged = [CogmentEnv(environment=server.endpoint) for _ in range(2)]
+    direct = [gym.make("CartPole-v1") for _ in range(2)]
+    try:
+        for k, (b, d) in enumerate(zip(bridged, direct)):
+            assert_data_equal(d.reset(seed=10 + k)[0], b.reset(seed=10 + k)[0], f"client {k}: seeded reset")
+        for episode in range(4):
+            # Both episodes end (both instances go back to the pool), then both clients reset
+            # without a seed: a pool handing out any idle instance would swap them.
+            for k, (b, d) in enumerate(zip(bridged, direct)):
+                while True:
+                    expected, got = d.step(0), b.step(0)
+                    assert_data_equal(expected[:4], got[:4], f"client {k}, episode {episode}: step")
+                    if got[2] or got[3]:
+                        break
+            for k, (b, d) in enumerate(zip(bridged, direct)):
+                assert_data_equal(d.reset()[0], b.reset()[0], f"client {k}, episode {episode}: unseeded reset")
+    finally:
+        for b in bridged:
+            b.close()
