@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import gymnasium as gym
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, encode, space_from_proto, tensor_to_array
-from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.codec import decode, decode_info, encode, parse_message, space_from_proto, tensor_to_array
+from cogment_gym.errors import CogmentGymError
 
 __all__ = [
     "ABSENT",
@@ -153,11 +153,7 @@ def read_payload(
         default_agent: the agent of a single-agent environment's payload (which names none).
         state_space: decodes ``state`` when the payload has one.
     """
-    payload = env_pb2.ObservationPayload()
-    try:
-        payload.ParseFromString(content)
-    except Exception as err:
-        raise MalformedMessageError(f"observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
+    payload = parse_message(env_pb2.ObservationPayload, content, "observation")
     tick = AgentTick()
     tick.status = payload.status
     agent = tick.agent = payload.agent or (default_agent if payload.status != ABSENT else "")

@@ -26,8 +26,8 @@ from cogment_gym._proto.cogment.api import agent_pb2_grpc, common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
-from cogment_gym.codec import decode_object, space_from_proto
-from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.codec import decode_object, parse_message, space_from_proto
+from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.streams import TrialStreamServicer
 
@@ -157,12 +157,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         try:
             impl_name, policy = self._policy_for(init.impl_name, init.actor_class)
             origin = f"service actor {init.actor_name!r} (policy {impl_name!r})"
-            config = env_pb2.ActorConfig()
-            if init.HasField("config"):
-                try:
-                    config.ParseFromString(init.config.content)
-                except Exception as err:
-                    raise MalformedMessageError(f"actor config is not a cogment_gym.v1.ActorConfig: {err}") from err
+            config = parse_message(env_pb2.ActorConfig, init.config.content if init.HasField("config") else b"", "actor config")
             settings = decode_object(config.settings, "settings") if config.HasField("settings") else None
             spaces = await self._spaces_for(init, config)
             ctx = ActorContext(

@@ -21,7 +21,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import StepResult, TrialSetupError, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
-from cogment_gym.codec import array_to_tensor, decode, encode, encode_info
+from cogment_gym.codec import array_to_tensor, decode, encode, encode_info, parse_message
 from cogment_gym.errors import MalformedMessageError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
@@ -104,11 +104,7 @@ class BatchedGymTrial:
 
     def decode_action(self, content: bytes) -> Any:
         """Decode and check the batched action; raises SpaceMismatchError / MalformedMessageError."""
-        payload = env_pb2.ActionPayload()
-        try:
-            payload.ParseFromString(content)
-        except Exception as err:
-            raise MalformedMessageError(f"action of actor {self.actor_name!r} is not a cogment_gym.v1.ActionPayload: {err}") from err
+        payload = parse_message(env_pb2.ActionPayload, content, f"action of actor {self.actor_name!r}")
         if not payload.HasField("value"):
             raise MalformedMessageError(
                 f"action of actor {self.actor_name!r}: expected the batched action of {self.num_envs} sub-environments, got no value"

@@ -13,8 +13,8 @@ import numpy as np
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.hosting import Implementation
-from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info
-from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message
+from cogment_gym.errors import CogmentGymError
 
 __all__ = ["GymTrial", "StepResult", "TrialSetupError", "reset_arguments", "single_actor_name"]
 
@@ -31,13 +31,7 @@ class StepResult:
 
 
 def parse_env_config(config: common_pb2.SerializedMessage | None) -> env_pb2.EnvConfig:
-    msg = env_pb2.EnvConfig()
-    if config is not None:
-        try:
-            msg.ParseFromString(config.content)
-        except Exception as err:
-            raise MalformedMessageError(f"environment config is not a cogment_gym.v1.EnvConfig: {err}") from err
-    return msg
+    return parse_message(env_pb2.EnvConfig, config.content if config is not None else b"", "environment config")
 
 
 def single_actor_name(impl: Implementation, actors: Sequence[common_pb2.TrialActor]) -> str:
@@ -99,11 +93,7 @@ class GymTrial:
 
     def decode_action(self, content: bytes) -> Any:
         """Decode and check one action; raises SpaceMismatchError / MalformedMessageError."""
-        payload = env_pb2.ActionPayload()
-        try:
-            payload.ParseFromString(content)
-        except Exception as err:
-            raise MalformedMessageError(f"action of actor {self.actor_name!r} is not a cogment_gym.v1.ActionPayload: {err}") from err
+        payload = parse_message(env_pb2.ActionPayload, content, f"action of actor {self.actor_name!r}")
         return decode(self.impl.action_space, payload.value, f"action of actor {self.actor_name!r}")
 
     def step(self, action: Any, force_truncate: bool = False) -> StepResult:

@@ -30,7 +30,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import TrialSetupError
 from cogment_gym.adapters.hosting import EnvPool, _metadata_value, factory_accepts_render_mode
-from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, space_to_proto
+from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message, space_to_proto
 from cogment_gym.errors import CogmentGymError, MalformedMessageError
 
 __all__ = [
@@ -405,11 +405,7 @@ class PettingZooTrial:
     def _decode(self, agent: str, content: bytes) -> Any:
         if not content:
             return NO_ACTION
-        payload = env_pb2.ActionPayload()
-        try:
-            payload.ParseFromString(content)
-        except Exception as err:
-            raise MalformedMessageError(f"action for agent {agent!r} is not a cogment_gym.v1.ActionPayload: {err}") from err
+        payload = parse_message(env_pb2.ActionPayload, content, f"action for agent {agent!r}")
         if not payload.HasField("value"):
             return NO_ACTION
         return decode(self._act_space(agent), payload.value, f"action of agent {agent!r}")

@@ -10,7 +10,7 @@ from cogment_gym.codec.custom import register_space
 from cogment_gym.codec.info import decode_info, decode_object, encode_info, encode_object
 from cogment_gym.codec.spaces import space_from_proto, space_to_proto
 from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
-from cogment_gym.codec.values import decode, encode, parse_value
+from cogment_gym.codec.values import decode, encode, parse_message, parse_value
 
 __all__ = [
     "array_to_tensor",
@@ -20,6 +20,7 @@ __all__ = [
     "encode",
     "encode_info",
     "encode_object",
+    "parse_message",
     "parse_value",
     "register_space",
     "space_from_proto",

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import weakref
 from functools import singledispatch
-from typing import Any, Callable, cast
+from typing import Any, Callable, TypeVar, cast
 
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector.utils import concatenate, create_empty_array, iterate
+from google.protobuf.message import Message
 
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2, values_pb2
 from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
 from cogment_gym.errors import MalformedMessageError, SpaceMismatchError, UnsupportedSpaceError
 
-__all__ = ["decode", "encode", "parse_value"]
+__all__ = ["decode", "encode", "parse_message", "parse_value"]
+
+M = TypeVar("M", bound=Message)
 
 Value = values_pb2.Value
 
@@ -459,12 +462,21 @@ def _(space: spaces.OneOf, msg: Value, path: str = "value") -> tuple[np.int64, A
     return np.int64(index), decode(space.spaces[index], msg.one_of.value, f"{path}[1]")
 
 
-def parse_value(data: bytes) -> Value:
-    """Parse serialized bytes into a ``Value`` message, raising MalformedMessageError if invalid."""
-    msg = Value()
+def parse_message(message_type: type[M], data: bytes, what: str) -> M:
+    """Parse serialized bytes into a ``message_type`` message.
+
+    Raises:
+        MalformedMessageError: "``what`` is not a <full message name>: <protobuf's reason>".
+    """
+    msg = message_type()
     try:
         msg.ParseFromString(data)
     except Exception as err:  # protobuf raises DecodeError, or RuntimeError/ValueError by backend
-        raise MalformedMessageError(f"bytes are not a cogment_gym.v1.Value message: {err}") from err
+        raise MalformedMessageError(f"{what} is not a {message_type.DESCRIPTOR.full_name}: {err}") from err
     return msg
+
+
+def parse_value(data: bytes) -> Value:
+    """Parse serialized bytes into a ``Value`` message, raising MalformedMessageError if invalid."""
+    return parse_message(Value, data, "data")
 

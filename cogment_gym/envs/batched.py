@@ -11,7 +11,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, tensor_to_array
+from cogment_gym.codec import decode, decode_info, parse_message, tensor_to_array
 from cogment_gym.errors import MalformedMessageError
 
 __all__ = ["BatchedObservation", "join_batches", "split_batch", "unpack_batched"]
@@ -47,11 +47,7 @@ def unpack_batched(
     content: bytes, batched_space: gym.Space[Any], single_space: gym.Space[Any], num_envs: int, where: str = ""
 ) -> BatchedObservation:
     """Decode one ObservationPayload of a batched trial of ``num_envs`` sub-environments."""
-    payload = env_pb2.ObservationPayload()
-    try:
-        payload.ParseFromString(content)
-    except Exception as err:
-        raise MalformedMessageError(f"{where}observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
+    payload = parse_message(env_pb2.ObservationPayload, content, f"{where}observation")
     if not payload.HasField("batch"):
         raise MalformedMessageError(
             f"{where}expected the payload of a batched trial ({num_envs} sub-environments), got one without `batch`: "

@@ -8,8 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, tensor_to_array
-from cogment_gym.errors import MalformedMessageError
+from cogment_gym.codec import decode, decode_info, parse_message, tensor_to_array
 
 __all__ = ["unpack_observation"]
 
@@ -19,11 +18,7 @@ def unpack_observation(
 ) -> tuple[Any, float, bool, bool, dict[str, Any], Any]:
     """``(obs, reward, terminated, truncated, info, frame)`` of one ObservationPayload; ``frame``
     is None when the payload carries none. ``where`` prefixes the error of a malformed payload."""
-    payload = env_pb2.ObservationPayload()
-    try:
-        payload.ParseFromString(content)
-    except Exception as err:
-        raise MalformedMessageError(f"{where}observation is not a cogment_gym.v1.ObservationPayload: {err}") from err
+    payload = parse_message(env_pb2.ObservationPayload, content, f"{where}observation")
     obs = decode(space, payload.value, path)
     info = decode_info(payload.info) if payload.HasField("info") else {}
     frame: Any = None
