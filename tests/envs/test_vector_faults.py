@@ -152,14 +152,17 @@ def test_reset_failure_names_the_sub_env_and_cleans_up(closing: Callable[[Any], 
         envs.step(np.zeros(2, np.int64))
 
 
-def test_killed_env_service_reaches_the_caller_fast(service_process: Callable[..., ServiceProcess], closing: Callable[[Any], Any]) -> None:
+@pytest.mark.parametrize(("per_trial", "named"), [(1, "sub-environment 0:"), (2, r"sub-environments 0..1 \(batched trial 0\)")])
+def test_killed_env_service_reaches_the_caller_fast(
+    per_trial: int, named: str, service_process: Callable[..., ServiceProcess], closing: Callable[[Any], Any]
+) -> None:
     process = service_process("CartPole-v1")
-    envs = closing(CogmentVectorEnv(environment=process.endpoint, num_envs=4, timeout=10.0))
+    envs = closing(CogmentVectorEnv(environment=process.endpoint, num_envs=4, envs_per_trial=per_trial, timeout=10.0))
     envs.reset(seed=0)
     envs.step(np.zeros(4, np.int64))
     process.kill()
     started = time.monotonic()
-    with pytest.raises((PeerLostError, EndpointUnreachableError), match="sub-environment 0"):
+    with pytest.raises((PeerLostError, EndpointUnreachableError), match=named):
         for _ in range(3):
             envs.step(np.zeros(4, np.int64))
     assert time.monotonic() - started < FAST
