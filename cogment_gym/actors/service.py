@@ -144,15 +144,9 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
     # ------------------------------------------------------------------ trial
 
     async def _run(self, trial_id: str, context: Any) -> None:
-        while True:
-            msg = await self._read(context, self.init_timeout, f"the init data of trial {trial_id!r}")
-            if msg.state == END:
-                return
-            if msg.state == NORMAL and msg.HasField("init_input"):
-                break
-            await self._fail(context, Failure(FailureKind.BAD_REQUEST.value, f"expected init_input, got state {msg.state} {msg.WhichOneof('data')}", "service actor"), trial_id)
+        init = await self._read_init(context, trial_id, self.init_timeout)
+        if init is None:
             return
-        init = msg.init_input
         origin = f"service actor {init.actor_name!r}"
         try:
             impl_name, policy = self._policy_for(init.impl_name, init.actor_class)

@@ -66,19 +66,9 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
         self.end_timeout = end_timeout
 
     async def _run(self, trial_id: str, context: Any) -> None:
-        # --- init
-        while True:
-            msg = await self._read(context, self.init_timeout, f"the init data of trial {trial_id!r}")
-            if msg.state == END:
-                return
-            if msg.state == LAST:
-                await context.write(_LAST_ACK)
-                continue
-            if msg.state == NORMAL and msg.HasField("init_input"):
-                break
-            await self._fail(context, Failure(FailureKind.BAD_REQUEST.value, f"expected init_input, got state {msg.state} {msg.WhichOneof('data')}", "environment"), trial_id)
+        init = await self._read_init(context, trial_id, self.init_timeout, last_ack=_LAST_ACK)
+        if init is None:
             return
-        init = msg.init_input
         env_name = init.name or "env"
         origin = f"environment {init.impl_name or env_name!r}"
         trial: GymTrial | BatchedGymTrial | PettingZooTrial

@@ -12,7 +12,7 @@ from cogment_gym.errors import PeerTimeoutError
 from cogment_gym.protocol.deadlines import wait_for
 from cogment_gym.protocol.failures import Failure, FailureKind
 from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
-from cogment_gym.protocol.states import END, HEARTBEAT
+from cogment_gym.protocol.states import END, HEARTBEAT, LAST, NORMAL
 from cogment_gym.protocol.versions import status_reply, version_info
 
 __all__ = ["StreamEnded", "TrialStreamServicer", "read_answering_heartbeats"]
@@ -89,6 +89,23 @@ class TrialStreamServicer:
         if msg is None:
             raise StreamEnded
         return msg
+
+    async def _read_init(self, context: Any, trial_id: str, timeout: float, last_ack: Any = None) -> Any | None:
+        """The trial's ``init_input``; None when the trial ended first (END), or when something
+        else came, which fails the trial in-band. With ``last_ack``, a LAST before the init data
+        is answered with it (an Orchestrator ending the trial at once)."""
+        while True:
+            msg = await self._read(context, timeout, f"the init data of trial {trial_id!r}")
+            if msg.state == END:
+                return None
+            if msg.state == LAST and last_ack is not None:
+                await context.write(last_ack)
+                continue
+            if msg.state == NORMAL and msg.HasField("init_input"):
+                return msg.init_input
+            got = f"expected init_input, got state {msg.state} {msg.WhichOneof('data')}"
+            await self._fail(context, Failure(FailureKind.BAD_REQUEST.value, got, self.origin), trial_id)
+            return None
 
     async def _fail(self, context: Any, failure: Failure, trial_id: str) -> None:
         """End the trial hard with ``failure`` in the END details (best effort)."""
