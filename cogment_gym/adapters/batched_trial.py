@@ -145,7 +145,4 @@ class BatchedGymTrial:
         # Without keys, reversed: the pool hands out its last-released instance first, so that a
         # lone client's next batched trial still gets the same instances in the same order.
         for env, key in reversed(list(zip(self.envs, self.keys))):
-            if self.failed:
-                self.impl.discard(env)
-            else:
-                self.impl.release(env, None, key)
+            self.impl.give_back(env, None, key, failed=self.failed)

@@ -109,9 +109,6 @@ class GymTrial:
         if self._closed:
             return
         self._closed = True
-        if self.failed:
-            self.impl.discard(self.env)
-        else:
-            self.impl.release(self.env, self.render_mode, self.instance_key)
+        self.impl.give_back(self.env, self.render_mode, self.instance_key, failed=self.failed)
 
 

@@ -113,6 +113,13 @@ class EnvPool:
                 return
         env.close()
 
+    def give_back(self, env: Any, render_mode: str | None, key: str, *, failed: bool) -> None:
+        """After a trial: :meth:`release` the instance, or :meth:`discard` it if the trial failed."""
+        if failed:
+            self.discard(env)
+        else:
+            self.release(env, render_mode, key)
+
     def discard(self, env: Any) -> None:
         """Close an instance that failed; it is not reused."""
         try:
