@@ -33,67 +33,25 @@ import asyncio
 import contextlib
 import cProfile
 import io
-import os
-import platform
 import pstats
-import queue
-import shlex
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 import gymnasium as gym
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a clone without installing
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ECHO_METHOD, ECHO_SERVICE, child, machine_facts, serve_echo  # noqa: E402
 
-ECHO_SERVICE, ECHO_METHOD = "cogment_gym.bench.Echo", "PingPong"
-READY_DEADLINE = 60.0
 SHORT_EPISODE = 20
 TARGET_BRIDGE = 0.85
 TARGET_SHORT = 2 / 3
-
-
-# ---------------------------------------------------------------------------------------- echo server
-
-
-def echo_server(address: str, reply_size: int) -> None:
-    """Answer every request on the echo method with ``reply_size`` bytes. Prints the bound port
-    on stdout, then serves until SIGTERM/SIGINT."""
-    reply = bytes(reply_size)
-
-    async def ping_pong(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        while True:
-            request = await context.read()
-            if request is grpc.aio.EOF:
-                return
-            await context.write(reply)
-
-    async def main() -> None:
-        server = grpc.aio.server()
-        handler = grpc.stream_stream_rpc_method_handler(ping_pong)  # no (de)serializers: raw bytes
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ECHO_SERVICE, {ECHO_METHOD: handler}),))
-        port = server.add_insecure_port(address)
-        await server.start()
-        print(port, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop(0.5)
-
-    asyncio.run(main())
 
 
 # ---------------------------------------------------------------------------------------- cases
@@ -289,46 +247,6 @@ def step_sizes() -> tuple[int, int]:
     return round(statistics.mean(sent)), round(sum(received) / len(sent))
 
 
-class Child:
-    """A subprocess that prints one line when ready; stopped with SIGTERM to its PID."""
-
-    def __init__(self, argv: list[str]) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = self.popen.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            self.line = lines.get(timeout=READY_DEADLINE).strip()
-        except queue.Empty:
-            self.stop()
-            raise RuntimeError(f"{shlex.join(argv)} printed nothing within {READY_DEADLINE} s") from None
-        if not self.line:
-            code = self.popen.wait(10)
-            raise RuntimeError(f"{shlex.join(argv)} exited ({code}) without printing")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
-
-
-@contextlib.contextmanager
-def child(argv: list[str]) -> Iterator[Child]:
-    process = Child(argv)
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 def use_loop(kind: str) -> None:
     """Where CogmentEnv runs its event loop: the caller's thread (what make_runner() picks) or a
     background thread."""
@@ -341,27 +259,6 @@ def use_loop(kind: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- report
-
-
-def machine_facts() -> list[str]:
-    import google.protobuf
-
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = ", " + line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ""
-    with contextlib.suppress(OSError, AttributeError):
-        load = ", load average %.2f %.2f %.2f" % os.getloadavg()
-    return [
-        f"command: {shlex.join([sys.executable, *sys.argv])}",
-        f"machine: {platform.platform()}, {os.cpu_count()} cores ({usable} usable){cpu}{load}",
-        f"python {platform.python_version()} ({platform.python_implementation()}), grpcio {grpc.__version__}, "
-        f"protobuf {google.protobuf.__version__}, gymnasium {gym.__version__}, numpy {np.__version__}",
-    ]
 
 
 def verdict(name: str, value: float, spread: tuple[float, float], target: float, note: str) -> str:
@@ -406,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reply-size", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
-        echo_server(args.address, args.reply_size)
+        serve_echo(args.address, args.reply_size)
         return 0
     if args.rounds < 1 or args.seconds <= 0:
         parser.error("--rounds must be >= 1 and --seconds > 0")

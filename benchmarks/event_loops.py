@@ -32,12 +32,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from suite import Child, cpu_seconds, run_case_argv  # noqa: E402
+from common import Child, cpu_seconds  # noqa: E402
+from suite import run_case_argv  # noqa: E402
 
 VARIANTS = [
     ("asyncio", "tcp", "caller"),

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import shlex
 import signal
@@ -44,18 +43,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a clone without installing
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ECHO_METHOD, ECHO_SERVICE, ROOT, Child, cpu_seconds, machine_facts, process_tree, rss_mb, serve_echo  # noqa: E402
 
 IMAGE_ID = "cogment_gym_bench/Image84-v0"
-READY_DEADLINE = 60.0
 TARGET_VS_ASYNC = 1.0
 TARGET_SHORT = 0.7
 TARGET_ORCH_US = 200.0
@@ -99,81 +96,9 @@ gym.register(IMAGE_ID, entry_point=lambda **kwargs: ImageEnv(**kwargs))
 ENV_IDS = {"cartpole": "CartPole-v1", "image": IMAGE_ID}
 
 
-# ---------------------------------------------------------------------------------------- processes
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def process_tree(root: int) -> list[int]:
-    tree, out, todo = _children(), [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(tree.get(pid, []))
-    return out
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-    return total / 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of one process (all its threads)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Child:
-    """A subprocess that prints one line when ready; stopped with SIGTERM to its PID."""
-
-    def __init__(self, argv: list[str]) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-        stdout = self.popen.stdout
-        assert stdout is not None
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(READY_DEADLINE)
-        if not lines or not lines[0].strip():
-            self.stop()
-            raise RuntimeError(f"{shlex.join(argv)} did not start")
-        self.line = lines[0].strip()
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+# Bytes of one step between Orchestrator and env (EnvRunTrialInput with the ActionSet; the
+# EnvRunTrialOutput with the ObservationSet), measured on real trials of each env.
+MESSAGE_SIZES = {"cartpole": (40, 85), "image": (40, 21235)}
 
 
 def serve_main(key: str, unix_socket: str | None = None) -> int:
@@ -187,41 +112,6 @@ def serve_main(key: str, unix_socket: str | None = None) -> int:
     print(server.endpoint, flush=True)
     stop.wait()
     server.stop(0.5)
-    return 0
-
-
-ECHO_SERVICE, ECHO_METHOD = "cogment_gym.bench.Echo", "PingPong"
-# Bytes of one step between Orchestrator and env (EnvRunTrialInput with the ActionSet; the
-# EnvRunTrialOutput with the ObservationSet), measured on real trials of each env.
-MESSAGE_SIZES = {"cartpole": (40, 85), "image": (40, 21235)}
-
-
-def echo_main(reply_size: int) -> int:
-    """``--echo SIZE``: a grpc.aio server answering each request of a bidi stream with SIZE bytes."""
-    import asyncio
-
-    import grpc
-
-    reply = bytes(reply_size)
-
-    async def ping_pong(request_iterator: Any, context: Any) -> None:
-        while await context.read() is not grpc.aio.EOF:
-            await context.write(reply)
-
-    async def serve() -> None:
-        server = grpc.aio.server()
-        handler = grpc.stream_stream_rpc_method_handler(ping_pong)  # no (de)serializers: raw bytes
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(ECHO_SERVICE, {ECHO_METHOD: handler}),))
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        print(port, flush=True)
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop(0.5)
-
-    asyncio.run(serve())
     return 0
 
 
@@ -461,27 +351,6 @@ def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     return rows
 
 
-def machine_facts() -> list[str]:
-    import google.protobuf
-    import grpc
-
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = ", " + line.split(":", 1)[1].strip()
-                break
-    load = ""
-    with contextlib.suppress(OSError, AttributeError):
-        load = ", load average %.2f %.2f %.2f" % os.getloadavg()
-    return [
-        f"command: {shlex.join(['python', 'benchmarks/suite.py', *sys.argv[1:]])}",
-        f"machine: {platform.platform()}, {os.cpu_count()} cores{cpu}{load}",
-        f"python {platform.python_version()}, grpcio {grpc.__version__}, protobuf {google.protobuf.__version__}, "
-        f"gymnasium {gym.__version__}, numpy {np.__version__}",
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0], epilog="\n\n".join(doc.split("\n\n")[1:]),
@@ -499,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         return serve_main(args.serve, args.unix_socket)
     if args.echo is not None:
-        return echo_main(args.echo)
+        serve_echo("127.0.0.1:0", args.echo)
+        return 0
     if args.case:
         return case_main(json.loads(args.case))
     if args.quick:
