@@ -39,6 +39,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import _sdk_common as common
 import cog_settings
@@ -158,39 +159,59 @@ async def run(args: argparse.Namespace, result: dict) -> None:
             await changed.wait()
         result["ended"] = True
     finally:
-        watch_task.cancel()
-        try:
-            await watch_task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
+        await stop_watching(watch_task)
 
 
-async def main(args: argparse.Namespace) -> int:
-    result: dict = {"ended": False}
+async def stop_watching(watch_task: asyncio.Task) -> None:
+    """Cancel a watch_trials task and wait for it (whatever it ended with)."""
+    watch_task.cancel()
+    try:
+        await watch_task
+    except (asyncio.CancelledError, Exception):  # noqa: BLE001
+        pass
+
+
+async def run_and_report(
+    script: str, run: Callable[[argparse.Namespace, dict], Awaitable[None]], args: argparse.Namespace, result: dict,
+    timed_out: Callable[[dict], str],
+) -> int:
+    """Run ``run(args, result)`` within ``args.timeout``; print ``result`` as one JSON line (with
+    ``error`` and ``elapsed_s``); exit code 0, 1 (failure) or 2 (timeout)."""
     started = time.monotonic()
     code = 0
     try:
         await asyncio.wait_for(run(args, result), timeout=args.timeout)
     except asyncio.TimeoutError:
-        result["error"] = f"trial {result.get('trial_id')} did not end within {args.timeout}s"
+        result["error"] = timed_out(result)
         code = 2
     except ControllerFailure as exc:
         result["error"] = str(exc)
         code = 1
     except Exception as exc:  # noqa: BLE001 - reported, with a non-zero exit
-        common.log.exception("controller failed")
+        common.log.exception("%s failed", script)
         result["error"] = f"{type(exc).__name__}: {exc}"
         code = 1
     result["elapsed_s"] = round(time.monotonic() - started, 3)
     if code:
-        print(f"sdk_controller: {result['error']}", file=sys.stderr)
+        print(f"{script}: {result['error']}", file=sys.stderr)
     print(json.dumps(result, sort_keys=True), flush=True)
     return code
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(doc: str | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", required=True, help="grpc://host:port of the orchestrator's TrialLifecycleSP")
     parser.add_argument("--trial", required=True, help="trial file (JSON or YAML)")
     parser.add_argument("--timeout", type=float, default=60.0)
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> int:
+    return await run_and_report(
+        "sdk_controller", run, args, {"ended": False},
+        lambda result: f"trial {result.get('trial_id')} did not end within {args.timeout}s",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args(__doc__))))

@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import time
 from pathlib import Path
 
-import _sdk_common as common
 import cog_settings
 import cogment
-from sdk_controller import ControllerFailure, build_params, load_trial_file
+from sdk_controller import ControllerFailure, build_params, load_trial_file, parse_args, run_and_report, stop_watching
 
 UNKNOWN_TRIAL_ID = "no-such-trial-for-sdk-lifecycle"
 
@@ -105,39 +102,14 @@ async def run(args: argparse.Namespace, result: dict) -> None:
         result["states"] = await wait_for_state(trial_id, "ENDED")
         result["info_after_end"] = [info_dict(info) for info in await controller.get_trial_info([trial_id])]
     finally:
-        watch_task.cancel()
-        try:
-            await watch_task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
+        await stop_watching(watch_task)
 
 
 async def main(args: argparse.Namespace) -> int:
-    result: dict = {}
-    started = time.monotonic()
-    code = 0
-    try:
-        await asyncio.wait_for(run(args, result), timeout=args.timeout)
-    except asyncio.TimeoutError:
-        result["error"] = f"not done within {args.timeout}s (trial {result.get('trial_id')})"
-        code = 2
-    except ControllerFailure as exc:
-        result["error"] = str(exc)
-        code = 1
-    except Exception as exc:  # noqa: BLE001 - reported, with a non-zero exit
-        common.log.exception("lifecycle calls failed")
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        code = 1
-    result["elapsed_s"] = round(time.monotonic() - started, 3)
-    if code:
-        print(f"sdk_lifecycle: {result['error']}", file=sys.stderr)
-    print(json.dumps(result, sort_keys=True), flush=True)
-    return code
+    return await run_and_report(
+        "sdk_lifecycle", run, args, {}, lambda result: f"not done within {args.timeout}s (trial {result.get('trial_id')})"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--endpoint", required=True, help="grpc://host:port of the orchestrator's TrialLifecycleSP")
-    parser.add_argument("--trial", required=True, help="trial file (JSON or YAML)")
-    parser.add_argument("--timeout", type=float, default=60.0)
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    sys.exit(asyncio.run(main(parse_args(__doc__))))
