@@ -283,18 +283,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         if self.envs_per_trial > 1:
             return self._reset_batched(seed, options)
         seeds = self._seeds(seed)
-        mask = np.ones(self.num_envs, dtype=np.bool_)
-        if options is None or isinstance(options, Mapping):
-            opts = dict(options) if options is not None else None
-            if opts is not None and "reset_mask" in opts:
-                mask = _reset_mask(opts.pop("reset_mask"), self.num_envs)
-                if self._needs_reset and not mask.all():
-                    raise ResetNeededError("reset every sub-environment (no reset_mask) first: no episode is running")
-            per_env: list[dict[str, Any] | None] = [opts] * self.num_envs
-        else:
-            per_env = list(options)
-            if len(per_env) != self.num_envs or not all(o is None or isinstance(o, Mapping) for o in per_env):
-                raise ValueError(f"options must be a dict, None, or a list of {self.num_envs} dicts (or None), got {options!r}")
+        per_env, mask = self._split_options(options)
         if seed is not None and isinstance(seed, (int, np.integer)):
             # The vector env's own generator, as gymnasium.vector.VectorEnv.reset seeds it.
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
@@ -432,6 +421,24 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         if self._state is not _State.DEFAULT:
             raise AlreadyPendingCallError(f"{call}() while a step_async() waits for its step_wait()", self._state.value)
 
+    def _split_options(
+        self, options: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None
+    ) -> tuple[list[Any], np.ndarray]:
+        """``reset``'s options: one dict (or None) per sub-env, and which sub-envs to reset
+        (``options["reset_mask"]``, taken out of the dict)."""
+        mask = np.ones(self.num_envs, dtype=np.bool_)
+        if options is None or isinstance(options, Mapping):
+            opts = dict(options) if options is not None else None
+            if opts is not None and "reset_mask" in opts:
+                mask = _reset_mask(opts.pop("reset_mask"), self.num_envs)
+                if self._needs_reset and not mask.all():
+                    raise ResetNeededError("reset every sub-environment (no reset_mask) first: no episode is running")
+            return [opts] * self.num_envs, mask
+        per_env = list(options)
+        if len(per_env) != self.num_envs or not all(o is None or isinstance(o, Mapping) for o in per_env):
+            raise ValueError(f"options must be a dict, None, or a list of {self.num_envs} dicts (or None), got {options!r}")
+        return per_env, mask
+
     def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:
             return [None] * self.num_envs
@@ -555,39 +562,26 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                     f"seed: a batched trial seeds its sub-environments s, s+1, ..., so the seeds of sub-environments "
                     f"{j * k}..{(j + 1) * k - 1} must be all None or consecutive; got {seed_block}"
                 )
-        per_trial: list[Any]
-        if options is None or isinstance(options, Mapping):
-            opts = dict(options) if options is not None else None
-            per_trial = [opts] * slots
-        else:
-            listed = list(options)
-            if len(listed) != self.num_envs or not all(o is None or isinstance(o, Mapping) for o in listed):
-                raise ValueError(f"options must be a dict, None, or a list of {self.num_envs} dicts (or None), got {options!r}")
+        per_env, env_mask = self._split_options(options)
+        per_trial: list[Any] = per_env[::k]
+        if not (options is None or isinstance(options, Mapping)):  # a list: one options dict per trial
             per_trial = []
             for j in range(slots):
-                block: list[Any] = [dict(o) if o else None for o in listed[j * k : (j + 1) * k]]
+                block: list[Any] = [dict(o) if o else None for o in per_env[j * k : (j + 1) * k]]
                 if any(o != block[0] for o in block):
                     raise ValueError(
                         f"options: a batched trial resets its {k} sub-environments with the same options; those of "
                         f"sub-environments {j * k}..{(j + 1) * k - 1} differ: {block}"
                     )
                 per_trial.append(block[0])
-            opts = None
-        mask = np.ones(slots, dtype=np.bool_)
-        if opts is not None and "reset_mask" in opts:
-            env_mask = _reset_mask(opts.pop("reset_mask"), self.num_envs)
-            blocks = env_mask.reshape(slots, k)
-            if not (blocks.all(axis=1) | ~blocks.any(axis=1)).all():
-                raise ValueError(
-                    f"options['reset_mask'] must reset whole batched trials ({k} sub-environments each), got {env_mask.astype(int).tolist()}"
-                )
-            mask = blocks[:, 0].copy()
-            if self._needs_reset and not mask.all():
-                raise ResetNeededError("reset every sub-environment (no reset_mask) first: no episode is running")
+        blocks = env_mask.reshape(slots, k)
+        if not (blocks.all(axis=1) | ~blocks.any(axis=1)).all():
+            raise ValueError(
+                f"options['reset_mask'] must reset whole batched trials ({k} sub-environments each), got {env_mask.astype(int).tolist()}"
+            )
+        mask = blocks[:, 0]
         if seed is not None and isinstance(seed, (int, np.integer)):
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        if opts is not None:
-            per_trial = [opts] * slots  # without its reset_mask
         configs = {j: self._config(trial_seeds[j], per_trial[j], j) for j in range(slots) if mask[j]}
         self._settle_abandoned()
         results = self._wait(self._start(self._reset(configs)))
