@@ -21,10 +21,15 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# Ray starts its processes with fork() + exec() while this process serves gRPC: gRPC's fork
+# handlers must be off (before grpc is imported), or a child may abort before its exec.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a clone without installing

@@ -3,6 +3,13 @@ process, and envs closed at teardown."""
 
 from __future__ import annotations
 
+import os
+
+# Before anything imports grpc: its fork handlers off. Tests (RLlib's Ray, service processes)
+# start children with fork() + exec() while this process serves gRPC, and a child forked while
+# another thread is inside gRPC may abort before its exec (seen: Ray's raylet never starting).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from typing import Any, Callable, Iterator
 
 import pytest
