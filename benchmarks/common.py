@@ -17,11 +17,14 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-import grpc
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a clone without installing
     sys.path.insert(0, str(ROOT))
+
+# cogment_gym first: it sets its gRPC core settings (cogment_gym/_grpc_tuning.py) before grpc is
+# imported, so that the raw-gRPC floors here run with the same settings as the product.
+import cogment_gym  # noqa: E402,F401
+import grpc  # noqa: E402
 
 READY_DEADLINE = 60.0
 ECHO_SERVICE, ECHO_METHOD = "cogment_gym.bench.Echo", "PingPong"

@@ -7,11 +7,15 @@ as Gymnasium environments.
     aec = cogment_gym.CogmentAECEnv("pettingzoo.classic.connect_four_v3")   # ... as a PettingZoo env
 """
 
-from cogment_gym._version import __version__
-from cogment_gym.adapters import EnvServer, EnvWorkers, serve, serve_forever
-from cogment_gym.envs import CogmentEnv, ServiceActor
-from cogment_gym.errors import CogmentGymError
-from cogment_gym.orchestrator import Orchestrator
+from cogment_gym import _grpc_tuning
+
+_grpc_tuning.apply()  # before the first import of grpc below
+
+from cogment_gym._version import __version__  # noqa: E402
+from cogment_gym.adapters import EnvServer, EnvWorkers, serve, serve_forever  # noqa: E402
+from cogment_gym.envs import CogmentEnv, ServiceActor  # noqa: E402
+from cogment_gym.errors import CogmentGymError  # noqa: E402
+from cogment_gym.orchestrator import Orchestrator  # noqa: E402
 
 __all__ = [
     "CogmentAECEnv",
