@@ -171,7 +171,7 @@ def read_payload(
             space = spaces.observation_space(agent)
         except KeyError as err:
             raise CogmentGymError(f"an observation for agent {agent!r} arrived, but its observation space is unknown") from err
-        tick.observation = decode(space, payload.value, f"observation of agent {agent!r}")
+        tick.observation = decode(space, payload.value, f"observation of agent {agent!r}", bounds=False)
     tick.reward = payload.reward
     tick.cumulative_reward = payload.cumulative_reward if payload.agent else payload.reward
     tick.terminated = payload.terminated
@@ -179,7 +179,7 @@ def read_payload(
     if payload.HasField("info"):
         tick.info = decode_info(payload.info)
     if payload.HasField("state") and state_space is not None:
-        tick.state = decode(state_space, payload.state, "state")
+        tick.state = decode(state_space, payload.state, "state", bounds=False)
     if payload.HasField("frame"):
         tick.frame = tensor_to_array(payload.frame)
     elif payload.text_frame:

@@ -91,7 +91,8 @@ def _register_values(
             raise SpaceMismatchError(f"{path} does not fit {space!r}: got {describe_value(value)}", path=path)
         return values_pb2.Value(custom=to_bytes(space, value))
 
-    def _decode(space: Any, msg: values_pb2.Value, path: str = "value") -> Any:
+    def _decode(space: Any, msg: values_pb2.Value, path: str = "value", *, bounds: bool = True) -> Any:
+        # ``bounds`` is not used: a custom space's ``contains`` is all there is to check.
         if msg.WhichOneof("kind") != "custom":
             raise SpaceMismatchError(
                 f"{path} does not fit {space!r}: expected a custom value, got {msg.WhichOneof('kind') or 'an empty'} value",

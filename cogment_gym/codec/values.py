@@ -2,8 +2,9 @@
 
 Values are encoded leaf by leaf following their space: a Box value is one Tensor of the Box's
 dtype and shape, a Dict value a map of its entries' encodings, and so on. Nothing is flattened.
-Decoding checks the message against the space (structure, dtype, shape, bounds) and raises
-:class:`~cogment_gym.errors.SpaceMismatchError` naming the path of the offending leaf.
+Decoding checks the message against the space (structure, dtype, shape, and bounds unless told
+not to: observations) and raises :class:`~cogment_gym.errors.SpaceMismatchError` naming the path
+of the offending leaf.
 
 ``path`` arguments name the value in error messages (``"obs"`` gives ``obs['camera'][2]``).
 """
@@ -321,10 +322,14 @@ def _(space: spaces.OneOf, value: Any, path: str = "value") -> Value:
 
 
 @singledispatch
-def decode(space: spaces.Space[Any], msg: Value, path: str = "value") -> Any:
+def decode(space: spaces.Space[Any], msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
     """Decode a ``cogment_gym.v1.Value`` message into a member of ``space``.
 
-    Numeric arrays share the message's bytes (no copy) and are read-only.
+    Numeric arrays share the message's bytes (no copy) and are read-only. With ``bounds=False``
+    numeric values are not held to the space's bounds (Box low/high, Discrete and MultiDiscrete
+    ranges, MultiBinary 0/1), only to its structure, dtype and shape: that is how observations
+    are read, since Gymnasium does not hold environments to their observation bounds either.
+    Actions are decoded with bounds checked: an environment must never see one outside its space.
 
     Raises:
         SpaceMismatchError: the message does not describe a member of the space (wrong structure,
@@ -340,42 +345,42 @@ def decode(space: spaces.Space[Any], msg: Value, path: str = "value") -> Any:
 
 
 @decode.register
-def _(space: spaces.Box, msg: Value, path: str = "value") -> np.ndarray[Any, Any]:
+def _(space: spaces.Box, msg: Value, path: str = "value", *, bounds: bool = True) -> np.ndarray[Any, Any]:
     array = _decode_array(space, msg, path)
-    if not _box_bounds(space).check(array):
+    if bounds and not _box_bounds(space).check(array):
         raise _out_of_bounds(path, space, array, space.low, space.high)
     return array
 
 
 @decode.register
-def _(space: spaces.Discrete, msg: Value, path: str = "value") -> np.integer[Any]:
+def _(space: spaces.Discrete, msg: Value, path: str = "value", *, bounds: bool = True) -> np.integer[Any]:
     _kind(msg, "scalar", path, space)
     number = tensor_to_scalar(msg.scalar)
     if number.dtype != space.dtype:
         raise _mismatch(path, space, f"a {space.dtype} scalar", f"a {number.dtype} scalar")
-    if not space.start <= number < space.start + space.n:
+    if bounds and not space.start <= number < space.start + space.n:
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", int(number))
     return number  # type: ignore[return-value]
 
 
 @decode.register
-def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value") -> np.ndarray[Any, Any]:
+def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value", *, bounds: bool = True) -> np.ndarray[Any, Any]:
     array = _decode_array(space, msg, path)
-    if not _multi_discrete_bounds(space).check(array):
+    if bounds and not _multi_discrete_bounds(space).check(array):
         raise _out_of_bounds(path, space, array, space.start, space.start + space.nvec - 1)
     return array
 
 
 @decode.register
-def _(space: spaces.MultiBinary, msg: Value, path: str = "value") -> np.ndarray[Any, Any]:
+def _(space: spaces.MultiBinary, msg: Value, path: str = "value", *, bounds: bool = True) -> np.ndarray[Any, Any]:
     array = _decode_array(space, msg, path)
-    if array.size and not (array.min() >= 0 and array.max() <= 1):
+    if bounds and array.size and not (array.min() >= 0 and array.max() <= 1):
         raise _mismatch(path, space, "only 0s and 1s", array)
     return array
 
 
 @decode.register
-def _(space: spaces.Text, msg: Value, path: str = "value") -> str:
+def _(space: spaces.Text, msg: Value, path: str = "value", *, bounds: bool = True) -> str:
     _kind(msg, "text", path, space)
     text = msg.text
     if not space.min_length <= len(text) <= space.max_length:
@@ -387,7 +392,7 @@ def _(space: spaces.Text, msg: Value, path: str = "value") -> str:
 
 
 @decode.register
-def _(space: spaces.Dict, msg: Value, path: str = "value") -> dict[str, Any]:
+def _(space: spaces.Dict, msg: Value, path: str = "value", *, bounds: bool = True) -> dict[str, Any]:
     _kind(msg, "dict", path, space)
     received: dict[str, Value] = {}
     for entry in msg.dict.entries:
@@ -398,35 +403,39 @@ def _(space: spaces.Dict, msg: Value, path: str = "value") -> dict[str, Any]:
         missing = [k for k in space.spaces if k not in received]
         extra = [k for k in received if k not in space.spaces]
         raise _mismatch(path, space, f"keys {list(space.spaces)}", f"missing {missing}, unexpected {extra} (or repeated keys)")
-    return {key: decode(sub, received[key], f"{path}[{key!r}]") for key, sub in space.spaces.items()}
+    return {key: decode(sub, received[key], f"{path}[{key!r}]", bounds=bounds) for key, sub in space.spaces.items()}
 
 
 @decode.register
-def _(space: spaces.Tuple, msg: Value, path: str = "value") -> tuple[Any, ...]:
+def _(space: spaces.Tuple, msg: Value, path: str = "value", *, bounds: bool = True) -> tuple[Any, ...]:
     _kind(msg, "tuple", path, space)
     items = msg.tuple.items
     if len(items) != len(space.spaces):
         raise _mismatch(path, space, f"{len(space.spaces)} items", f"{len(items)} items")
-    return tuple(decode(s, v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(space.spaces, items)))
+    return tuple(decode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, items)))
 
 
 @decode.register
-def _(space: spaces.Sequence, msg: Value, path: str = "value") -> Any:
+def _(space: spaces.Sequence, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
     _kind(msg, "tuple", path, space)
     feature = space.feature_space
-    items = tuple(decode(feature, v, f"{path}[{i}]") for i, v in enumerate(msg.tuple.items))
+    items = tuple(decode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(msg.tuple.items))
     if not space.stack:
         return items
     out: Any = create_empty_array(feature, len(items))
     return concatenate(feature, items, out) if items else out
 
 
-def _decode_graph_part(space: spaces.Space[Any], tensor: tensor_pb2.Tensor, path: str, owner: spaces.Graph) -> np.ndarray[Any, Any]:
+def _decode_graph_part(
+    space: spaces.Space[Any], tensor: tensor_pb2.Tensor, path: str, owner: spaces.Graph, bounds: bool
+) -> np.ndarray[Any, Any]:
     array = tensor_to_array(tensor)
     shape = space.shape or ()
     if array.dtype != space.dtype or array.ndim != len(shape) + 1 or array.shape[1:] != shape:
         raise _mismatch(path, owner, f"a {space.dtype} array of shape (n, *{space.shape})", describe_value(array))
-    if isinstance(space, spaces.Box):
+    if not bounds:
+        inside = True
+    elif isinstance(space, spaces.Box):
         inside = _box_bounds(space).check(array)
     elif isinstance(space, spaces.Discrete):
         inside = array.size == 0 or bool(array.min() >= space.start and array.max() < space.start + space.n)
@@ -438,15 +447,15 @@ def _decode_graph_part(space: spaces.Space[Any], tensor: tensor_pb2.Tensor, path
 
 
 @decode.register
-def _(space: spaces.Graph, msg: Value, path: str = "value") -> spaces.GraphInstance:
+def _(space: spaces.Graph, msg: Value, path: str = "value", *, bounds: bool = True) -> spaces.GraphInstance:
     _kind(msg, "graph", path, space)
     g = msg.graph
-    nodes = _decode_graph_part(space.node_space, g.nodes, f"{path}.nodes", space)
+    nodes = _decode_graph_part(space.node_space, g.nodes, f"{path}.nodes", space, bounds)
     if not g.HasField("edges") and not g.HasField("edge_links"):
         return spaces.GraphInstance(nodes, None, None)
     if space.edge_space is None or not (g.HasField("edges") and g.HasField("edge_links")):
         raise _mismatch(path, space, "edges and edge_links together, and only with an edge space", "a partial graph")
-    edges = _decode_graph_part(space.edge_space, g.edges, f"{path}.edges", space)
+    edges = _decode_graph_part(space.edge_space, g.edges, f"{path}.edges", space, bounds)
     links = tensor_to_array(g.edge_links)
     if links.dtype.kind not in "iu" or links.shape != (len(edges), 2) or (links.size and (links.min() < 0 or links.max() >= len(nodes))):
         raise _mismatch(f"{path}.edge_links", space, f"integer node indices of shape ({len(edges)}, 2) below {len(nodes)}", describe_value(links))
@@ -454,12 +463,12 @@ def _(space: spaces.Graph, msg: Value, path: str = "value") -> spaces.GraphInsta
 
 
 @decode.register
-def _(space: spaces.OneOf, msg: Value, path: str = "value") -> tuple[np.int64, Any]:
+def _(space: spaces.OneOf, msg: Value, path: str = "value", *, bounds: bool = True) -> tuple[np.int64, Any]:
     _kind(msg, "one_of", path, space)
     index = msg.one_of.index
     if index >= len(space.spaces):
         raise _mismatch(path, space, f"an index in [0, {len(space.spaces)})", index)
-    return np.int64(index), decode(space.spaces[index], msg.one_of.value, f"{path}[1]")
+    return np.int64(index), decode(space.spaces[index], msg.one_of.value, f"{path}[1]", bounds=bounds)
 
 
 def parse_message(message_type: type[M], data: bytes, what: str) -> M:

@@ -54,7 +54,7 @@ def unpack_batched(
             "the environment service predates batched trials"
         )
     batch = payload.batch
-    obs = decode(batched_space, payload.value, f"{where}observation")
+    obs = decode(batched_space, payload.value, f"{where}observation", bounds=False)  # as Gymnasium: not held to bounds
     rewards = _flags(batch.rewards, np.float64, num_envs, "rewards", where)
     terminations = _flags(batch.terminations, np.bool_, num_envs, "terminations", where)
     truncations = _flags(batch.truncations, np.bool_, num_envs, "truncations", where)
@@ -65,7 +65,7 @@ def unpack_batched(
     for end in batch.ends:
         if end.index >= num_envs:
             raise MalformedMessageError(f"{where}batch.ends names sub-environment {end.index}, expected < {num_envs}")
-        final = decode(single_space, end.observation, f"{where}final observation of sub-environment {end.index}")
+        final = decode(single_space, end.observation, f"{where}final observation of sub-environment {end.index}", bounds=False)
         ends.append((int(end.index), final, decode_info(end.info) if end.HasField("info") else {}))
     return BatchedObservation(obs, rewards, terminations, truncations, infos, ends)
 

@@ -19,7 +19,7 @@ def unpack_observation(
     """``(obs, reward, terminated, truncated, info, frame)`` of one ObservationPayload; ``frame``
     is None when the payload carries none. ``where`` prefixes the error of a malformed payload."""
     payload = parse_message(env_pb2.ObservationPayload, content, f"{where}observation")
-    obs = decode(space, payload.value, path)
+    obs = decode(space, payload.value, path, bounds=False)  # as Gymnasium: observations may leave their bounds
     info = decode_info(payload.info) if payload.HasField("info") else {}
     frame: Any = None
     if payload.HasField("frame"):

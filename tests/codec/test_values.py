@@ -533,3 +533,56 @@ def test_full_range_integer_boxes_accept_extremes() -> None:
         info = np.iinfo(name)
         value = np.array([[info.min, info.max], [info.max, info.min]], dtype=name)
         assert_value_equal(decode(space, _wire(space, value)), value)
+
+
+# Cases above that break only the space's bounds (structure, dtype and shape are right).
+BOUNDS_ONLY = {
+    "box-above-high": ("pos", np.array([0.0, 2.5])),
+    "box-below-low": ("pos", np.array([-1.5, 1.0])),
+    "box-nan": ("pos", np.array([np.nan, 1.0])),
+    "discrete-out-of-range": ("mode", np.int64(2)),
+    "multidiscrete-out-of-range": ("arm", (np.array([1, 3]), np.array([0, 1], np.int8))),
+    "multibinary-2": ("arm", (np.array([1, 2]), np.array([0, 2], np.int8))),
+}
+
+
+MISMATCH_BY_ID = {p.id: p.values for p in DECODE_MISMATCHES}
+
+
+@pytest.mark.parametrize("case_id", sorted(BOUNDS_ONLY))
+def test_decode_without_bounds_returns_values_outside_them(case_id: str) -> None:
+    msg, _path, _fragments = MISMATCH_BY_ID[case_id]
+    value = decode(OBS, msg, "obs", bounds=False)
+    key, expected = BOUNDS_ONLY[case_id]
+    assert list(value) == list(OBS.spaces)
+    assert_value_equal(value[key], expected)
+    assert not OBS[key].contains(value[key])
+
+
+@pytest.mark.parametrize("case_id", sorted(set(MISMATCH_BY_ID) - set(BOUNDS_ONLY)))
+def test_decode_without_bounds_still_checks_structure_dtype_and_shape(case_id: str) -> None:
+    msg, path, fragments = MISMATCH_BY_ID[case_id]
+    with pytest.raises(SpaceMismatchError) as info:
+        decode(OBS, msg, "obs", bounds=False)
+    assert info.value.path == path
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_decode_without_bounds_reaches_graph_nodes_and_one_of_branches() -> None:
+    graph = spaces.Graph(node_space=spaces.Box(0, 1, (2,), np.float32), edge_space=spaces.Discrete(3))
+    nodes = np.array([[0.5, 4.0]], np.float32)
+    instance = spaces.GraphInstance(nodes, np.array([5]), np.array([[0, 0]]))
+    msg = encode(spaces.Graph(node_space=spaces.Box(0, 9, (2,), np.float32), edge_space=spaces.Discrete(9)), instance)
+    with pytest.raises(SpaceMismatchError):
+        decode(graph, msg, "g")
+    back = decode(graph, msg, "g", bounds=False)
+    assert_value_equal(back.nodes, nodes)
+    assert_value_equal(back.edges, np.array([5]))
+    one_of = spaces.OneOf([spaces.Discrete(2), spaces.Box(0, 1, (1,), np.float32)])
+    msg = encode(spaces.OneOf([spaces.Discrete(2), spaces.Box(0, 7, (1,), np.float32)]), (1, np.array([7.0], np.float32)))
+    with pytest.raises(SpaceMismatchError):
+        decode(one_of, msg, "o")
+    index, inner = decode(one_of, msg, "o", bounds=False)
+    assert index == 1
+    assert_value_equal(inner, np.array([7.0], np.float32))

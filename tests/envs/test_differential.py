@@ -196,3 +196,40 @@ def test_clients_sharing_a_served_env_each_continue_their_own_generator(served: 
     finally:
         for b in bridged:
             b.close()
+
+
+class _LeavesItsBox(gym.Env[np.ndarray, np.int64]):
+    """Observations outside the declared Box, as many real envs emit (Gymnasium only warns)."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.5, 1.5], np.float32), {}
+
+    def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        return np.array([-float(self.t), 0.5], np.float32), 1.0, self.t >= 3, False, {}
+
+
+def test_observations_outside_their_bounds_arrive_as_the_env_made_them(
+    served: Callable[..., EnvServer], closing: Callable[[Any], Any]
+) -> None:
+    from cogment_gym.envs import CogmentVectorEnv
+
+    expected = [np.array([0.5, 1.5], np.float32)] + [np.array([-t, 0.5], np.float32) for t in (1, 2, 3)]
+    env = closing(CogmentEnv(_LeavesItsBox))
+    got = [env.reset(seed=0)[0]] + [env.step(np.int64(0))[0] for _ in range(3)]
+    for obs, want in zip(got, expected):
+        assert_data_equal(obs, want)
+    endpoint = served({"leaves": _LeavesItsBox}).endpoint
+    for per_trial in (1, 4):
+        venv = closing(CogmentVectorEnv(num_envs=4, environment=endpoint, implementation="leaves", envs_per_trial=per_trial))
+        obs, _ = venv.reset(seed=0)
+        assert_data_equal(obs, np.stack([expected[0]] * 4))
+        for t in (1, 2, 3):
+            obs, _, terminated, _, infos = venv.step(np.zeros(4, np.int64))
+            assert_data_equal(obs, np.stack([expected[t]] * 4))
+        assert terminated.all()
