@@ -480,9 +480,10 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         """The result of what :meth:`_start` started. If the wait is interrupted (Ctrl-C), the
         work is kept to be cancelled by the next reset() or close(), which then end its trials."""
         try:
-            if isinstance(pending, Future):
+            runner = self._runner
+            if isinstance(runner, BackgroundLoop):
                 return pending.result()
-            return self._runner.run(_join(pending))
+            return runner.wait(pending)
         except BaseException:
             self._needs_reset = True
             if not pending.done():
@@ -796,10 +797,6 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-async def _join(task: asyncio.Future[Any]) -> Any:
-    return await task
 
 
 async def _settle(task: asyncio.Future[Any]) -> None:

@@ -72,6 +72,10 @@ class CallerLoop:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return self.loop.run_until_complete(coro)
 
+    def wait(self, task: asyncio.Future[T]) -> T:
+        """Run the loop until ``task``, already started on it, is done; its result (no new task)."""
+        return self.loop.run_until_complete(task)
+
     def close(self) -> None:
         if self.loop.is_closed():
             return
