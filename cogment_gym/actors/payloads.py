@@ -193,5 +193,7 @@ def action_content(space: gym.Space[Any] | None, action: Any, path: str = "actio
         return NO_ACTION
     if space is None:
         raise CogmentGymError(f"{path}: the action space is not known")
-    return env_pb2.ActionPayload(value=encode(space, action, path)).SerializeToString()
+    payload = env_pb2.ActionPayload()
+    payload.value.CopyFrom(encode(space, action, path))  # in place: see cogment_gym.codec.building
+    return payload.SerializeToString()
 

@@ -73,7 +73,8 @@ class BatchedGymTrial:
         infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]],
     ) -> bytes:
         batched = concatenate(self.single_observation_space, obs, self._obs)
-        msg = env_pb2.ObservationPayload(value=encode(self.observation_space, batched, "observation"), reward=float(rewards.sum()))
+        msg = env_pb2.ObservationPayload(reward=float(rewards.sum()))
+        msg.value.CopyFrom(encode(self.observation_space, batched, "observation"))  # in place: codec.building
         batch = msg.batch
         array_to_tensor(rewards, batch.rewards)
         array_to_tensor(terminations, batch.terminations)

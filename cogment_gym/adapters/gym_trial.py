@@ -69,12 +69,8 @@ class GymTrial:
         self._closed = False
 
     def _payload(self, obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
-        msg = env_pb2.ObservationPayload(
-            value=encode(self.impl.observation_space, obs, "observation"),
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-        )
+        msg = env_pb2.ObservationPayload(reward=reward, terminated=terminated, truncated=truncated)
+        msg.value.CopyFrom(encode(self.impl.observation_space, obs, "observation"))  # in place: codec.building
         if info:
             msg.info.CopyFrom(encode_info(info))
         if self.render_mode == "rgb_array":

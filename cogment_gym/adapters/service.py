@@ -179,7 +179,9 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
             if trial.send_reward_messages and tick > 0:
                 for actor, value in output.rewards:
                     await context.write(_reward(tick - 1, actor, env_name, value))
-            await context.write(Output(state=NORMAL, observation_set=observation_set(tick, output)))
+            msg = Output(state=NORMAL)
+            msg.observation_set.CopyFrom(observation_set(tick, output))  # in place: codec.building
+            await context.write(msg)
             if done or ending:
                 await context.write(_LAST_ACK)
                 await self._await_end(context, trial_id)
@@ -218,12 +220,13 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
 
 
 def _observation_set(tick: int, payload: bytes) -> Output:
-    return Output(
-        state=NORMAL,
-        observation_set=environment_pb2.ObservationSet(
-            tick_id=tick, timestamp=time.time_ns(), observations=[payload], actors_map=[0]
-        ),
-    )
+    msg = Output(state=NORMAL)
+    obs_set = msg.observation_set  # filled in place (cogment_gym.codec.building says why)
+    obs_set.tick_id = tick
+    obs_set.timestamp = time.time_ns()
+    obs_set.observations.append(payload)
+    obs_set.actors_map.append(0)
+    return msg
 
 
 def _reward(tick: int, receiver: str, sender: str, value: float) -> Output:

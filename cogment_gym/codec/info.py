@@ -29,6 +29,7 @@ from typing import Any, cast
 import numpy as np
 
 from cogment_gym._proto.cogment_gym.v1 import values_pb2
+from cogment_gym.codec.building import list_value
 from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
 from cogment_gym.errors import MalformedMessageError, UnsupportedValueError
 
@@ -52,7 +53,9 @@ def encode_object(obj: Any, path: str = "info", _depth: int = 0) -> Value:
     # (np.str_ / np.bytes_ are str / bytes subclasses and travel as those.)
     if isinstance(obj, np.generic) and not isinstance(obj, (np.str_, np.bytes_)):
         try:
-            return Value(scalar=array_to_tensor(obj))
+            msg = Value()
+            array_to_tensor(obj, out=msg.scalar)
+            return msg
         except UnsupportedValueError as err:
             raise UnsupportedValueError(f"{path}: {err}") from err
     if isinstance(obj, bool):
@@ -73,29 +76,30 @@ def encode_object(obj: Any, path: str = "info", _depth: int = 0) -> Value:
         return Value(bytes_value=bytes(obj))
     if isinstance(obj, np.ndarray):
         try:
-            return Value(array=array_to_tensor(obj))
+            msg = Value()
+            array_to_tensor(obj, out=msg.array)
+            return msg
         except UnsupportedValueError as err:
             raise UnsupportedValueError(f"{path}: {err}") from err
     if isinstance(obj, dict):
-        entries = []
+        msg = Value()
+        msg.dict.SetInParent()  # {} still travels as a dict
+        entries = msg.dict.entries
         for key, item in obj.items():
             item_path = f"{path}[{key!r}]"
             if isinstance(key, str):
-                entry = values_pb2.MapEntry(str_key=key)
+                entry = entries.add(str_key=key)
             elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and _INT64_MIN <= key <= _INT64_MAX:
-                entry = values_pb2.MapEntry(int_key=int(key))
+                entry = entries.add(int_key=int(key))
             else:
                 raise UnsupportedValueError(
                     f"{path}: dict key {key!r} ({type(key).__name__}) cannot travel; expected str or int keys"
                 )
             entry.value.CopyFrom(encode_object(item, item_path, _depth + 1))
-            entries.append(entry)
-        return Value(dict=values_pb2.MapValue(entries=entries))
+        return msg
     if isinstance(obj, (list, tuple)):
         items = [encode_object(item, f"{path}[{i}]", _depth + 1) for i, item in enumerate(obj)]
-        if isinstance(obj, list):
-            return Value(list=values_pb2.ListValue(items=items))
-        return Value(tuple=values_pb2.ListValue(items=items))
+        return list_value(items, "list" if isinstance(obj, list) else "tuple")
     raise UnsupportedValueError(
         f"{path}: a {type(obj).__qualname__} cannot travel; expected None, bool, int, float, str, bytes, "
         "a numeric numpy array or scalar, or a dict/list/tuple of those"

@@ -21,6 +21,7 @@ from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 from google.protobuf.message import Message
 
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2, values_pb2
+from cogment_gym.codec.building import list_value
 from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
 from cogment_gym.errors import MalformedMessageError, SpaceMismatchError, UnsupportedSpaceError
 
@@ -93,21 +94,56 @@ class _Bounds:
 # Bounds arrays up to this size are checked element by element in Python.
 _SMALL = 32
 
-_BOUNDS: dict[int, tuple[weakref.ref[Any], _Bounds]] = {}
+C = TypeVar("C")
+
+_BOUNDS: dict[int, tuple[weakref.ref[Any], Any]] = {}
+_DEPTHS: dict[int, tuple[weakref.ref[Any], Any]] = {}
 
 
-def _bounds(space: spaces.Space[Any], make: Callable[[], _Bounds]) -> _Bounds:
-    entry = _BOUNDS.get(id(space))
+def _cached(table: dict[int, tuple[weakref.ref[Any], Any]], space: spaces.Space[Any], make: Callable[[], C]) -> C:
+    """``make()`` computed once per space object (spaces are treated as immutable)."""
+    entry = table.get(id(space))
     if entry is not None and entry[0]() is space:
-        return entry[1]
-    bounds = make()
+        return cast(C, entry[1])
+    value = make()
     key = id(space)
 
     def _forget(_ref: weakref.ref[Any]) -> None:
-        _BOUNDS.pop(key, None)
+        table.pop(key, None)
 
-    _BOUNDS[key] = (weakref.ref(space, _forget), bounds)
-    return bounds
+    table[key] = (weakref.ref(space, _forget), value)
+    return value
+
+
+def _bounds(space: spaces.Space[Any], make: Callable[[], _Bounds]) -> _Bounds:
+    return _cached(_BOUNDS, space, make)
+
+
+# protobuf (upb) refuses to parse messages nested deeper than 100 levels, and a payload wraps a
+# Value in up to 3 more (ObservationPayload > BatchedStep > SubEnvEnd): a Value may nest this deep.
+MAX_VALUE_DEPTH = 96
+
+
+def _value_depth(space: spaces.Space[Any]) -> int:
+    """Nesting levels of the Value message a member of ``space`` encodes to."""
+    if isinstance(space, spaces.Dict):  # Value > MapValue > MapEntry > Value ...
+        return 3 + max((_value_depth(s) for s in space.spaces.values()), default=0)
+    if isinstance(space, (spaces.Tuple, spaces.OneOf)):  # Value > ListValue / OneOfValue > Value ...
+        return 2 + max((_value_depth(s) for s in space.spaces), default=0)
+    if isinstance(space, spaces.Sequence):
+        return 2 + _value_depth(space.feature_space)
+    if isinstance(space, spaces.Graph):  # Value > GraphValue > Tensor
+        return 3
+    return 2  # Value > Tensor (or a custom / text leaf)
+
+
+def _check_depth(space: spaces.Space[Any], path: str) -> None:
+    depth = _cached(_DEPTHS, space, lambda: _value_depth(space))
+    if depth > MAX_VALUE_DEPTH:
+        raise UnsupportedSpaceError(
+            f"{path}: values of {type(space).__name__} spaces nested this deep encode to {depth} message levels; "
+            f"protobuf parses at most {MAX_VALUE_DEPTH} (flatten the space)"
+        )
 
 
 def _box_bounds(space: spaces.Box) -> _Bounds:
@@ -220,7 +256,9 @@ def _(space: spaces.Discrete, value: Any, path: str = "value") -> Value:
     number = _integer(space, value, path)
     if not int(space.start) <= number < int(space.start) + int(space.n):
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", number)
-    return Value(scalar=array_to_tensor(space.dtype.type(number)))
+    msg = Value()
+    array_to_tensor(space.dtype.type(number), out=msg.scalar)
+    return msg
 
 
 @encode.register
@@ -248,23 +286,21 @@ def _(space: spaces.Dict, value: Any, path: str = "value") -> Value:
         missing = [k for k in space.spaces if k not in value]
         extra = [k for k in value.keys() if k not in space.spaces]
         raise _mismatch(path, space, f"keys {list(space.spaces)}", f"missing {missing}, unexpected {extra}")
-    return Value(
-        dict=values_pb2.MapValue(
-            entries=[
-                values_pb2.MapEntry(str_key=key, value=encode(sub, value[key], f"{path}[{key!r}]"))
-                for key, sub in space.spaces.items()
-            ]
-        )
-    )
+    _check_depth(space, path)
+    msg = Value()
+    entries = msg.dict.entries
+    msg.dict.SetInParent()  # an empty Dict space still has a dict value
+    for key, sub in space.spaces.items():
+        entries.add(str_key=key).value.CopyFrom(encode(sub, value[key], f"{path}[{key!r}]"))
+    return msg
 
 
 @encode.register
 def _(space: spaces.Tuple, value: Any, path: str = "value") -> Value:
     if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
         raise _mismatch(path, space, f"a tuple of {len(space.spaces)} items", describe_value(value))
-    return Value(
-        tuple=values_pb2.ListValue(items=[encode(s, v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(space.spaces, value))])
-    )
+    _check_depth(space, path)
+    return list_value([encode(s, v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(space.spaces, value))])
 
 
 @encode.register
@@ -279,7 +315,8 @@ def _(space: spaces.Sequence, value: Any, path: str = "value") -> Value:
     else:
         raise _mismatch(path, space, "a tuple of elements", describe_value(value))
     feature = space.feature_space
-    return Value(tuple=values_pb2.ListValue(items=[encode(feature, v, f"{path}[{i}]") for i, v in enumerate(items)]))
+    _check_depth(space, path)
+    return list_value([encode(feature, v, f"{path}[{i}]") for i, v in enumerate(items)])
 
 
 def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.Graph) -> tensor_pb2.Tensor:
@@ -294,7 +331,9 @@ def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.G
 def _(space: spaces.Graph, value: Any, path: str = "value") -> Value:
     if not isinstance(value, spaces.GraphInstance):
         raise _mismatch(path, space, "a GraphInstance", describe_value(value))
-    msg = values_pb2.GraphValue(nodes=_graph_part(space.node_space, value.nodes, f"{path}.nodes", space))
+    out = Value()
+    msg = out.graph
+    msg.nodes.CopyFrom(_graph_part(space.node_space, value.nodes, f"{path}.nodes", space))
     if (value.edges is None) != (value.edge_links is None) or (value.edges is not None and space.edge_space is None):
         raise _mismatch(path, space, "edges and edge_links both set (with an edge space) or both None", describe_value(value))
     if value.edges is not None and space.edge_space is not None:
@@ -304,7 +343,7 @@ def _(space: spaces.Graph, value: Any, path: str = "value") -> Value:
         if not isinstance(links, np.ndarray) or links.dtype.kind not in "iu" or links.shape != (n_edges, 2):
             raise _mismatch(f"{path}.edge_links", space, f"an integer array of shape ({n_edges}, 2)", describe_value(links))
         msg.edge_links.CopyFrom(array_to_tensor(links))
-    return Value(graph=msg)
+    return out
 
 
 @encode.register
@@ -314,7 +353,11 @@ def _(space: spaces.OneOf, value: Any, path: str = "value") -> Value:
     index = int(value[0])
     if not 0 <= index < len(space.spaces):
         raise _mismatch(path, space, f"an index in [0, {len(space.spaces)})", index)
-    return Value(one_of=values_pb2.OneOfValue(index=index, value=encode(space.spaces[index], value[1], f"{path}[1]")))
+    _check_depth(space, path)
+    msg = Value()
+    msg.one_of.index = index
+    msg.one_of.value.CopyFrom(encode(space.spaces[index], value[1], f"{path}[1]"))
+    return msg
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import pytest
 from google.protobuf.message import DecodeError
 from gymnasium import spaces
 
-from cogment_gym._proto.cogment_gym.v1 import spaces_pb2, tensor_pb2, values_pb2
-from cogment_gym.codec import array_to_tensor, encode, space_from_proto, space_to_proto
+from cogment_gym._proto.cogment_gym.v1 import env_pb2, spaces_pb2, tensor_pb2, values_pb2
+from cogment_gym.codec import array_to_tensor, decode, encode, space_from_proto, space_to_proto
 from cogment_gym.codec.spaces import MAX_MULTI_BINARY_SIZE
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, UnsupportedSpaceError
 
@@ -249,19 +249,37 @@ def test_space_from_proto_rejects_other_message_types() -> None:
         space_from_proto(values_pb2.Value())  # type: ignore[arg-type]
 
 
+def _nested_dicts(levels: int) -> spaces.Space[Any]:
+    space: spaces.Space[Any] = spaces.Discrete(2)
+    for _ in range(levels):
+        space = spaces.Dict({"k": space})
+    return space
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=DecodeError,
     reason="Known limitation: upb refuses messages nested deeper than 100 levels (3 per Dict level), and "
-    "encode/space_to_proto let its DecodeError escape instead of raising a CogmentGymError.",
+    "space_to_proto lets its DecodeError escape instead of raising a CogmentGymError.",
 )
-@pytest.mark.parametrize("describe", [True, False], ids=["space_to_proto", "encode"])
-def test_absurdly_deep_spaces_raise_codec_errors(describe: bool) -> None:
-    space: spaces.Space[Any] = spaces.Discrete(2)
-    for _ in range(40):
-        space = spaces.Dict({"k": space})
+def test_absurdly_deep_spaces_raise_codec_errors_when_described() -> None:
     with pytest.raises(CogmentGymError):
-        space_to_proto(space) if describe else encode(space, space.sample())
+        space_to_proto(_nested_dicts(40))
+
+
+def test_values_too_deep_for_protobuf_are_refused_when_encoded() -> None:
+    space = _nested_dicts(32)  # 3 * 32 + 2 = 98 message levels > MAX_VALUE_DEPTH
+    with pytest.raises(UnsupportedSpaceError, match="98 message levels"):
+        encode(space, space.sample())
+
+
+def test_the_deepest_encodable_value_still_parses_inside_a_batched_payload() -> None:
+    space = _nested_dicts(31)  # 3 * 31 + 2 = 95 levels, + 3 for ObservationPayload > BatchedStep > SubEnvEnd
+    value = space.sample()
+    payload = env_pb2.ObservationPayload()
+    payload.batch.ends.add(index=0).observation.CopyFrom(encode(space, value))
+    back = env_pb2.ObservationPayload.FromString(payload.SerializeToString())
+    assert decode(space, back.batch.ends[0].observation) == value
 
 
 def test_multi_binary_size_is_capped_on_both_sides() -> None:
