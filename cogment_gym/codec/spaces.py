@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 from gymnasium import spaces
+from google.protobuf.message import DecodeError
 
 from cogment_gym._proto.cogment_gym.v1 import spaces_pb2
 from cogment_gym.codec.tensor import MAX_NDIM, array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
@@ -135,39 +136,60 @@ def _(space: spaces.Text) -> spaces_pb2.Space:
     )
 
 
+def _nested(space: spaces.Space[Any], build: Callable[[], spaces_pb2.Space]) -> spaces_pb2.Space:
+    """``build()`` of a composite space's description. Building re-parses the parts (protobuf's
+    upb backend), which fails past protobuf's nesting limit: that becomes a typed error."""
+    try:
+        return build()
+    except DecodeError as err:
+        raise UnsupportedSpaceError(
+            f"{type(space).__name__} space nested too deep to describe: protobuf parses at most 100 message levels "
+            f"(3 per Dict level, 2 per Tuple / Sequence / OneOf level); flatten the space ({err})"
+        ) from None
+
+
 @space_to_proto.register
 def _(space: spaces.Dict) -> spaces_pb2.Space:
     entries = []
     for key, sub in space.spaces.items():
         if not isinstance(key, str):
             raise UnsupportedSpaceError(f"Dict space keys must be str to travel, got {key!r} ({type(key).__name__})")
-        entries.append(spaces_pb2.DictSpaceEntry(key=key, space=space_to_proto(sub)))
-    return spaces_pb2.Space(dict=spaces_pb2.DictSpace(entries=entries))
+        entries.append((key, space_to_proto(sub)))
+    return _nested(space, lambda: spaces_pb2.Space(
+        dict=spaces_pb2.DictSpace(entries=[spaces_pb2.DictSpaceEntry(key=key, space=sub) for key, sub in entries])
+    ))
 
 
 @space_to_proto.register
 def _(space: spaces.Tuple) -> spaces_pb2.Space:
-    return spaces_pb2.Space(tuple=spaces_pb2.TupleSpace(spaces=[space_to_proto(s) for s in space.spaces]))
+    parts = [space_to_proto(s) for s in space.spaces]
+    return _nested(space, lambda: spaces_pb2.Space(tuple=spaces_pb2.TupleSpace(spaces=parts)))
 
 
 @space_to_proto.register
 def _(space: spaces.Sequence) -> spaces_pb2.Space:
-    return spaces_pb2.Space(
-        sequence=spaces_pb2.SequenceSpace(feature_space=space_to_proto(space.feature_space), stack=space.stack)
-    )
+    feature = space_to_proto(space.feature_space)
+    return _nested(space, lambda: spaces_pb2.Space(sequence=spaces_pb2.SequenceSpace(feature_space=feature, stack=space.stack)))
 
 
 @space_to_proto.register
 def _(space: spaces.Graph) -> spaces_pb2.Space:
-    msg = spaces_pb2.GraphSpace(node_space=space_to_proto(space.node_space))
-    if space.edge_space is not None:
-        msg.edge_space.CopyFrom(space_to_proto(space.edge_space))
-    return spaces_pb2.Space(graph=msg)
+    nodes = space_to_proto(space.node_space)
+    edges = space_to_proto(space.edge_space) if space.edge_space is not None else None
+
+    def build() -> spaces_pb2.Space:
+        msg = spaces_pb2.GraphSpace(node_space=nodes)
+        if edges is not None:
+            msg.edge_space.CopyFrom(edges)
+        return spaces_pb2.Space(graph=msg)
+
+    return _nested(space, build)
 
 
 @space_to_proto.register
 def _(space: spaces.OneOf) -> spaces_pb2.Space:
-    return spaces_pb2.Space(one_of=spaces_pb2.OneOfSpace(spaces=[space_to_proto(s) for s in space.spaces]))
+    parts = [space_to_proto(s) for s in space.spaces]
+    return _nested(space, lambda: spaces_pb2.Space(one_of=spaces_pb2.OneOfSpace(spaces=parts)))
 
 
 def _int_array(tensor: Any, what: str) -> np.ndarray[Any, Any]:

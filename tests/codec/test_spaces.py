@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from google.protobuf.message import DecodeError
 from gymnasium import spaces
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, spaces_pb2, tensor_pb2, values_pb2
@@ -256,15 +255,29 @@ def _nested_dicts(levels: int) -> spaces.Space[Any]:
     return space
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DecodeError,
-    reason="Known limitation: upb refuses messages nested deeper than 100 levels (3 per Dict level), and "
-    "space_to_proto lets its DecodeError escape instead of raising a CogmentGymError.",
-)
-def test_absurdly_deep_spaces_raise_codec_errors_when_described() -> None:
-    with pytest.raises(CogmentGymError):
-        space_to_proto(_nested_dicts(40))
+@pytest.mark.parametrize("levels", [40, 100])
+def test_spaces_too_deep_for_protobuf_are_refused_when_described(levels: int) -> None:
+    with pytest.raises(UnsupportedSpaceError, match="nested too deep"):
+        space_to_proto(_nested_dicts(levels))
+    space = spaces.Discrete(2)
+    for _ in range(2 * levels):  # 2 message levels per Tuple level
+        space = spaces.Tuple((space,))
+    with pytest.raises(UnsupportedSpaceError, match="nested too deep"):
+        space_to_proto(space)
+
+
+def test_the_deepest_describable_space_round_trips() -> None:
+    deepest = next(n for n in range(40, 0, -1) if _describes(_nested_dicts(n)))
+    assert deepest >= 30
+    assert space_from_proto(space_to_proto(_nested_dicts(deepest))) == _nested_dicts(deepest)
+
+
+def _describes(space: spaces.Space[Any]) -> bool:
+    try:
+        space_to_proto(space)
+    except UnsupportedSpaceError:
+        return False
+    return True
 
 
 def test_values_too_deep_for_protobuf_are_refused_when_encoded() -> None:
