@@ -18,6 +18,10 @@ CogmentVectorEnv(N) for N = 1, 8, 16, 32 with the env service in another process
 ``--serve``) and the Orchestrator embedded; CogmentVectorEnv(32) as batched trials (one trial of 32
 sub-envs; four of 8), same service; CogmentVectorEnv(16) with the Orchestrator in a third
 process (``cogment-gym orchestrator``), whose CPU time per tick is what "orch CPU/tick" reports.
+Floors: N grpc.aio streams to an echo process in lock-step with raw bytes of a step's size (every
+request written, then every reply awaited at once), and one stream with the sizes of a batched
+trial of 32; after the table, the best a batched trial of 32 could do here (that bare round trip
+plus SyncVectorEnv(32)'s own stepping time per tick).
 
 Every case runs in a fresh subprocess (``--case``): it warms up, then steps for ``--seconds``; the
 parent samples the resident memory of the case's whole process tree every 50 ms (peak MB) and the
@@ -30,6 +34,7 @@ code is 0 whatever the numbers; PASS/MISS lines compare them to the targets.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -99,6 +104,9 @@ ENV_IDS = {"cartpole": "CartPole-v1", "image": IMAGE_ID}
 # Bytes of one step between Orchestrator and env (EnvRunTrialInput with the ActionSet; the
 # EnvRunTrialOutput with the ObservationSet), measured on real trials of each env.
 MESSAGE_SIZES = {"cartpole": (40, 85), "image": (40, 21235)}
+# The same for one tick of a batched trial of 32 sub-envs (ActionSet of int64[32]; ObservationSet
+# of the batched observation, rewards and flags).
+BATCHED_MESSAGE_SIZES = {"cartpole": (289, 911), "image": (289, 677782)}
 
 
 def serve_main(key: str, unix_socket: str | None = None) -> int:
@@ -188,15 +196,17 @@ class SB3Stepper(Stepper):
 class PingPongStepper(Stepper):
     """The floor of one message each way per step: N grpc.aio bidi streams to an echo process,
     stepped in lock-step (every request written, then every reply read), raw bytes of a step's
-    size; no env, no codec, no Cogment protocol."""
+    size; no env, no codec, no Cogment protocol. ``batched``: one stream whose round trip counts
+    for N steps, with the message sizes of a batched trial of 32."""
 
-    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack) -> None:
-        import asyncio
-
+    def __init__(self, spec: dict[str, Any], stack: contextlib.ExitStack, batched: bool = False) -> None:
         import grpc
 
         super().__init__(spec, stack)
-        request_size, reply_size = MESSAGE_SIZES[spec["env"]]
+        request_size, reply_size = (BATCHED_MESSAGE_SIZES if batched else MESSAGE_SIZES)[spec["env"]]
+        self.steps_per_round = self.n
+        if batched:
+            self.n = 1
         echo = Child([sys.executable, str(Path(__file__).resolve()), "--echo", str(reply_size)])
         stack.callback(echo.stop)
         self.processes["env"] = echo.popen.pid
@@ -220,12 +230,14 @@ class PingPongStepper(Stepper):
     async def _round_trips(self) -> None:
         for call in self.calls:
             await call.write(self.request)
-        for call in self.calls:
-            await call.read()
+        if len(self.calls) == 1:
+            await self.calls[0].read()
+        else:  # every read pending at once, as the Orchestrator's reader tasks are
+            await asyncio.gather(*(call.read() for call in self.calls))
 
     def step(self) -> int:
         self.loop.run_until_complete(self._round_trips())
-        return self.n
+        return self.steps_per_round
 
 
 def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
@@ -241,8 +253,8 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
         from stable_baselines3.common.vec_env import SubprocVecEnv
 
         return SB3Stepper(spec, stack, SubprocVecEnv([lambda: gym.make(env_id) for _ in range(n)]))
-    if kind == "pingpong":
-        return PingPongStepper(spec, stack)
+    if kind in ("pingpong", "pingpong_batched"):
+        return PingPongStepper(spec, stack, batched=kind == "pingpong_batched")
     # cogment cases: the env service in another process
     from cogment_gym import CogmentEnv
     from cogment_gym.envs import CogmentVectorEnv
@@ -348,6 +360,7 @@ def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     rows.append(("cogment_vector_unix", "CogmentVectorEnv(16), env on a unix socket", 16))
     rows.append(("cogment_vector_orch", "CogmentVectorEnv(16), Orchestrator process", 16))
     rows.append(("pingpong", "floor: grpc.aio ping-pong, 16 streams, lock-step", 16))
+    rows.append(("pingpong_batched", "floor: grpc.aio ping-pong, 1 stream, batched-32 sizes", 32))
     return rows
 
 
@@ -412,11 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         base = results.get((env_key, policy, "async", 16))
         for kind, label, n in rows:
             r = results[(env_key, policy, kind, n)]
-            same = results.get((env_key, policy, "async", n)) if kind.startswith("cogment") or kind in ("async", "pingpong", "sync") else None
+            same = results.get((env_key, policy, "async", n)) if kind.startswith(("cogment", "pingpong")) or kind in ("async", "sync") else None
             vs16 = f"{r['rate'] / base['rate']:.2f}x" if base else "-"
             vs_same = f"{r['rate'] / same['rate']:.2f}x" if same else ""
             notes = ""
-            if kind.startswith("cogment") or kind == "pingpong":
+            if kind.startswith(("cogment", "pingpong")):
                 parts = [f"{name} {1e6 * seconds / r['steps']:.0f}" for name, seconds in r["per_process"].items()]
                 notes = "µs/step: " + ", ".join(parts)
                 if kind == "cogment_vector_orch":
@@ -438,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
                 value = batched["rate"] / other["rate"]
                 mark = "PASS" if value >= target else "MISS"
                 print(f"{mark} {env_key}/{policy}: batched trial of 32 / {name} = {value:.2f} (target >= {target:g})")
+            floor = results.get((env_key, policy, "pingpong_batched", 32))
+            if floor:
+                # Nothing in lock-step beats one bare round trip plus the env's own stepping time.
+                best = 32 / (32 / floor["rate"] + 32 / sync32["rate"])
+                print(f"     {env_key}/{policy}: best possible batched trial of 32 here = bare round trip + SyncVectorEnv(32)'s "
+                      f"stepping = {best:,.0f} steps/s = {best / async32['rate']:.2f}x AsyncVectorEnv(32), "
+                      f"{best / sync32['rate']:.2f}x SyncVectorEnv(32)")
     short, long_ = results.get(("cartpole", "random", "cogment_vector", 16)), results.get(("cartpole", "balance", "cogment_vector", 16))
     if short and long_:
         value = short["rate"] / long_["rate"]
