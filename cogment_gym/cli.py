@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=_port, default=DEFAULT_ENV_PORT, help="TCP port, 0 lets the OS choose (default: %(default)s)")
     serve.add_argument("--unix-socket", metavar="PATH", help="bind this unix socket instead of TCP")
+    serve.add_argument("--no-local-socket", dest="local_socket", action="store_false",
+                       help="TCP only: do not also offer same-host clients a unix socket (see serve(local_socket=))")
     serve.add_argument("--workers", type=_positive_int, default=1, metavar="K",
                        help="serve in K processes, one endpoint each: worker i binds port+i (port 0: any free "
                        "port), or <socket stem>-<i><suffix> (default: %(default)s, this process)")
@@ -235,7 +237,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _serve_workers(args, ids, source)
     try:
-        server = cogment_gym.serve(source, host=args.host, port=args.port, unix_socket=args.unix_socket, env_kwargs=args.kwargs)
+        server = cogment_gym.serve(source, host=args.host, port=args.port, unix_socket=args.unix_socket, env_kwargs=args.kwargs,
+                                   local_socket=args.local_socket)
     except _input_errors() as err:
         raise UsageError(f"cannot serve {', '.join(ids)}: {_describe(err)}") from None
     try:
@@ -256,7 +259,7 @@ def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any) -> int
 
     try:
         workers = EnvWorkers(source, workers=args.workers, host=args.host, port=args.port, unix_socket=args.unix_socket,
-                             env_kwargs=args.kwargs)
+                             env_kwargs=args.kwargs, local_socket=args.local_socket)
     except WorkerStartError as err:
         logger.debug("a worker failed to start: %s", err)
         raise UsageError(f"cannot serve {', '.join(ids)}: {err.summary}") from None

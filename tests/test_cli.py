@@ -14,11 +14,14 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import grpc
 import pytest
 
 import cogment_gym
 from cogment_gym import CogmentEnv
+from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.cli import _Progress, main
+from cogment_gym.protocol import parse_endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 30.0  # seconds to wait for a process to print that it is ready
@@ -208,6 +211,22 @@ def test_serve_prints_its_endpoint_and_stops_on_sigterm(processes: list[Process]
     finally:
         env.close()
     assert process.terminate() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, announced", [((), True), (("--no-local-socket",), False)], ids=["default", "no-local-socket"])
+def test_serve_announces_a_same_host_socket_unless_told_not_to(processes: list[Process], flags: tuple[str, ...], announced: bool) -> None:
+    process = Process("serve", "CartPole-v1", "--port", "0", *flags)
+    processes.append(process)
+    line = process.readline()
+    match = re.fullmatch(r"serving CartPole-v1 at (grpc://\S+)\n", line)
+    assert match, line
+    with grpc.insecure_channel(parse_endpoint(match[1]).grpc_target) as channel:
+        spec = env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(env_pb2.GetSpecRequest(), timeout=10)
+    assert spec.local_endpoint.startswith("unix://") is announced
+    assert process.terminate() == 0
+    if announced:  # the socket's private directory goes with the service
+        assert not os.path.exists(os.path.dirname(parse_endpoint(spec.local_endpoint).address))
 
 
 @pytest.mark.slow

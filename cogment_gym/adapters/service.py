@@ -244,15 +244,24 @@ def _reward(tick: int, receiver: str, sender: str, value: float) -> Output:
 class EnvSpecServicer(env_pb2_grpc.EnvSpecSPServicer):
     """Tells clients what the hosted environments look like before any trial."""
 
-    def __init__(self, host: EnvHost) -> None:
+    def __init__(self, host: EnvHost, *, service_id: str = "", local_endpoint: str = "") -> None:
         self.host = host
+        self.service_id = service_id
+        self.local_endpoint = local_endpoint  # set once the server has bound its unix socket
 
     async def GetSpec(self, request: env_pb2.GetSpecRequest, context: Any) -> env_pb2.EnvSpec:
         try:
-            return self.host.get(request.implementation).spec
+            spec = self.host.get(request.implementation).spec
         except UnknownImplementationError as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
             raise  # abort raises; this line is for type checkers
+        if not (self.service_id or self.local_endpoint):
+            return spec
+        reply = env_pb2.EnvSpec()
+        reply.CopyFrom(spec)  # the pooled spec stays as the host made it
+        reply.service_id = self.service_id
+        reply.local_endpoint = self.local_endpoint
+        return reply
 
     async def ListImplementations(self, request: env_pb2.ListImplementationsRequest, context: Any) -> env_pb2.ListImplementationsReply:
         return env_pb2.ListImplementationsReply(implementations=list(self.host.implementations))

@@ -119,6 +119,7 @@ class _WorkerSpec:
     max_agents: int | None
     servicer_options: dict[str, Any]
     gym_specs: list[Any] = field(default_factory=list)  # EnvSpecs of the ids registered in the parent
+    local_socket: bool = True
 
 
 class _Worker:
@@ -252,7 +253,7 @@ def _worker_main(conn: Connection, index: int, address: str, parent_pid: int) ->
                 gym.registry[gym_spec.id] = gym_spec
         host = EnvHost(spec.env, spec.env_kwargs, api=spec.api, max_agents=spec.max_agents)
         try:
-            server = EnvServer(host, address, servicer_options=spec.servicer_options)
+            server = EnvServer(host, address, servicer_options=spec.servicer_options, local_socket=spec.local_socket)
         except BaseException:
             host.close()
             raise
@@ -315,7 +316,7 @@ class EnvWorkers:
             choose each port; ``port=P`` binds ``P + i`` for worker ``i``; a unix socket
             ``/d/x.sock`` becomes ``/d/x-<i>.sock``.
         start_timeout: seconds to wait for every worker to report its endpoint.
-        env_kwargs, api, max_agents, servicer_options: passed to every worker's server.
+        env_kwargs, api, max_agents, local_socket, servicer_options: passed to every worker's server.
 
     Attributes:
         endpoints: the K endpoints, in worker order.
@@ -348,6 +349,7 @@ class EnvWorkers:
         env_kwargs: Mapping[str, Any] | None = None,
         api: str | None = None,
         max_agents: int | None = None,
+        local_socket: bool = True,
         start_timeout: float = DEFAULT_START_TIMEOUT,
         **servicer_options: Any,
     ) -> None:
@@ -359,6 +361,7 @@ class EnvWorkers:
             max_agents=max_agents,
             servicer_options=dict(servicer_options),
             gym_specs=_registered_gym_specs(env),
+            local_socket=local_socket,
         )
         payload = _pickle_spec(spec)
         self._names = _source_names(env)

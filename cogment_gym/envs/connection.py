@@ -4,7 +4,10 @@
   directly; no port is opened.
 - Remote environment service (``environment="grpc://..."``): embedded Orchestrator, the env
   reached over gRPC. A list of endpoints (services of the same environment) is accepted too:
-  every one must serve the same spaces, and a facade chooses one per trial.
+  every one must serve the same spaces, and a facade chooses one per trial. A service on this
+  host that announces a unix socket (``EnvSpec.local_endpoint``, ``serve(local_socket=True)``,
+  the default) is reached over that socket once it proves to be the same service (its
+  ``service_id``); ``COGMENT_GYM_LOCAL_SOCKET=0`` keeps TCP.
 - Remote Orchestrator (``orchestrator="grpc://..."``): trials are started with
   ``TrialLifecycleSP.StartTrial`` and joined through ``ClientActorSP.RunTrial``, as any Cogment
   client would (works with the real Cogment Orchestrator).
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Mapping, Sequence
 
 import grpc
@@ -27,11 +31,15 @@ from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialS
 from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol import LocalCall, parse_endpoint
+from cogment_gym.protocol.endpoints import EndpointError
 from cogment_gym.protocol.metadata import TRIAL_ID
 
 __all__ = ["TrialConnection", "check_render_mode", "spec_from_spaces", "spec_metadata"]
 
 logger = logging.getLogger(__name__)
+
+# Seconds to wait for a service's answer on its announced unix socket before keeping TCP.
+LOCAL_CHECK_TIMEOUT = 5.0
 
 
 def spec_from_spaces(
@@ -169,7 +177,8 @@ class TrialConnection:
                 self.spec = self._spec_override
                 self.implementations = [self.implementation]
                 return
-            self.spec = await self._fetch_spec(channels[0], self.env_endpoint)
+            specs = [await self._fetch_spec(channels[0], self.env_endpoint)]
+            self.spec = specs[0]
             for channel, endpoint in zip(channels[1:], self.env_endpoints[1:]):
                 other = await self._fetch_spec(channel, endpoint)
                 if other.implementation != self.spec.implementation or list(other.actors) != list(self.spec.actors):
@@ -177,8 +186,14 @@ class TrialConnection:
                         f"the environment services at {self.env_endpoint} and {endpoint} differ: implementation "
                         f"{self.spec.implementation!r} vs {other.implementation!r}, or their actors' spaces"
                     )
+                specs.append(other)
             self.implementation = self.spec.implementation
             self.implementations = [self.implementation]
+            if self._orchestrator is not None:  # the embedded Orchestrator runs the trials: same host
+                for endpoint, spec in zip(self.env_endpoints, specs):
+                    local = await self._same_host(endpoint, spec)
+                    if local is not None:
+                        self._orchestrator.connector.route(endpoint, local)
         except BaseException:
             await self.close()
             raise
@@ -199,6 +214,30 @@ class TrialConnection:
                 raise UnknownImplementationError(f"environment service at {endpoint}: {err.details()}") from None
             raise grpc_error(err, f"environment service at {endpoint}") from None
         return spec
+
+    async def _same_host(self, endpoint: str, spec: env_pb2.EnvSpec) -> str | None:
+        """The service's own unix socket (``EnvSpec.local_endpoint``), if this process can reach
+        it and the service there has the same ``service_id``; else None. The embedded
+        Orchestrator then reaches ``endpoint`` through it, skipping loopback TCP
+        (docs/performance.md)."""
+        local = spec.local_endpoint
+        if not local or not spec.service_id or os.environ.get("COGMENT_GYM_LOCAL_SOCKET") == "0":
+            return None
+        try:
+            parsed = parse_endpoint(local)
+            if parsed.scheme != "unix" or not os.path.exists(parsed.address):  # another host's path
+                return None
+            assert self._orchestrator is not None
+            there: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(self._orchestrator.connector.channel(local)).GetSpec(
+                env_pb2.GetSpecRequest(implementation=spec.implementation), timeout=min(self.timeout, LOCAL_CHECK_TIMEOUT)
+            )
+        except (EndpointError, grpc.aio.AioRpcError, OSError) as err:
+            logger.debug("environment service at %s: not using %s: %s", endpoint, local, err)
+            return None
+        if there.service_id != spec.service_id:  # a stale path, now another service's
+            return None
+        logger.debug("environment service at %s: trials run over %s", endpoint, local)
+        return local
 
     def _new_channel(self, endpoint: str) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(parse_endpoint(endpoint).grpc_target, options=GRPC_OPTIONS)

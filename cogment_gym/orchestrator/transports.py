@@ -248,6 +248,13 @@ class Connector:
         self._local_envs: dict[str, Handler] = {}
         self._local_actors: dict[str, Handler] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._routes: dict[str, str] = {}
+
+    def route(self, endpoint: str, via: str) -> None:
+        """Reach ``endpoint`` through ``via``, another endpoint of the same service (its unix
+        socket on this host). Trial params, descriptions and errors keep naming ``endpoint``."""
+        parse_endpoint(via)  # validates
+        self._routes[str(parse_endpoint(endpoint))] = via
 
     def add_local_environment(self, name: str, run_trial: Handler) -> str:
         """Register an in-process EnvironmentSP.RunTrial; returns its ``local://`` endpoint."""
@@ -260,7 +267,9 @@ class Connector:
         return f"local://{name}"
 
     def channel(self, endpoint: str) -> grpc.aio.Channel:
-        target = parse_endpoint(endpoint).grpc_target
+        parsed = parse_endpoint(endpoint)
+        via = self._routes.get(str(parsed))
+        target = (parse_endpoint(via) if via is not None else parsed).grpc_target
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(target, options=GRPC_OPTIONS)

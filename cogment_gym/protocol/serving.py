@@ -62,6 +62,9 @@ class BackgroundServer:
     def _add_services(self, server: grpc.aio.Server) -> None:
         raise NotImplementedError
 
+    def _bind_more(self, server: grpc.aio.Server, endpoint: str) -> None:
+        """Called in the server's loop after ``endpoint`` is bound, before serving: bind more."""
+
     def _started(self, endpoint: str) -> None:
         """Called in the server's loop once it serves at ``endpoint``."""
 
@@ -72,6 +75,7 @@ class BackgroundServer:
         self._server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
         self._add_services(self._server)
         port, endpoint = bind_address(self._server, address)
+        self._bind_more(self._server, endpoint)
         await self._server.start()
         self._started(endpoint)
         return port, endpoint

@@ -67,6 +67,7 @@ class TrialStreamServicer:
 
     async def RunTrial(self, request_iterator: Any, context: Any) -> None:
         trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID) or "?"
+        logger.debug("%s: trial %s from %s", self.origin, trial_id, context.peer())
         self.active_trials += 1
         try:
             await self._run(trial_id, context)

@@ -145,7 +145,7 @@ class ActorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., actor_class: _Optional[str] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
 
 class EnvSpec(_message.Message):
-    __slots__ = ("implementation", "actors", "render_modes", "metadata", "gym_id", "multi_agent", "max_episode_steps", "api", "agent_slots", "state_space")
+    __slots__ = ("implementation", "actors", "render_modes", "metadata", "gym_id", "multi_agent", "max_episode_steps", "api", "agent_slots", "state_space", "local_endpoint", "service_id")
     IMPLEMENTATION_FIELD_NUMBER: _ClassVar[int]
     ACTORS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODES_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +156,8 @@ class EnvSpec(_message.Message):
     API_FIELD_NUMBER: _ClassVar[int]
     AGENT_SLOTS_FIELD_NUMBER: _ClassVar[int]
     STATE_SPACE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     implementation: str
     actors: _containers.RepeatedCompositeFieldContainer[ActorSpec]
     render_modes: _containers.RepeatedScalarFieldContainer[str]
@@ -166,7 +168,9 @@ class EnvSpec(_message.Message):
     api: MultiAgentApi
     agent_slots: bool
     state_space: _spaces_pb2.Space
-    def __init__(self, implementation: _Optional[str] = ..., actors: _Optional[_Iterable[_Union[ActorSpec, _Mapping]]] = ..., render_modes: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., gym_id: _Optional[str] = ..., multi_agent: bool = ..., max_episode_steps: _Optional[int] = ..., api: _Optional[_Union[MultiAgentApi, str]] = ..., agent_slots: bool = ..., state_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
+    local_endpoint: str
+    service_id: str
+    def __init__(self, implementation: _Optional[str] = ..., actors: _Optional[_Iterable[_Union[ActorSpec, _Mapping]]] = ..., render_modes: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., gym_id: _Optional[str] = ..., multi_agent: bool = ..., max_episode_steps: _Optional[int] = ..., api: _Optional[_Union[MultiAgentApi, str]] = ..., agent_slots: bool = ..., state_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., local_endpoint: _Optional[str] = ..., service_id: _Optional[str] = ...) -> None: ...
 
 class GetSpecRequest(_message.Message):
     __slots__ = ("implementation",)
