@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import sys
@@ -314,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in machine_facts():
         print(line)
     transport = "unix socket" if args.unix_socket else "TCP 127.0.0.1"
+    if not args.unix_socket:  # TCP means TCP: not the unix socket a TCP service also announces
+        os.environ["COGMENT_GYM_LOCAL_SOCKET"] = "0"
     print(f"settings: {args.seconds:g} s per case in {args.rounds} interleaved rounds, after {args.warmup:g} s warmup; "
           f"transport {transport}; CogmentEnv loop: {args.loop}", flush=True)
 

@@ -127,6 +127,8 @@ def case_main(spec: dict[str, Any]) -> int:
         if spec["transport"] == "unix":
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="cogment-gym-loops-"))
             serve += ["--unix-socket", f"{directory}/env.sock"]
+        else:  # TCP means TCP: not the unix socket a TCP service also announces to same-host clients
+            os.environ["COGMENT_GYM_LOCAL_SOCKET"] = "0"
         service = Child(serve)
         stack.callback(service.stop)
         n, per_trial = spec["n"], spec["per_trial"]

@@ -16,7 +16,9 @@ Cases in each group: the env stepped directly; gymnasium SyncVectorEnv(16 and 32
 for N = 1, 8, 16, 32; SB3 SubprocVecEnv(16) if installed; CogmentEnv (one trial at a time);
 CogmentVectorEnv(N) for N = 1, 8, 16, 32 with the env service in another process (this file with
 ``--serve``) and the Orchestrator embedded; CogmentVectorEnv(32) as batched trials (one trial of 32
-sub-envs; four of 8), same service; CogmentVectorEnv(16) with the Orchestrator in a third
+sub-envs; four of 8), same service. Clients are given the service's TCP endpoint and, by default,
+run their trials over the unix socket the service announces; "TCP only" rows turn that off
+(``COGMENT_GYM_LOCAL_SOCKET=0``). CogmentVectorEnv(16) with the Orchestrator in a third
 process (``cogment-gym orchestrator``), whose CPU time per tick is what "orch CPU/tick" reports.
 Floors: N grpc.aio streams to an echo process in lock-step with raw bytes of a step's size (every
 request written, then every reply awaited at once), and one stream with the sizes of a batched
@@ -44,7 +46,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -109,11 +110,11 @@ MESSAGE_SIZES = {"cartpole": (40, 85), "image": (40, 21235)}
 BATCHED_MESSAGE_SIZES = {"cartpole": (289, 911), "image": (289, 677782)}
 
 
-def serve_main(key: str, unix_socket: str | None = None) -> int:
+def serve_main(key: str) -> int:
     """``--serve KEY``: serve the env in this process until SIGTERM; print the endpoint first."""
     import cogment_gym
 
-    server = cogment_gym.serve({ENV_IDS[key]: ENV_IDS[key]}, unix_socket=unix_socket)
+    server = cogment_gym.serve({ENV_IDS[key]: ENV_IDS[key]})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -260,16 +261,16 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
     from cogment_gym.envs import CogmentVectorEnv
 
     serve = [sys.executable, str(Path(__file__).resolve()), "--serve", spec["env"]]
-    if kind == "cogment_vector_unix":
-        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="cogment-gym-suite-"))
-        serve += ["--unix-socket", f"{directory}/env.sock"]
+    if kind.endswith("_tcp"):  # the client ignores the service's same-host unix socket
+        os.environ["COGMENT_GYM_LOCAL_SOCKET"] = "0"
+        kind = kind[: -len("_tcp")]
     service = Child(serve)
     stack.callback(service.stop)
     endpoint = service.line
     processes = {"env": service.popen.pid}
     if kind == "cogment_env":
         stepper: Stepper = SingleStepper(spec, stack, CogmentEnv(environment=endpoint))
-    elif kind in ("cogment_vector", "cogment_vector_unix"):
+    elif kind == "cogment_vector":
         stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n))
     elif kind.startswith("cogment_batched"):  # cogment_batched<K>: trials of K sub-envs
         per_trial = int(kind[len("cogment_batched"):])
@@ -357,7 +358,8 @@ def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     rows.append(("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32))
     if not quick:
         rows.append(("cogment_batched8", "CogmentVectorEnv(32): 4 batched trials of 8", 32))
-    rows.append(("cogment_vector_unix", "CogmentVectorEnv(16), env on a unix socket", 16))
+        rows.append(("cogment_batched32_tcp", "CogmentVectorEnv(32): 1 batched trial of 32, TCP only", 32))
+    rows.append(("cogment_vector_tcp", "CogmentVectorEnv(16), TCP only", 16))
     rows.append(("cogment_vector_orch", "CogmentVectorEnv(16), Orchestrator process", 16))
     rows.append(("pingpong", "floor: grpc.aio ping-pong, 16 streams, lock-step", 16))
     rows.append(("pingpong_batched", "floor: grpc.aio ping-pong, 1 stream, batched-32 sizes", 32))
@@ -375,11 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default="0,1,2", help="which groups to run, by index (default: %(default)s)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--unix-socket", help=argparse.SUPPRESS)
     parser.add_argument("--echo", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve_main(args.serve, args.unix_socket)
+        return serve_main(args.serve)
     if args.echo is not None:
         serve_echo("127.0.0.1:0", args.echo)
         return 0
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in machine_facts():
         print(line)
     print(f"settings: {args.seconds:g} s per case after {args.warmup:g} s warmup, median of {args.repeat}; "
-          "env services on TCP 127.0.0.1\n", flush=True)
+          "env services at grpc://127.0.0.1 (clients use their same-host unix socket unless 'TCP only')\n", flush=True)
     header = ("| case | steps/s | vs Async(16) | vs Async(same N) | CPU µs/step (all processes) | peak MB | notes |\n"
               "|---|---:|---:|---:|---:|---:|---|")
     results: dict[tuple[str, str, str, int], dict[str, Any]] = {}
