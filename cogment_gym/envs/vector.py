@@ -211,6 +211,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             timeout=timeout,
             spec=spec_override,
             replicas=self._num_slots if env is not None else 1,
+            sub_envs=envs_per_trial,
         )
         try:
             self._runner.run(self._connection.open())

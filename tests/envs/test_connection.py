@@ -10,6 +10,7 @@ import os
 from typing import Any, Callable
 
 import grpc
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -119,3 +120,30 @@ def test_a_service_killed_mid_trial_is_still_named_by_the_endpoint_the_user_gave
         for _ in range(3):
             env.step(np.int64(0))
     assert server.endpoint in str(info.value) and "unix" not in str(info.value)
+
+
+class _Frames(gym.Env[np.ndarray, np.int64]):
+    """uint8[84,84,3] observations: 21,168 bytes each."""
+
+    observation_space = gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return np.zeros((84, 84, 3), np.uint8), {}
+
+    def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return np.ones((84, 84, 3), np.uint8), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize("per_trial, transport", [(1, "unix:"), (2, "unix:"), (4, "ipv4:")])
+def test_observation_messages_above_64_kib_stay_on_tcp(
+    per_trial: int, transport: str, served: Callable[..., EnvServer], closing: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Measured: a unix socket is slower than loopback TCP for ~677 kB messages (see
+    connection.LOCAL_SOCKET_MAX_BYTES); 4 x 21,168 bytes is above the cut, 2 x is not."""
+    caplog.set_level(logging.DEBUG, logger=STREAMS_LOGGER)
+    server = served({"frames": _Frames})
+    play(closing(CogmentVectorEnv(num_envs=4, environment=server.endpoint, implementation="frames", envs_per_trial=per_trial)))
+    peers = trial_peers(caplog)
+    assert peers and all(peer.startswith(transport) for peer in peers), peers
