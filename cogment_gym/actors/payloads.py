@@ -23,6 +23,7 @@ __all__ = [
     "AgentTick",
     "NO_ACTION",
     "action_content",
+    "action_payload",
     "read_payload",
 ]
 
@@ -188,11 +189,18 @@ def read_payload(
 
 
 def action_content(space: gym.Space[Any] | None, action: Any, path: str = "action") -> bytes:
-    """An ActionPayload's bytes: the action encoded by ``space``; None gives an empty payload."""
+    """An ActionPayload's bytes: the action encoded by ``space``; None gives an empty payload
+    (a multi-agent "no action")."""
     if action is None:
         return NO_ACTION
     if space is None:
         raise CogmentGymError(f"{path}: the action space is not known")
+    return action_payload(space, action, path)
+
+
+def action_payload(space: gym.Space[Any], action: Any, path: str = "action") -> bytes:
+    """An ActionPayload's bytes: ``action`` encoded by ``space`` (None does not fit a space: it
+    raises SpaceMismatchError like any other misfit)."""
     payload = env_pb2.ActionPayload()
     payload.value.CopyFrom(encode(space, action, path))  # in place: see cogment_gym.codec.building
     return payload.SerializeToString()

@@ -74,7 +74,7 @@ class BatchedGymTrial:
     ) -> bytes:
         batched = concatenate(self.single_observation_space, obs, self._obs)
         msg = env_pb2.ObservationPayload(reward=float(rewards.sum()))
-        msg.value.CopyFrom(encode(self.observation_space, batched, "observation"))  # in place: codec.building
+        msg.value.CopyFrom(encode(self.observation_space, batched, "observation", bounds=False))  # in place: codec.building
         batch = msg.batch
         array_to_tensor(rewards, batch.rewards)
         array_to_tensor(terminations, batch.terminations)
@@ -86,7 +86,8 @@ class BatchedGymTrial:
                     entry.CopyFrom(encode_info(info))
         for index, final_obs, final_info in ends:
             end = batch.ends.add(index=index)
-            end.observation.CopyFrom(encode(self.single_observation_space, final_obs, f"final observation of sub-environment {index}"))
+            what = f"final observation of sub-environment {index}"
+            end.observation.CopyFrom(encode(self.single_observation_space, final_obs, what, bounds=False))
             if final_info:
                 end.info.CopyFrom(encode_info(final_info))
         return msg.SerializeToString()

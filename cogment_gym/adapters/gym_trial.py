@@ -70,7 +70,7 @@ class GymTrial:
 
     def _payload(self, obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
         msg = env_pb2.ObservationPayload(reward=reward, terminated=terminated, truncated=truncated)
-        msg.value.CopyFrom(encode(self.impl.observation_space, obs, "observation"))  # in place: codec.building
+        msg.value.CopyFrom(encode(self.impl.observation_space, obs, "observation", bounds=False))  # in place: codec.building
         if info:
             msg.info.CopyFrom(encode_info(info))
         if self.render_mode == "rgb_array":

@@ -469,7 +469,7 @@ class PettingZooTrial:
     def _output(self, entries: Mapping[str, tuple[int, Any, Any, Any, bool, bool, Any]], agents: list[str], selection: str, *, done: bool) -> TickOutput:
         state: Any = None
         if self._send_state and not done:  # once no agent is left, some envs have no state
-            state = encode(self.impl.state_space, self.env.state(), "state")  # type: ignore[arg-type]
+            state = encode(self.impl.state_space, self.env.state(), "state", bounds=False)  # type: ignore[arg-type]
         frame: Any = None
         if self.render_mode in ("rgb_array", "ansi"):
             frame = self.env.render()
@@ -502,7 +502,7 @@ class PettingZooTrial:
                 terminated=terminated, truncated=truncated, agent_selection=selection, agents=agents,
             )
             if observation is not NO_ACTION:
-                msg.value.CopyFrom(encode(self._obs_space(agent), observation, f"observation of agent {agent!r}"))
+                msg.value.CopyFrom(encode(self._obs_space(agent), observation, f"observation of agent {agent!r}", bounds=False))
             if info:
                 msg.info.CopyFrom(encode_info(info))
             if index in self._new_in_slot:

@@ -86,7 +86,7 @@ def _register_values(
         except Exception:
             return False
 
-    def _encode(space: Any, value: Any, path: str = "value") -> values_pb2.Value:
+    def _encode(space: Any, value: Any, path: str = "value", *, bounds: bool = True) -> values_pb2.Value:
         if not _fits(space, value):
             raise SpaceMismatchError(f"{path} does not fit {space!r}: got {describe_value(value)}", path=path)
         return values_pb2.Value(custom=to_bytes(space, value))

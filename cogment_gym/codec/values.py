@@ -142,7 +142,7 @@ def _check_depth(space: spaces.Space[Any], path: str) -> None:
     if depth > MAX_VALUE_DEPTH:
         raise UnsupportedSpaceError(
             f"{path}: values of {type(space).__name__} spaces nested this deep encode to {depth} message levels; "
-            f"protobuf parses at most {MAX_VALUE_DEPTH} (flatten the space)"
+            f"at most {MAX_VALUE_DEPTH} can travel inside a payload (protobuf parses 100 levels; flatten the space)"
         )
 
 
@@ -215,11 +215,13 @@ def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> np.ndarray
 
 
 @singledispatch
-def encode(space: spaces.Space[Any], value: Any, path: str = "value") -> Value:
+def encode(space: spaces.Space[Any], value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     """Encode ``value``, a member of ``space``, as a ``cogment_gym.v1.Value`` message.
 
     Numeric leaves are converted to the space's dtype only when that is lossless (a Python list of
-    ints for an int Box, an int32 array for an int64 Box); anything else raises.
+    ints for an int Box, an int32 array for an int64 Box); anything else raises. Array values are
+    not checked against bounds here (decoding checks them); a Discrete value is, unless
+    ``bounds=False`` (observations: see :func:`decode`).
 
     Example:
         >>> from gymnasium.spaces import Box
@@ -239,7 +241,7 @@ def encode(space: spaces.Space[Any], value: Any, path: str = "value") -> Value:
 
 
 @encode.register
-def _(space: spaces.Box, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Box, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     return _array_value(_as_array_of(space, value, path))
 
 
@@ -252,9 +254,9 @@ def _integer(space: spaces.Discrete, value: Any, path: str) -> int:
 
 
 @encode.register
-def _(space: spaces.Discrete, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Discrete, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     number = _integer(space, value, path)
-    if not int(space.start) <= number < int(space.start) + int(space.n):
+    if bounds and not int(space.start) <= number < int(space.start) + int(space.n):
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", number)
     msg = Value()
     array_to_tensor(space.dtype.type(number), out=msg.scalar)
@@ -262,24 +264,24 @@ def _(space: spaces.Discrete, value: Any, path: str = "value") -> Value:
 
 
 @encode.register
-def _(space: spaces.MultiDiscrete, value: Any, path: str = "value") -> Value:
+def _(space: spaces.MultiDiscrete, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     return _array_value(_as_array_of(space, value, path))
 
 
 @encode.register
-def _(space: spaces.MultiBinary, value: Any, path: str = "value") -> Value:
+def _(space: spaces.MultiBinary, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     return _array_value(_as_array_of(space, value, path))
 
 
 @encode.register
-def _(space: spaces.Text, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Text, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     if not isinstance(value, str):
         raise _mismatch(path, space, "a str", describe_value(value))
     return Value(text=value)
 
 
 @encode.register
-def _(space: spaces.Dict, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Dict, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     if not hasattr(value, "keys") or not hasattr(value, "__getitem__"):
         raise _mismatch(path, space, "a dict", describe_value(value))
     if set(value.keys()) != set(space.spaces.keys()):
@@ -291,20 +293,20 @@ def _(space: spaces.Dict, value: Any, path: str = "value") -> Value:
     entries = msg.dict.entries
     msg.dict.SetInParent()  # an empty Dict space still has a dict value
     for key, sub in space.spaces.items():
-        entries.add(str_key=key).value.CopyFrom(encode(sub, value[key], f"{path}[{key!r}]"))
+        entries.add(str_key=key).value.CopyFrom(encode(sub, value[key], f"{path}[{key!r}]", bounds=bounds))
     return msg
 
 
 @encode.register
-def _(space: spaces.Tuple, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Tuple, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
         raise _mismatch(path, space, f"a tuple of {len(space.spaces)} items", describe_value(value))
     _check_depth(space, path)
-    return list_value([encode(s, v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(space.spaces, value))])
+    return list_value([encode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, value))])
 
 
 @encode.register
-def _(space: spaces.Sequence, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Sequence, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     if space.stack:
         try:
             items = list(iterate(space.stacked_feature_space, value))
@@ -316,7 +318,7 @@ def _(space: spaces.Sequence, value: Any, path: str = "value") -> Value:
         raise _mismatch(path, space, "a tuple of elements", describe_value(value))
     feature = space.feature_space
     _check_depth(space, path)
-    return list_value([encode(feature, v, f"{path}[{i}]") for i, v in enumerate(items)])
+    return list_value([encode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(items)])
 
 
 def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.Graph) -> tensor_pb2.Tensor:
@@ -328,7 +330,7 @@ def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.G
 
 
 @encode.register
-def _(space: spaces.Graph, value: Any, path: str = "value") -> Value:
+def _(space: spaces.Graph, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     if not isinstance(value, spaces.GraphInstance):
         raise _mismatch(path, space, "a GraphInstance", describe_value(value))
     out = Value()
@@ -347,7 +349,7 @@ def _(space: spaces.Graph, value: Any, path: str = "value") -> Value:
 
 
 @encode.register
-def _(space: spaces.OneOf, value: Any, path: str = "value") -> Value:
+def _(space: spaces.OneOf, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
     if not isinstance(value, tuple) or len(value) != 2 or not isinstance(value[0], (int, np.integer)):
         raise _mismatch(path, space, "a tuple (index, value)", describe_value(value))
     index = int(value[0])
@@ -356,7 +358,7 @@ def _(space: spaces.OneOf, value: Any, path: str = "value") -> Value:
     _check_depth(space, path)
     msg = Value()
     msg.one_of.index = index
-    msg.one_of.value.CopyFrom(encode(space.spaces[index], value[1], f"{path}[1]"))
+    msg.one_of.value.CopyFrom(encode(space.spaces[index], value[1], f"{path}[1]", bounds=bounds))
     return msg
 
 

@@ -14,7 +14,7 @@ from gymnasium.envs.registration import EnvSpec
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content
+from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData
 from cogment_gym.envs.payloads import unpack_observation
@@ -219,7 +219,7 @@ class CogmentEnv(gym.Env[Any, Any]):
                 content = action_content(self.action_space, action)
                 return self._runner.run(self._multi.step(content))
             raise ResetNeededError("call reset() before step(): no episode is running")
-        content = action_content(self.action_space, action)
+        content = action_payload(self.action_space, action)
         try:
             event = self._runner.run(self._step(session, content))
         except BaseException:

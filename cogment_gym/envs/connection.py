@@ -260,8 +260,9 @@ class TrialConnection:
             if parsed.scheme != "unix" or not os.path.exists(parsed.address):  # another host's path
                 return None
             assert self._orchestrator is not None
+            timeout = LOCAL_CHECK_TIMEOUT if not self.timeout or self.timeout <= 0 else min(self.timeout, LOCAL_CHECK_TIMEOUT)
             there: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(self._orchestrator.connector.channel(local)).GetSpec(
-                env_pb2.GetSpecRequest(implementation=spec.implementation), timeout=min(self.timeout, LOCAL_CHECK_TIMEOUT)
+                env_pb2.GetSpecRequest(implementation=spec.implementation), timeout=timeout
             )
         except (EndpointError, grpc.aio.AioRpcError, OSError) as err:
             logger.debug("environment service at %s: not using %s: %s", endpoint, local, err)

@@ -37,7 +37,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.actors.payloads import action_content
+from cogment_gym.actors.payloads import action_payload
 from cogment_gym.codec import encode_object, space_from_proto
 from cogment_gym.envs.cogment_env import ResetNeededError
 from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
@@ -335,7 +335,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             if sub.autoreset:
                 contents.append(None)  # NEXT_STEP: this sub-env resets, its action is ignored
             else:
-                contents.append(action_content(self.single_action_space, action, f"actions[{sub.index}]"))
+                contents.append(action_payload(self.single_action_space, action, f"actions[{sub.index}]"))
         # With a background loop the step runs at once, while the caller goes on; with the
         # caller's loop it runs in step_wait.
         self._pending = self._start(self._step(contents))
@@ -621,7 +621,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 contents.append(None)
             else:
                 path = f"actions[{sub.index * k}:{(sub.index + 1) * k}]" if self._num_slots > 1 else "actions"
-                contents.append(action_content(self._trial_action_space, part, path))
+                contents.append(action_payload(self._trial_action_space, part, path))
         return contents
 
     def _unpack_batched(self, sub: _SubEnv, event: TrialEvent) -> Any:

@@ -256,6 +256,10 @@ class Connector:
         parse_endpoint(via)  # validates
         self._routes[str(parse_endpoint(endpoint))] = via
 
+    def unroute(self, endpoint: str) -> str | None:
+        """Reach ``endpoint`` itself again; the route it had (None: it had none)."""
+        return self._routes.pop(str(parse_endpoint(endpoint)), None)
+
     def add_local_environment(self, name: str, run_trial: Handler) -> str:
         """Register an in-process EnvironmentSP.RunTrial; returns its ``local://`` endpoint."""
         self._local_envs[name] = run_trial

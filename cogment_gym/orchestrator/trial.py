@@ -389,6 +389,22 @@ class Trial:
                 raise PeerLostError(f"{slot.description} sent {msg.WhichOneof('data')} in state {msg.state} before init_output")
 
     async def _connect_env(self) -> None:
+        try:
+            await self._connect_env_once()
+        except EndpointUnreachableError as err:
+            endpoint = self.params.environment.endpoint
+            via = self.connector.unroute(endpoint)
+            if via is None:
+                raise
+            # The service's same-host socket is gone (a restarted or stopped service): TCP from
+            # now on, and this trial tries once more there.
+            logger.info("trial %s: %s failed (%s); using %s itself from now on", self.id, via, err, endpoint)
+            failed, self._env = self._env, None
+            if failed is not None:
+                await _quietly(failed.close(timeout=0))
+            await self._connect_env_once()
+
+    async def _connect_env_once(self) -> None:
         env = self.params.environment
         self._env = link = self.connector.environment(env.endpoint, self._metadata(), f"environment {env.implementation or self.env_name!r} at {env.endpoint}")
         self._env_wait = f"observations from {link.description}"

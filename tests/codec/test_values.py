@@ -586,3 +586,16 @@ def test_decode_without_bounds_reaches_graph_nodes_and_one_of_branches() -> None
     index, inner = decode(one_of, msg, "o", bounds=False)
     assert index == 1
     assert_value_equal(inner, np.array([7.0], np.float32))
+
+
+def test_encode_without_bounds_lets_discrete_values_outside_their_range_through() -> None:
+    space = spaces.Dict({"d": spaces.Discrete(3), "t": spaces.Tuple((spaces.Discrete(2, start=1),))})
+    value = {"d": np.int64(5), "t": (np.int64(0),)}
+    with pytest.raises(SpaceMismatchError, match=r"\[0, 3\)"):
+        encode(space, value)
+    msg = encode(space, value, bounds=False)
+    assert decode(space, msg, bounds=False) == value
+    with pytest.raises(SpaceMismatchError):
+        decode(space, msg)
+    with pytest.raises(SpaceMismatchError, match="an integer"):  # structure is still checked
+        encode(space, {"d": 1.5, "t": (np.int64(1),)}, bounds=False)

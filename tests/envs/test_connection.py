@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import socket
 from typing import Any, Callable
 
 import grpc
@@ -17,6 +19,7 @@ import pytest
 from cogment_gym import CogmentEnv, EnvServer
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.envs import CogmentVectorEnv
+from cogment_gym.errors import EndpointUnreachableError, PeerLostError
 from cogment_gym.protocol import parse_endpoint
 
 STREAMS_LOGGER = "cogment_gym.protocol.streams"
@@ -108,6 +111,40 @@ def test_a_socket_answered_by_another_service_is_not_used(
     assert other.servicer.trials_played == 0
 
 
+@pytest.mark.parametrize("leftover", [False, True], ids=["socket-removed", "dead-socket-file-left"])
+def test_a_restarted_service_is_reached_over_tcp_by_the_next_trial(
+    leftover: bool, served: Callable[..., EnvServer], closing: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client routed to a service's socket must survive the service restarting on its port."""
+    caplog.set_level(logging.DEBUG, logger=STREAMS_LOGGER)
+    first = served("CartPole-v1")
+    env = closing(CogmentEnv(environment=first.endpoint, timeout=5))
+    play(env)
+    assert trial_peers(caplog)[-1].startswith("unix:")
+    path = parse_endpoint(first.local_endpoint).address
+    first.stop()
+    if leftover:  # as a killed service leaves it: the file is there, nobody listens
+        os.makedirs(os.path.dirname(path))
+        dead = socket.socket(socket.AF_UNIX)
+        dead.bind(path)
+        closing(_Closer(dead, os.path.dirname(path)))
+    served("CartPole-v1", port=first.port)
+    caplog.clear()
+    for _ in range(2):  # this trial and the next go over TCP
+        play(env)
+    peers = trial_peers(caplog)
+    assert len(peers) == 2 and all(peer.startswith("ipv4:") for peer in peers), peers
+
+
+class _Closer:
+    def __init__(self, sock: socket.socket, directory: str) -> None:
+        self.sock, self.directory = sock, directory
+
+    def close(self) -> None:
+        self.sock.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def test_a_service_killed_mid_trial_is_still_named_by_the_endpoint_the_user_gave(
     served: Callable[..., EnvServer], closing: Callable[[Any], Any]
 ) -> None:
@@ -116,7 +153,7 @@ def test_a_service_killed_mid_trial_is_still_named_by_the_endpoint_the_user_gave
     env.reset(seed=0)
     env.step(np.int64(0))
     server.stop(grace=0)
-    with pytest.raises(Exception) as info:
+    with pytest.raises((PeerLostError, EndpointUnreachableError)) as info:
         for _ in range(3):
             env.step(np.int64(0))
     assert server.endpoint in str(info.value) and "unix" not in str(info.value)
@@ -147,3 +184,12 @@ def test_observation_messages_above_64_kib_stay_on_tcp(
     play(closing(CogmentVectorEnv(num_envs=4, environment=server.endpoint, implementation="frames", envs_per_trial=per_trial)))
     peers = trial_peers(caplog)
     assert peers and all(peer.startswith(transport) for peer in peers), peers
+
+
+@pytest.mark.parametrize("timeout", [None, 0])
+def test_a_timeout_of_none_or_zero_still_finds_the_socket(
+    timeout: Any, served: Callable[..., EnvServer], closing: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=STREAMS_LOGGER)
+    play(closing(CogmentEnv(environment=served("CartPole-v1").endpoint, timeout=timeout)))
+    assert trial_peers(caplog)[-1].startswith("unix:")

@@ -233,3 +233,28 @@ def test_observations_outside_their_bounds_arrive_as_the_env_made_them(
             obs, _, terminated, _, infos = venv.step(np.zeros(4, np.int64))
             assert_data_equal(obs, np.stack([expected[t]] * 4))
         assert terminated.all()
+
+
+class _LeavesItsRange(gym.Env[np.int64, np.int64]):
+    """A Discrete(3) observation of 5: outside the space, as Gymnasium would let it through."""
+
+    observation_space = gym.spaces.Discrete(3)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.int64, dict[str, Any]]:
+        super().reset(seed=seed)
+        return np.int64(5), {}
+
+    def step(self, action: np.int64) -> tuple[np.int64, float, bool, bool, dict[str, Any]]:
+        return np.int64(-1), 0.0, True, False, {}
+
+
+def test_discrete_observations_outside_their_range_arrive_too(served: Callable[..., EnvServer], closing: Callable[[Any], Any]) -> None:
+    from cogment_gym.envs import CogmentVectorEnv
+
+    env = closing(CogmentEnv(_LeavesItsRange))
+    assert env.reset(seed=0)[0] == 5 and env.step(np.int64(0))[0] == -1
+    endpoint = served({"range": _LeavesItsRange}).endpoint
+    venv = closing(CogmentVectorEnv(num_envs=2, environment=endpoint, implementation="range", envs_per_trial=2))
+    assert venv.reset(seed=0)[0].tolist() == [5, 5]
+    assert venv.step(np.zeros(2, np.int64))[0].tolist() == [-1, -1]

@@ -113,6 +113,7 @@ def test_action_of_the_wrong_type_is_refused_before_sending(counter: StepCounter
         (1.0, "expected an integer, got float 1.0"),
         (3, "expected an integer in [0, 3), got 3"),
         (np.array([1, 2]), "expected an integer"),
+        (None, "expected an integer, got NoneType None"),
     ]
     for bad, phrase in cases:
         with Clock() as clock, pytest.raises(SpaceMismatchError) as err:
