@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any, Literal, Mapping, overload
 
 import grpc
@@ -42,12 +43,12 @@ class EnvServer(BackgroundServer):
     servicer: EnvironmentServicer
 
     def __init__(
-        self, host: EnvHost, address: str, *, servicer_options: Mapping[str, Any] | None = None, local_socket: bool = False
+        self, host: EnvHost, address: str, *, servicer_options: Mapping[str, Any] | None = None, local_socket: bool = True
     ) -> None:
         self.host = host
         self._servicer_options = dict(servicer_options or {})
         self._local_socket = local_socket
-        self._socket_dir = ""
+        self._socket_cleanup: weakref.finalize | None = None
         self.local_endpoint = ""
         self.service_id = uuid.uuid4().hex
         super().__init__(address, thread_name="cogment-gym-env-server")
@@ -60,17 +61,22 @@ class EnvServer(BackgroundServer):
 
     def _bind_more(self, server: grpc.aio.Server, endpoint: str) -> None:
         """With ``local_socket``, a TCP service also listens on a unix socket: loopback TCP costs
-        a trial's messages 5-20% more than a unix socket on the same host (docs/performance.md)."""
+        a trial's messages 5-13% more than a unix socket on the same host (docs/performance.md)."""
         if not self._local_socket or not endpoint.startswith("grpc://"):
             return
-        directory = tempfile.mkdtemp(prefix="cogment-gym-")  # private (0700): only this user connects
         try:
-            _, local = bind_address(server, f"unix:{os.path.join(directory, 'env.sock')}")
+            directory = tempfile.mkdtemp(prefix="cogment-gym-")  # private (0700): only this user connects
         except OSError as err:  # the fast path is optional: TCP serves everyone anyway
             logger.info("no same-host unix socket for %s: %s", endpoint, err)
-            shutil.rmtree(directory, ignore_errors=True)
             return
-        self._socket_dir = directory
+        # Removed by stop(), or when this server is collected or the interpreter exits without it.
+        self._socket_cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
+        try:
+            _, local = bind_address(server, f"unix:{os.path.join(directory, 'env.sock')}")
+        except OSError as err:
+            logger.info("no same-host unix socket for %s: %s", endpoint, err)
+            self._socket_cleanup()
+            return
         self.local_endpoint = self._spec_servicer.local_endpoint = local
 
     def _started(self, endpoint: str) -> None:
@@ -82,8 +88,8 @@ class EnvServer(BackgroundServer):
 
     def _stopped_serving(self) -> None:
         self.host.close()
-        if self._socket_dir:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
+        if self._socket_cleanup is not None:
+            self._socket_cleanup()
 
     def __repr__(self) -> str:
         return f"EnvServer({list(self.host.implementations)}, endpoint={self.endpoint!r})"
@@ -158,7 +164,8 @@ def serve(
         local_socket: a TCP service also listens on a unix socket in a private temporary
             directory, announced in its spec (``EnvSpec.local_endpoint``, with a ``service_id``):
             clients on the same host with an embedded Orchestrator then run their trials over it
-            (5-20% faster than loopback TCP here). Remote clients and Orchestrators are not
+            (5-13% faster than loopback TCP here, for observation messages up to 64 KiB; larger
+            ones stay on TCP). Remote clients and Orchestrators are not
             affected. ``False``: TCP only.
         workers: how many processes serve the environments (default 1: this process, in a
             thread; returns an :class:`EnvServer`). With ``workers > 1`` it returns an

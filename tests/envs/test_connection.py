@@ -9,6 +9,8 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from typing import Any, Callable
 
 import grpc
@@ -21,6 +23,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.envs import CogmentVectorEnv
 from cogment_gym.errors import EndpointUnreachableError, PeerLostError
 from cogment_gym.protocol import parse_endpoint
+from tests.children import REPO_ROOT
 
 STREAMS_LOGGER = "cogment_gym.protocol.streams"
 
@@ -193,3 +196,14 @@ def test_a_timeout_of_none_or_zero_still_finds_the_socket(
     caplog.set_level(logging.DEBUG, logger=STREAMS_LOGGER)
     play(closing(CogmentEnv(environment=served("CartPole-v1").endpoint, timeout=timeout)))
     assert trial_peers(caplog)[-1].startswith("unix:")
+
+
+def test_a_server_never_stopped_leaves_no_socket_directory_behind() -> None:
+    """The socket's directory goes with the interpreter even without stop()."""
+    code = "import cogment_gym, sys; server = cogment_gym.serve('CartPole-v1'); print(server.local_endpoint, flush=True)"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    local = done.stdout.strip().splitlines()[-1]
+    assert local.startswith("unix://")
+    assert not os.path.exists(os.path.dirname(parse_endpoint(local).address))
