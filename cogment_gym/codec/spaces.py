@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import numpy as np
 from gymnasium import spaces
-from google.protobuf.message import DecodeError
 
 from cogment_gym._proto.cogment_gym.v1 import spaces_pb2
 from cogment_gym.codec.tensor import MAX_NDIM, array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
@@ -136,60 +135,85 @@ def _(space: spaces.Text) -> spaces_pb2.Space:
     )
 
 
-def _nested(space: spaces.Space[Any], build: Callable[[], spaces_pb2.Space]) -> spaces_pb2.Space:
-    """``build()`` of a composite space's description. Building re-parses the parts (protobuf's
-    upb backend), which fails past protobuf's nesting limit: that becomes a typed error."""
-    try:
-        return build()
-    except DecodeError as err:
+# protobuf (upb) refuses to parse messages nested deeper than 100 levels; a Space travels inside
+# up to 2 more (EnvSpec > ActorSpec > Space), so a description may nest this deep.
+MAX_SPACE_DEPTH = 96
+
+
+def _space_depth(space: spaces.Space[Any]) -> int:
+    """Nesting levels of the Space message describing ``space``."""
+    if isinstance(space, spaces.Dict):  # Space > DictSpace > DictSpaceEntry > Space ...
+        return 3 + max((_space_depth(s) for s in space.spaces.values()), default=0)
+    if isinstance(space, (spaces.Tuple, spaces.OneOf)):  # Space > TupleSpace / OneOfSpace > Space ...
+        return 2 + max((_space_depth(s) for s in space.spaces), default=0)
+    if isinstance(space, spaces.Sequence):
+        return 2 + _space_depth(space.feature_space)
+    if isinstance(space, spaces.Graph):
+        parts = [space.node_space] + ([space.edge_space] if space.edge_space is not None else [])
+        return 2 + max(_space_depth(s) for s in parts)
+    return 3  # Space > BoxSpace > Tensor at most
+
+
+def _check_depth(space: spaces.Space[Any]) -> None:
+    depth = _space_depth(space)
+    if depth > MAX_SPACE_DEPTH:
         raise UnsupportedSpaceError(
-            f"{type(space).__name__} space nested too deep to describe: protobuf parses at most 100 message levels "
-            f"(3 per Dict level, 2 per Tuple / Sequence / OneOf level); flatten the space ({err})"
-        ) from None
+            f"{type(space).__name__} space nested too deep to describe: {depth} message levels, at most "
+            f"{MAX_SPACE_DEPTH} can travel (protobuf parses 100; 3 per Dict level, 2 per Tuple / Sequence / OneOf "
+            "/ Graph level); flatten the space"
+        )
 
 
 @space_to_proto.register
 def _(space: spaces.Dict) -> spaces_pb2.Space:
-    entries = []
-    for key, sub in space.spaces.items():
+    for key in space.spaces:
         if not isinstance(key, str):
             raise UnsupportedSpaceError(f"Dict space keys must be str to travel, got {key!r} ({type(key).__name__})")
-        entries.append((key, space_to_proto(sub)))
-    return _nested(space, lambda: spaces_pb2.Space(
-        dict=spaces_pb2.DictSpace(entries=[spaces_pb2.DictSpaceEntry(key=key, space=sub) for key, sub in entries])
-    ))
+    _check_depth(space)
+    msg = spaces_pb2.Space()
+    msg.dict.SetInParent()  # an empty Dict space is still a dict
+    for key, sub in space.spaces.items():
+        msg.dict.entries.add(key=key).space.CopyFrom(space_to_proto(sub))
+    return msg
 
 
 @space_to_proto.register
 def _(space: spaces.Tuple) -> spaces_pb2.Space:
-    parts = [space_to_proto(s) for s in space.spaces]
-    return _nested(space, lambda: spaces_pb2.Space(tuple=spaces_pb2.TupleSpace(spaces=parts)))
+    _check_depth(space)
+    msg = spaces_pb2.Space()
+    msg.tuple.SetInParent()
+    for sub in space.spaces:
+        msg.tuple.spaces.add().CopyFrom(space_to_proto(sub))
+    return msg
 
 
 @space_to_proto.register
 def _(space: spaces.Sequence) -> spaces_pb2.Space:
-    feature = space_to_proto(space.feature_space)
-    return _nested(space, lambda: spaces_pb2.Space(sequence=spaces_pb2.SequenceSpace(feature_space=feature, stack=space.stack)))
+    _check_depth(space)
+    msg = spaces_pb2.Space()
+    msg.sequence.feature_space.CopyFrom(space_to_proto(space.feature_space))
+    msg.sequence.stack = space.stack
+    return msg
 
 
 @space_to_proto.register
 def _(space: spaces.Graph) -> spaces_pb2.Space:
-    nodes = space_to_proto(space.node_space)
-    edges = space_to_proto(space.edge_space) if space.edge_space is not None else None
-
-    def build() -> spaces_pb2.Space:
-        msg = spaces_pb2.GraphSpace(node_space=nodes)
-        if edges is not None:
-            msg.edge_space.CopyFrom(edges)
-        return spaces_pb2.Space(graph=msg)
-
-    return _nested(space, build)
+    _check_depth(space)
+    msg = spaces_pb2.Space()
+    msg.graph.node_space.CopyFrom(space_to_proto(space.node_space))
+    if space.edge_space is not None:
+        msg.graph.edge_space.CopyFrom(space_to_proto(space.edge_space))
+    return msg
 
 
 @space_to_proto.register
 def _(space: spaces.OneOf) -> spaces_pb2.Space:
-    parts = [space_to_proto(s) for s in space.spaces]
-    return _nested(space, lambda: spaces_pb2.Space(one_of=spaces_pb2.OneOfSpace(spaces=parts)))
+    _check_depth(space)
+    msg = spaces_pb2.Space()
+    msg.one_of.SetInParent()
+    for sub in space.spaces:
+        msg.one_of.spaces.add().CopyFrom(space_to_proto(sub))
+    return msg
 
 
 def _int_array(tensor: Any, what: str) -> np.ndarray[Any, Any]:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
+import pytest
+
+import cogment_gym
 
 from cogment_gym.adapters import hosting
 from cogment_gym.adapters.hosting import EnvHost
+from cogment_gym.errors import UnsupportedSpaceError
 
 
 def _pool() -> hosting.Implementation:
@@ -51,3 +57,16 @@ def test_close_closes_keyed_instances_too() -> None:
     impl.release(shared, None)
     impl.close()
     assert keyed in closed and shared in closed
+
+
+def test_serving_a_space_too_deep_to_describe_is_a_typed_error() -> None:
+    space: gym.spaces.Space[Any] = gym.spaces.Discrete(2)
+    for _ in range(33):
+        space = gym.spaces.Dict({"k": space})
+
+    class Deep(gym.Env[Any, Any]):
+        observation_space = space
+        action_space = gym.spaces.Discrete(2)
+
+    with pytest.raises(UnsupportedSpaceError, match="nested too deep"):
+        cogment_gym.serve({"deep": Deep})
