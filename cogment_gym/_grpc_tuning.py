@@ -9,9 +9,11 @@ to about 180 µs here, and a batched trial of 32 CartPole sub-envs from about 33
 
 The setting is left alone when the user set ``GRPC_EXPERIMENTS`` (even to an empty string), when
 ``COGMENT_GYM_GRPC_TUNING=0``, when ``grpc`` was imported before cogment_gym (too late to take
-effect), and for grpcio versions it was not measured on (other versions may not know the names,
-and say so on stderr). It is written to ``os.environ``, so processes started from this one (env
-service workers) inherit it.
+effect: in Ray's workers, for instance), and for grpcio versions it was not measured on (other
+versions may not know the names, and say so on stderr). It is written to ``os.environ``, so
+processes started from this one inherit it: env service workers, which want it, but also other
+programs with a gRPC of their own (their gRPC reads it as well; one that does not know the names
+logs "Unknown experiment" once and carries on).
 """
 
 from __future__ import annotations

@@ -40,6 +40,20 @@ def test_importing_cogment_gym_first_sets_the_experiments_before_grpc_loads() ->
 
 
 @needs_known_grpcio
+def test_grpc_knows_the_experiments_it_is_given() -> None:
+    """gRPC logs "Unknown experiment" on stderr for a name it does not know: it must not here."""
+    code = "import cogment_gym, grpc\ngrpc.insecure_channel('127.0.0.1:1').close()"
+    env = {k: v for k, v in os.environ.items() if k not in ("GRPC_EXPERIMENTS", "COGMENT_GYM_GRPC_TUNING")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Unknown experiment" not in done.stderr, done.stderr
+    bogus = dict(env, GRPC_EXPERIMENTS="-no_such_experiment_of_cogment_gym")  # the check can fail
+    done = subprocess.run([sys.executable, "-c", code], env=bogus, capture_output=True, text=True, timeout=120)
+    assert "Unknown experiment" in done.stderr
+
+
+@needs_known_grpcio
 def test_the_setting_is_inherited_by_child_processes() -> None:
     code = (
         "import cogment_gym, subprocess, sys\n"
@@ -47,7 +61,7 @@ def test_the_setting_is_inherited_by_child_processes() -> None:
         " capture_output=True, text=True, timeout=60)\n"
         "print(child.stdout.strip())"
     )
-    env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("GRPC_EXPERIMENTS", "COGMENT_GYM_GRPC_TUNING")}
     env["PYTHONPATH"] = str(REPO_ROOT)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
