@@ -4,6 +4,7 @@ process, and envs closed at teardown."""
 from __future__ import annotations
 
 import os
+import shutil
 
 # Before anything imports grpc: its fork handlers off. Tests (RLlib's Ray, service processes)
 # start children with fork() + exec() while this process serves gRPC, and a child forked while
@@ -25,21 +26,28 @@ import sys
 import cogment_gym
 import cogment_gym.testing  # registers cogment_gym/CompositeSpaces-v0
 server = cogment_gym.serve({name: name for name in sys.argv[1:]})
-print(server.endpoint, flush=True)
+print(server.endpoint, server.local_endpoint, flush=True)
 sys.stdin.read()
 server.stop()
 """
 
 
 class ServiceProcess(Child):
-    """An environment service in a child process (``cogment_gym.serve``); ``endpoint`` is where."""
+    """An environment service in a child process (``cogment_gym.serve``); ``endpoint`` is where.
+    Killed, it cannot remove its same-host socket's directory: :meth:`stop` does."""
 
     def __init__(self, env_ids: list[str], timeout: float = 60.0) -> None:
+        self.local_endpoint = ""
         super().__init__(SERVE_SCRIPT, env_ids, timeout, what="the env service process")
         if not self.first_line.startswith(("grpc://", "unix:")):
             self.stop()
             raise RuntimeError(f"the env service process did not start: {self.first_line!r} {self.stderr()}")
-        self.endpoint = self.first_line
+        self.endpoint, _, self.local_endpoint = self.first_line.partition(" ")
+
+    def stop(self) -> None:
+        super().stop()
+        if self.local_endpoint.startswith("unix://"):
+            shutil.rmtree(os.path.dirname(self.local_endpoint[len("unix://"):]), ignore_errors=True)
 
 
 @pytest.fixture

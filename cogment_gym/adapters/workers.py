@@ -13,7 +13,7 @@ How it works (POSIX):
   ``unix_socket="/run/env.sock"``: worker ``i`` binds ``/run/env-<i>.sock``.
 - Each worker gets one end of a socket pair (a ``multiprocessing.connection.Connection`` on
   both sides; stdin, stdout and stderr stay free for the env). The parent sends the pickled
-  env source; the worker answers ``("ready", endpoint, implementations)`` once it serves, or
+  env source; the worker answers ``("ready", endpoint, implementations, local_endpoint)`` once it serves, or
   ``("failed", type, message, traceback)``; the parent waits for every worker with one deadline
   (``start_timeout``).
 - A worker serves until it reads ``("stop", grace)`` or end-of-file on its connection, or sees
@@ -37,6 +37,7 @@ import logging
 import multiprocessing.connection
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,6 +133,7 @@ class _Worker:
         self.address = address
         self.pid = process.pid
         self.endpoint = ""
+        self.local_endpoint = ""  # its same-host unix socket, "" when none
         self.implementations: list[str] = []
 
 
@@ -234,7 +236,9 @@ _worker_entry(conn, sys.argv[2:])
 
 def _worker_entry(conn: Connection, argv: list[str]) -> None:
     # SIGINT is ignored (see _BOOTSTRAP): a Ctrl-C in a terminal signals the whole process
-    # group, and the parent decides when workers stop.
+    # group, and the parent decides when workers stop. SIGTERM (the parent's second try) exits
+    # through the server's stop, which also removes its same-host socket's directory.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     index, address, parent_pid = int(argv[0]), argv[1], int(argv[2])
     sys.exit(_worker_main(conn, index, address, parent_pid))
 
@@ -263,7 +267,7 @@ def _worker_main(conn: Connection, index: int, address: str, parent_pid: int) ->
     logger.debug("env worker %d serving %s at %s", index, list(server.host.implementations), server.endpoint)
     grace: float | None = 0.0
     try:
-        conn.send(("ready", server.endpoint, list(server.host.implementations)))
+        conn.send(("ready", server.endpoint, list(server.host.implementations), server.local_endpoint))
         grace = _wait_for_stop(conn, parent_pid)
     except (EOFError, OSError):  # the parent is gone
         pass
@@ -431,7 +435,7 @@ class EnvWorkers:
             raise self._start_error(worker, "exited before reporting its endpoint (expected a 'ready' message); "
                                     "its stderr, shared with this process, may say why")
         if message[0] == "ready":
-            worker.endpoint, worker.implementations = message[1], list(message[2])
+            worker.endpoint, worker.implementations, worker.local_endpoint = message[1], list(message[2]), message[3]
             return
         if message[0] == "failed":
             _, remote_type, text, remote_traceback = message
@@ -530,6 +534,8 @@ class EnvWorkers:
             worker.conn.close()
             if worker.process.poll() is None:
                 logger.error("env worker %d (pid %d) did not exit after SIGKILL", worker.index, worker.pid)
+            else:
+                _remove_socket_dir(worker.local_endpoint)
 
     def _wait_exit(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -538,6 +544,19 @@ class EnvWorkers:
                 worker.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
+
+
+def _remove_socket_dir(local_endpoint: str) -> None:
+    """A worker that was killed could not remove its same-host socket's private directory: do it
+    (only a directory the server made: ``<tmp>/cogment-gym-*`` holding at most ``env.sock``)."""
+    if not local_endpoint.startswith("unix://"):
+        return
+    directory = Path(local_endpoint[len("unix://"):]).parent
+    try:
+        if directory.name.startswith("cogment-gym-") and {p.name for p in directory.iterdir()} <= {"env.sock"}:
+            shutil.rmtree(directory, ignore_errors=True)
+    except OSError:  # already gone
+        pass
 
 
 def _signal(worker: _Worker, signal_name: str) -> None:

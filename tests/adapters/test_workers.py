@@ -210,8 +210,11 @@ def test_a_worker_that_dies_is_reported_by_exited(workers: list[EnvWorkers]) -> 
     finally:
         os.close(pidfd)
     assert server.exited() == {1: -signal.SIGKILL}
+    killed_socket_dir = os.path.dirname(server._workers[1].local_endpoint[len("unix://"):])
+    assert os.path.isdir(killed_socket_dir)  # the killed worker could not remove it
     server.stop()
     assert server.exited() == {}
+    assert not os.path.exists(killed_socket_dir)  # the parent did
 
 
 LAUNCHER = textwrap.dedent(
