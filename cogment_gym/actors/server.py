@@ -78,7 +78,7 @@ def serve_actor(
         environment, env_implementation: a cogment_gym environment server to take spaces from.
         run_in_thread: call plain policies in a worker thread (default), so that a slow one does
             not hold up other trials.
-        servicer_options: ``init_timeout``, ``idle_timeout`` (seconds), ``strict``.
+        servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds), ``strict``.
 
     Example:
         >>> from cogment_gym.actors import serve_actor

@@ -27,8 +27,9 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
 from cogment_gym.codec import decode_object, parse_message, space_from_proto
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, PeerTimeoutError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
+from cogment_gym.protocol.deadlines import wait_for
 from cogment_gym.protocol.streams import TrialStreamServicer
 
 __all__ = ["ServiceActorServicer", "UnknownPolicyError"]
@@ -60,6 +61,8 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         run_in_thread: call plain (non-async) policies in a worker thread, so that a slow policy
             (a human at a keyboard) holds up no other trial of this server.
         init_timeout, idle_timeout: seconds to wait for the init data, and for any next message.
+        end_timeout: seconds a policy's ``end`` may still run once the trial is over; past that
+            it is left running and the trial's stream is closed without it (a warning says so).
     """
 
     origin = "service actor"
@@ -78,6 +81,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         strict: bool = False,
         init_timeout: float = 30.0,
         idle_timeout: float = 3600.0,
+        end_timeout: float = 60.0,
     ) -> None:
         if not policies:
             raise ValueError("no policy to serve")
@@ -91,6 +95,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         self.strict = strict
         self.init_timeout = init_timeout
         self.idle_timeout = idle_timeout
+        self.end_timeout = end_timeout
         self._spec: env_pb2.EnvSpec | None = None
         if environment is not None:
             parse_endpoint(environment)
@@ -161,7 +166,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         except Exception as err:
             await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.BAD_REQUEST), trial_id)
             return
-        player = _Player(policy, ctx, self.run_in_thread)
+        player = _Player(policy, ctx, self.run_in_thread, self.end_timeout)
         try:
             await player.start()
         except Exception as err:
@@ -281,10 +286,11 @@ class _Writer:
 class _Player:
     """Calls one trial's policy: in a worker thread unless it is async or ``in_thread`` is off."""
 
-    def __init__(self, policy: Policy, ctx: ActorContext, in_thread: bool) -> None:
+    def __init__(self, policy: Policy, ctx: ActorContext, in_thread: bool, end_timeout: float = 60.0) -> None:
         self.policy = policy
         self.ctx = ctx
         self.in_thread = in_thread
+        self.end_timeout = end_timeout
         self.instance: TrialPolicy | None = None
         self.acting = False
         self._ending: asyncio.Future[Any] | None = None
@@ -325,4 +331,8 @@ class _Player:
             logger.exception("trial %s: the policy's end() raised", self.ctx.trial_id)
 
     async def finish(self) -> None:
-        await self.end()
+        """The trial is over: let ``end`` complete, for at most ``end_timeout`` seconds."""
+        try:
+            await wait_for(self.end(), self.end_timeout, "the policy's end()")
+        except PeerTimeoutError as err:
+            logger.warning("trial %s: %s; the trial's stream closes without it", self.ctx.trial_id, err)

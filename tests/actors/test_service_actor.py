@@ -9,6 +9,7 @@ environment's spec); ``TrialPolicy`` subclasses get one instance per trial and s
 from __future__ import annotations
 
 import asyncio
+import logging
 import io
 import threading
 from typing import Any, Iterator
@@ -24,6 +25,7 @@ from cogment_gym.actors import ActorContext, KeyboardPolicy, RandomPolicy, Trial
 from cogment_gym.errors import TrialFailedError
 from cogment_gym.orchestrator.server import OrchestratorServer
 from tests.orchestrator.peers import Lifecycle, connect, run
+from tests.waiting import wait_until
 
 CONNECT_FOUR = "pettingzoo.classic.connect_four_v3"
 
@@ -185,12 +187,13 @@ def test_unserved_actor_class_fails_the_trial_clearly(servers: list[Any]) -> Non
         env.close()
 
 
-def _play_cartpole_trial(policy: Any, servers: list[Any]) -> None:
+def _play_cartpole_trial(policy: Any, servers: list[Any], **options: Any) -> Any:
     """One CartPole trial whose only actor is ``policy`` served as a service actor, started by a
-    plain Cogment client (no ActorConfig: the actor gets its spaces from the env's spec)."""
+    plain Cogment client (no ActorConfig: the actor gets its spaces from the env's spec); the
+    actor's server."""
     env_server = cogment_gym.serve("CartPole-v1")
     servers.append(env_server)
-    actor_server = serve_actor(policy, environment=env_server.endpoint)
+    actor_server = serve_actor(policy, environment=env_server.endpoint, **options)
     servers.append(actor_server)
     orch = OrchestratorServer()
     servers.append(orch)
@@ -206,6 +209,7 @@ def _play_cartpole_trial(policy: Any, servers: list[Any]) -> None:
             await lifecycle.wait_state(trial_id, common_pb2.ENDED, timeout=30)
 
     run(scenario())
+    return actor_server
 
 
 def test_service_actor_plays_a_single_agent_env_with_spaces_from_the_spec(servers: list[Any]) -> None:
@@ -251,3 +255,22 @@ def test_a_slow_async_end_runs_to_completion_with_the_final_observation(servers:
     assert done.wait(30)
     [(final, terminated, tick)] = ended
     assert final and terminated and tick >= 8
+
+
+def test_an_end_that_never_returns_holds_the_stream_for_end_timeout_only(servers: list[Any], caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+
+    class Stuck(TrialPolicy):
+        def act(self, observation: Any, context: ActorContext) -> int:
+            return int(observation[2] > 0)
+
+        def end(self, context: ActorContext) -> None:  # runs in a worker thread: blocks it
+            release.wait(60)
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="cogment_gym.actors.service"):
+            server = _play_cartpole_trial(Stuck, servers, end_timeout=0.5)
+            assert wait_until(lambda: server.servicer.trials_played == 1 and server.servicer.active_trials == 0, 10)
+        assert any("the policy's end()" in r.getMessage() for r in caplog.records)
+    finally:
+        release.set()  # the thread ends; nothing is left running
