@@ -111,6 +111,7 @@ class CogmentEnv(gym.Env[Any, Any]):
             actor_endpoint=actor_endpoint,
             timeout=timeout,
             spec=spec_override,
+            frames=render_mode == "rgb_array",
         )
         self._metadata = {"render_modes": []}
         self._session: ClientSession | None = None

@@ -126,14 +126,17 @@ class TrialConnection:
         api: str | None = None,
         max_agents: int | None = None,
         sub_envs: int = 1,
+        frames: bool = False,
     ) -> None:
         """``replicas`` (embedded mode): host the env under that many implementation names
         (``key``, ``key#1``, ...), each with its own pool, so that a vector facade's sub-env ``i``
         always gets back the env instance it used before (``reset(seed=None)`` then continues
         that instance's generator, as with a local vector env). ``sub_envs``: sub-environments
-        per trial (batched trials), for the size of an observation message."""
+        per trial (batched trials), for the size of an observation message; ``frames``: every
+        observation message carries an rgb_array frame (large, of a size the spec does not say)."""
         self.timeout = timeout
         self._sub_envs = sub_envs
+        self._frames = frames
         self._spec_override = spec
         self.implementation = implementation
         self._host: EnvHost | None = None
@@ -252,7 +255,7 @@ class TrialConnection:
         if not local or not spec.service_id or os.environ.get("COGMENT_GYM_LOCAL_SOCKET") == "0":
             return None
         size = self._sub_envs * max((_value_bytes(a.observation_space) for a in spec.actors), default=0)
-        if size > LOCAL_SOCKET_MAX_BYTES:  # large messages move faster over loopback TCP
+        if size > LOCAL_SOCKET_MAX_BYTES or self._frames:  # large messages move faster over loopback TCP
             logger.debug("environment service at %s: %d-byte observations stay on TCP", endpoint, size)
             return None
         try:

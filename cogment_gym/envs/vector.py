@@ -212,6 +212,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             spec=spec_override,
             replicas=self._num_slots if env is not None else 1,
             sub_envs=envs_per_trial,
+            frames=render_mode == "rgb_array",
         )
         try:
             self._runner.run(self._connection.open())

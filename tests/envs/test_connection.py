@@ -207,3 +207,11 @@ def test_a_server_never_stopped_leaves_no_socket_directory_behind() -> None:
     local = done.stdout.strip().splitlines()[-1]
     assert local.startswith("unix://")
     assert not os.path.exists(os.path.dirname(parse_endpoint(local).address))
+
+
+def test_rgb_array_frames_stay_on_tcp(served: Callable[..., EnvServer], closing: Callable[[Any], Any], caplog: pytest.LogCaptureFixture) -> None:
+    """Every observation message then carries a frame (CartPole's: 600x400x3 bytes)."""
+    caplog.set_level(logging.DEBUG, logger=STREAMS_LOGGER)
+    env = closing(CogmentEnv(environment=served("CartPole-v1").endpoint, render_mode="rgb_array"))
+    tcp_only(caplog, env)
+    assert env.render().shape == (400, 600, 3)
