@@ -33,6 +33,7 @@ from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.endpoints import EndpointError
+from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
 from cogment_gym.protocol.metadata import TRIAL_ID
 
 __all__ = ["TrialConnection", "check_render_mode", "spec_from_spaces", "spec_metadata"]
@@ -135,6 +136,8 @@ class TrialConnection:
         per trial (batched trials), for the size of an observation message; ``frames``: every
         observation message carries an rgb_array frame (large, of a size the spec does not say)."""
         self.timeout = timeout
+        # Deadline of each RPC: None or <= 0 mean the default, as for the session's reads.
+        self._rpc_timeout = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
         self._sub_envs = sub_envs
         self._frames = frames
         self._spec_override = spec
@@ -232,7 +235,7 @@ class TrialConnection:
     async def _fetch_spec(self, channel: grpc.aio.Channel, endpoint: str) -> env_pb2.EnvSpec:
         try:
             spec: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
-                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=self.timeout
+                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=self._rpc_timeout
             )
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -263,7 +266,7 @@ class TrialConnection:
             if parsed.scheme != "unix" or not os.path.exists(parsed.address):  # another host's path
                 return None
             assert self._orchestrator is not None
-            timeout = LOCAL_CHECK_TIMEOUT if not self.timeout or self.timeout <= 0 else min(self.timeout, LOCAL_CHECK_TIMEOUT)
+            timeout = min(self._rpc_timeout, LOCAL_CHECK_TIMEOUT)
             there: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(self._orchestrator.connector.channel(local)).GetSpec(
                 env_pb2.GetSpecRequest(implementation=spec.implementation), timeout=timeout
             )
@@ -287,7 +290,7 @@ class TrialConnection:
         else:
             assert self._lifecycle is not None
             try:
-                reply = await self._lifecycle.StartTrial(request, timeout=self.timeout)
+                reply = await self._lifecycle.StartTrial(request, timeout=self._rpc_timeout)
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.UNAVAILABLE:
                     raise EndpointUnreachableError(f"orchestrator at {self._orchestrator_endpoint} is unreachable: {err.details()}") from None
@@ -328,7 +331,7 @@ class TrialConnection:
         if self._lifecycle is not None:
             try:
                 await self._lifecycle.TerminateTrial(
-                    orchestrator_pb2.TerminateTrialRequest(hard_termination=True), metadata=((TRIAL_ID, trial_id),), timeout=self.timeout
+                    orchestrator_pb2.TerminateTrialRequest(hard_termination=True), metadata=((TRIAL_ID, trial_id),), timeout=self._rpc_timeout
                 )
             except grpc.aio.AioRpcError as err:
                 logger.warning("could not terminate trial %s: %s", trial_id, err.details())
