@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from cogment_gym._proto.cogment_gym.v1 import spaces_pb2
+from cogment_gym.codec.building import nesting_depth
 from cogment_gym.codec.tensor import MAX_NDIM, array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
 from cogment_gym.errors import CodecError, MalformedMessageError, UnsupportedSpaceError
 
@@ -140,22 +141,15 @@ def _(space: spaces.Text) -> spaces_pb2.Space:
 MAX_SPACE_DEPTH = 96
 
 
-def _space_depth(space: spaces.Space[Any]) -> int:
-    """Nesting levels of the Space message describing ``space``."""
-    if isinstance(space, spaces.Dict):  # Space > DictSpace > DictSpaceEntry > Space ...
-        return 3 + max((_space_depth(s) for s in space.spaces.values()), default=0)
-    if isinstance(space, (spaces.Tuple, spaces.OneOf)):  # Space > TupleSpace / OneOfSpace > Space ...
-        return 2 + max((_space_depth(s) for s in space.spaces), default=0)
-    if isinstance(space, spaces.Sequence):
-        return 2 + _space_depth(space.feature_space)
-    if isinstance(space, spaces.Graph):
+def _space_leaf_depth(space: spaces.Space[Any]) -> int:
+    if isinstance(space, spaces.Graph):  # Space > GraphSpace > Space ...
         parts = [space.node_space] + ([space.edge_space] if space.edge_space is not None else [])
-        return 2 + max(_space_depth(s) for s in parts)
+        return 2 + max(nesting_depth(s, _space_leaf_depth) for s in parts)
     return 3  # Space > BoxSpace > Tensor at most
 
 
 def _check_depth(space: spaces.Space[Any]) -> None:
-    depth = _space_depth(space)
+    depth = nesting_depth(space, _space_leaf_depth)
     if depth > MAX_SPACE_DEPTH:
         raise UnsupportedSpaceError(
             f"{type(space).__name__} space nested too deep to describe: {depth} message levels, at most "
@@ -177,14 +171,20 @@ def _(space: spaces.Dict) -> spaces_pb2.Space:
     return msg
 
 
-@space_to_proto.register
-def _(space: spaces.Tuple) -> spaces_pb2.Space:
+def _listed(space: spaces.Tuple | spaces.OneOf, kind: str) -> spaces_pb2.Space:
+    """A Tuple's or OneOf's description (``kind``: "tuple" / "one_of"): its spaces in order."""
     _check_depth(space)
     msg = spaces_pb2.Space()
-    msg.tuple.SetInParent()
+    container = getattr(msg, kind)
+    container.SetInParent()  # no spaces is still a tuple / one_of
     for sub in space.spaces:
-        msg.tuple.spaces.add().CopyFrom(space_to_proto(sub))
+        container.spaces.add().CopyFrom(space_to_proto(sub))
     return msg
+
+
+@space_to_proto.register
+def _(space: spaces.Tuple) -> spaces_pb2.Space:
+    return _listed(space, "tuple")
 
 
 @space_to_proto.register
@@ -208,12 +208,7 @@ def _(space: spaces.Graph) -> spaces_pb2.Space:
 
 @space_to_proto.register
 def _(space: spaces.OneOf) -> spaces_pb2.Space:
-    _check_depth(space)
-    msg = spaces_pb2.Space()
-    msg.one_of.SetInParent()
-    for sub in space.spaces:
-        msg.one_of.spaces.add().CopyFrom(space_to_proto(sub))
-    return msg
+    return _listed(space, "one_of")
 
 
 def _int_array(tensor: Any, what: str) -> np.ndarray[Any, Any]:

@@ -21,7 +21,7 @@ from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 from google.protobuf.message import Message
 
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2, values_pb2
-from cogment_gym.codec.building import list_value
+from cogment_gym.codec.building import list_value, nesting_depth
 from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
 from cogment_gym.errors import MalformedMessageError, SpaceMismatchError, UnsupportedSpaceError
 
@@ -124,21 +124,13 @@ def _bounds(space: spaces.Space[Any], make: Callable[[], _Bounds]) -> _Bounds:
 MAX_VALUE_DEPTH = 96
 
 
-def _value_depth(space: spaces.Space[Any]) -> int:
-    """Nesting levels of the Value message a member of ``space`` encodes to."""
-    if isinstance(space, spaces.Dict):  # Value > MapValue > MapEntry > Value ...
-        return 3 + max((_value_depth(s) for s in space.spaces.values()), default=0)
-    if isinstance(space, (spaces.Tuple, spaces.OneOf)):  # Value > ListValue / OneOfValue > Value ...
-        return 2 + max((_value_depth(s) for s in space.spaces), default=0)
-    if isinstance(space, spaces.Sequence):
-        return 2 + _value_depth(space.feature_space)
-    if isinstance(space, spaces.Graph):  # Value > GraphValue > Tensor
-        return 3
-    return 2  # Value > Tensor (or a custom / text leaf)
+def _value_leaf_depth(space: spaces.Space[Any]) -> int:
+    # Value > GraphValue > Tensor; Value > Tensor (or a custom / text leaf)
+    return 3 if isinstance(space, spaces.Graph) else 2
 
 
 def _check_depth(space: spaces.Space[Any], path: str) -> None:
-    depth = _cached(_DEPTHS, space, lambda: _value_depth(space))
+    depth = _cached(_DEPTHS, space, lambda: nesting_depth(space, _value_leaf_depth))
     if depth > MAX_VALUE_DEPTH:
         raise UnsupportedSpaceError(
             f"{path}: values of {type(space).__name__} spaces nested this deep encode to {depth} message levels; "
