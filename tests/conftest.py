@@ -4,7 +4,6 @@ process, and envs closed at teardown."""
 from __future__ import annotations
 
 import os
-import shutil
 
 # Before anything imports grpc: its fork handlers off. Tests (RLlib's Ray, service processes)
 # start children with fork() + exec() while this process serves gRPC, and a child forked while
@@ -16,6 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import cogment_gym
+from cogment_gym.adapters.server import remove_socket_directory
 from tests.children import REPO_ROOT, Child
 
 __all__ = ["REPO_ROOT", "ServiceProcess"]
@@ -46,8 +46,7 @@ class ServiceProcess(Child):
 
     def stop(self) -> None:
         super().stop()
-        if self.local_endpoint.startswith("unix://"):
-            shutil.rmtree(os.path.dirname(self.local_endpoint[len("unix://"):]), ignore_errors=True)
+        remove_socket_directory(self.local_endpoint)
 
 
 @pytest.fixture

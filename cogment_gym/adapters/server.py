@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, overload
 
 import grpc
@@ -16,16 +17,34 @@ from cogment_gym._proto.cogment.api import environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2_grpc
 from cogment_gym.adapters.hosting import EnvHost, EnvSource
 from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer
+from cogment_gym.protocol import parse_endpoint
 from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, bind_address, serve_until_signal
 
 if TYPE_CHECKING:
     from cogment_gym.adapters.workers import EnvWorkers
 
-__all__ = ["EnvServer", "serve", "serve_forever"]
+__all__ = ["EnvServer", "remove_socket_directory", "serve", "serve_forever"]
 
 logger = logging.getLogger(__name__)
 
 GRPC_OPTIONS = GRPC_SERVER_OPTIONS
+
+# The same-host socket: <temp dir>/cogment-gym-XXXX/env.sock, a private directory per server.
+SOCKET_DIR_PREFIX, SOCKET_NAME = "cogment-gym-", "env.sock"
+
+
+def remove_socket_directory(local_endpoint: str) -> None:
+    """Remove the directory of a server's same-host socket (``EnvServer.local_endpoint``) that
+    its process could not remove (killed). Only a directory such a server made is touched:
+    ``cogment-gym-*`` holding at most ``env.sock``."""
+    if not local_endpoint.startswith("unix:"):
+        return
+    directory = Path(parse_endpoint(local_endpoint).address).parent
+    try:
+        if directory.name.startswith(SOCKET_DIR_PREFIX) and {p.name for p in directory.iterdir()} <= {SOCKET_NAME}:
+            shutil.rmtree(directory, ignore_errors=True)
+    except OSError:  # already gone
+        pass
 
 
 class EnvServer(BackgroundServer):
@@ -65,14 +84,14 @@ class EnvServer(BackgroundServer):
         if not self._local_socket or not endpoint.startswith("grpc://"):
             return
         try:
-            directory = tempfile.mkdtemp(prefix="cogment-gym-")  # private (0700): only this user connects
+            directory = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)  # private (0700): only this user connects
         except OSError as err:  # the fast path is optional: TCP serves everyone anyway
             logger.info("no same-host unix socket for %s: %s", endpoint, err)
             return
         # Removed by stop(), or when this server is collected or the interpreter exits without it.
         self._socket_cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
         try:
-            _, local = bind_address(server, f"unix:{os.path.join(directory, 'env.sock')}")
+            _, local = bind_address(server, f"unix:{os.path.join(directory, SOCKET_NAME)}")
         except OSError as err:
             logger.info("no same-host unix socket for %s: %s", endpoint, err)
             self._socket_cleanup()

@@ -37,7 +37,6 @@ import logging
 import multiprocessing.connection
 import os
 import pickle
-import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import gymnasium as gym
 
+from cogment_gym.adapters.server import remove_socket_directory
 from cogment_gym.errors import CogmentGymError
 
 if TYPE_CHECKING:
@@ -534,8 +534,8 @@ class EnvWorkers:
             worker.conn.close()
             if worker.process.poll() is None:
                 logger.error("env worker %d (pid %d) did not exit after SIGKILL", worker.index, worker.pid)
-            else:
-                _remove_socket_dir(worker.local_endpoint)
+            else:  # a killed worker could not remove its socket's directory
+                remove_socket_directory(worker.local_endpoint)
 
     def _wait_exit(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -544,19 +544,6 @@ class EnvWorkers:
                 worker.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-
-
-def _remove_socket_dir(local_endpoint: str) -> None:
-    """A worker that was killed could not remove its same-host socket's private directory: do it
-    (only a directory the server made: ``<tmp>/cogment-gym-*`` holding at most ``env.sock``)."""
-    if not local_endpoint.startswith("unix://"):
-        return
-    directory = Path(local_endpoint[len("unix://"):]).parent
-    try:
-        if directory.name.startswith("cogment-gym-") and {p.name for p in directory.iterdir()} <= {"env.sock"}:
-            shutil.rmtree(directory, ignore_errors=True)
-    except OSError:  # already gone
-        pass
 
 
 def _signal(worker: _Worker, signal_name: str) -> None:

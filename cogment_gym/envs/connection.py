@@ -32,7 +32,6 @@ from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialS
 from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol import LocalCall, parse_endpoint
-from cogment_gym.protocol.endpoints import EndpointError
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
 from cogment_gym.protocol.metadata import TRIAL_ID
 
@@ -232,10 +231,11 @@ class TrialConnection:
             await self.close()
             raise
 
-    async def _fetch_spec(self, channel: grpc.aio.Channel, endpoint: str) -> env_pb2.EnvSpec:
+    async def _fetch_spec(self, channel: grpc.aio.Channel, endpoint: str, timeout: float | None = None) -> env_pb2.EnvSpec:
+        """``GetSpec`` of ``endpoint`` (within ``timeout`` s, default: the RPC deadline); typed errors."""
         try:
             spec: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
-                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=self._rpc_timeout
+                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=timeout or self._rpc_timeout
             )
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -266,11 +266,9 @@ class TrialConnection:
             if parsed.scheme != "unix" or not os.path.exists(parsed.address):  # another host's path
                 return None
             assert self._orchestrator is not None
-            timeout = min(self._rpc_timeout, LOCAL_CHECK_TIMEOUT)
-            there: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(self._orchestrator.connector.channel(local)).GetSpec(
-                env_pb2.GetSpecRequest(implementation=spec.implementation), timeout=timeout
-            )
-        except (EndpointError, grpc.aio.AioRpcError, OSError) as err:
+            channel = self._orchestrator.connector.channel(local)
+            there = await self._fetch_spec(channel, local, min(self._rpc_timeout, LOCAL_CHECK_TIMEOUT))
+        except (CogmentGymError, OSError) as err:  # EndpointError, unreachable, unknown implementation
             logger.debug("environment service at %s: not using %s: %s", endpoint, local, err)
             return None
         if there.service_id != spec.service_id:  # a stale path, now another service's

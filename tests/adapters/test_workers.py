@@ -22,6 +22,7 @@ import cogment_gym
 from cogment_gym import CogmentEnv
 from cogment_gym.adapters.workers import EnvSourceNotPicklableError, EnvWorkers, WorkerStartError, worker_addresses
 from cogment_gym.envs import CogmentVectorEnv
+from cogment_gym.protocol import parse_endpoint
 from cogment_gym.testing.envs import PidEnv
 
 ROOT = Path(cogment_gym.__file__).resolve().parents[1]
@@ -210,7 +211,7 @@ def test_a_worker_that_dies_is_reported_by_exited(workers: list[EnvWorkers]) -> 
     finally:
         os.close(pidfd)
     assert server.exited() == {1: -signal.SIGKILL}
-    killed_socket_dir = os.path.dirname(server._workers[1].local_endpoint[len("unix://"):])
+    killed_socket_dir = os.path.dirname(parse_endpoint(server._workers[1].local_endpoint).address)
     assert os.path.isdir(killed_socket_dir)  # the killed worker could not remove it
     server.stop()
     assert server.exited() == {}
