@@ -20,7 +20,8 @@ import pytest
 import cogment_gym
 from cogment_gym import CogmentEnv
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
-from cogment_gym.cli import _Progress, main
+from cogment_gym.cli import main
+from cogment_gym.cli.progress import Progress as _Progress
 from cogment_gym.protocol import parse_endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
