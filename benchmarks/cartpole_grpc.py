@@ -217,11 +217,11 @@ def step_sizes() -> tuple[int, int]:
     """Bytes the Orchestrator sends the environment per CartPole step, and bytes it gets back
     (reward and observation set), measured on a real trial in this process."""
     import cogment_gym
-    from cogment_gym.orchestrator import transports
+    from cogment_gym.protocol import links
 
     sent: list[int] = []
     received: list[int] = []
-    original_write, original_read = transports.Link.write, transports.Link.read
+    original_write, original_read = links.Link.write, links.Link.read
 
     async def write(self: Any, message: Any) -> None:
         if type(message).__name__ == "EnvRunTrialInput" and message.HasField("action_set"):
@@ -234,7 +234,7 @@ def step_sizes() -> tuple[int, int]:
             received.append(message.ByteSize())
         return message
 
-    transports.Link.write, transports.Link.read = write, read  # type: ignore[method-assign]
+    links.Link.write, links.Link.read = write, read  # type: ignore[method-assign]
     try:
         with cogment_gym.serve("CartPole-v1") as server:
             case = EnvCase("probe", "probe", cogment_gym.CogmentEnv(environment=server.endpoint))
@@ -244,7 +244,7 @@ def step_sizes() -> tuple[int, int]:
             finally:
                 case.close()
     finally:
-        transports.Link.write, transports.Link.read = original_write, original_read  # type: ignore[method-assign]
+        links.Link.write, links.Link.read = original_write, original_read  # type: ignore[method-assign]
     return round(statistics.mean(sent)), round(sum(received) / len(sent))
 
 

@@ -1,8 +1,9 @@
 """Exceptions raised by cogment_gym.
 
-Every exception the package raises on purpose derives from :class:`CogmentGymError`. Where a
-builtin exception has the same meaning, the subclass inherits it too, so existing ``except
-ValueError`` code keeps working::
+Every exception the package raises on purpose derives from :class:`CogmentGymError`, and every
+one is defined here. Where a builtin (or Gymnasium) exception has the same meaning, the subclass
+inherits it too, so existing ``except ValueError`` (``except gym.error.ResetNeeded``) code keeps
+working::
 
     try:
         decode(space, message)
@@ -12,6 +13,8 @@ ValueError`` code keeps working::
 
 from __future__ import annotations
 
+import gymnasium as gym
+
 __all__ = [
     "CogmentGymError",
     "CodecError",
@@ -19,6 +22,7 @@ __all__ = [
     "UnsupportedSpaceError",
     "UnsupportedValueError",
     "MalformedMessageError",
+    "EndpointError",
     "TrialFailedError",
     "InvalidActionError",
     "EnvironmentFailedError",
@@ -29,6 +33,18 @@ __all__ = [
     "TrialTerminatedError",
     "ProtocolError",
     "TrialStartError",
+    "TrialParamsError",
+    "UnknownImplementationError",
+    "TrialSetupError",
+    "NoActionError",
+    "UnknownPolicyError",
+    "WorkerStartError",
+    "EnvSourceNotPicklableError",
+    "ResetNeededError",
+    "AlreadyPendingCallError",
+    "NoAsyncCallError",
+    "ClosedEnvironmentError",
+    "EnvConfigError",
 ]
 
 
@@ -62,6 +78,13 @@ class UnsupportedValueError(CodecError, TypeError):
 
 class MalformedMessageError(CodecError):
     """Bytes or a protobuf message that are not a valid cogment_gym payload."""
+
+
+class EndpointError(CogmentGymError, ValueError):
+    """An endpoint string that cogment_gym cannot use."""
+
+
+# ---------------------------------------------------------------------------------------- trials
 
 
 class TrialFailedError(CogmentGymError, RuntimeError):
@@ -111,3 +134,105 @@ class ProtocolError(CogmentGymError, RuntimeError):
 
 class TrialStartError(CogmentGymError, RuntimeError):
     """A trial could not be started (bad parameters, id already used, hook failure)."""
+
+
+class TrialParamsError(CogmentGymError, ValueError):
+    """Trial parameters (a params file, a mapping) that cannot be turned into ``TrialParams``.
+
+    Attributes:
+        source: the file (or ``"<string>"``/``"<dict>"``) the parameters came from.
+        key: where in it, e.g. ``"trial_params.actors[1].response_timeout"``.
+    """
+
+    def __init__(self, message: str, *, source: str = "", key: str = "") -> None:
+        where = ", ".join(part for part in (source, f"key {key!r}" if key else "") if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.source = source
+        self.key = key
+
+
+# ---------------------------------------------------------------------------------------- services
+
+
+class UnknownImplementationError(CogmentGymError, LookupError):
+    """A trial asked for an implementation the server does not host."""
+
+
+class TrialSetupError(CogmentGymError, ValueError):
+    """The trial's init data cannot run on this implementation (actors, config)."""
+
+
+class NoActionError(CogmentGymError, ValueError):
+    """An agent whose action is needed at this tick has none (its actor is unavailable)."""
+
+
+class UnknownPolicyError(CogmentGymError, LookupError):
+    """A trial asked for an implementation (policy name) this server does not have."""
+
+
+class WorkerStartError(CogmentGymError, RuntimeError):
+    """A worker process did not start serving: it failed, died, or did not answer in time.
+    The other workers were stopped. The message ends with the worker's traceback, if one came.
+
+    Attributes:
+        summary: the message without the remote traceback (one line).
+        worker: the worker's index (0 to K-1).
+        pid: its process id.
+        exitcode: its exit code (negative: killed by that signal), None if it was still running.
+        remote_type: the type name of the exception raised in the worker ("" if none arrived).
+        remote_traceback: that exception's traceback, as text ("" if none arrived).
+    """
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        worker: int,
+        pid: int,
+        exitcode: int | None,
+        remote_type: str = "",
+        remote_traceback: str = "",
+    ) -> None:
+        text = summary
+        if remote_traceback:
+            text += f"\n\nRemote traceback:\n{remote_traceback.rstrip()}"
+        super().__init__(text)
+        self.summary = summary
+        self.worker = worker
+        self.pid = pid
+        self.exitcode = exitcode
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+
+class EnvSourceNotPicklableError(CogmentGymError, TypeError):
+    """The env source cannot be sent to worker processes (it does not pickle)."""
+
+
+# ---------------------------------------------------------------------------------------- facades
+
+
+class ResetNeededError(CogmentGymError, gym.error.ResetNeeded):
+    """``step`` was called with no trial running (before ``reset``, or after the episode ended)."""
+
+
+class AlreadyPendingCallError(CogmentGymError, gym.error.AlreadyPendingCallError):
+    """``step_async`` (or ``reset``, ``step``) while a ``step_async`` still waits for its ``step_wait``."""
+
+    def __init__(self, message: str, name: str = "step") -> None:
+        super().__init__(message, name)
+
+
+class NoAsyncCallError(CogmentGymError, gym.error.NoAsyncCallError):
+    """``step_wait`` without a ``step_async`` before it."""
+
+    def __init__(self, message: str, name: str = "step") -> None:
+        super().__init__(message, name)
+
+
+class ClosedEnvironmentError(CogmentGymError, gym.error.ClosedEnvironmentError):
+    """A call on a closed vector env (:class:`~cogment_gym.envs.CogmentVectorEnv`)."""
+
+
+class EnvConfigError(CogmentGymError, ValueError):
+    """An RLlib ``env_config`` that does not say how to reach the environment, or says it wrongly."""

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import cogment_gym
-from cogment_gym.adapters.server import remove_socket_directory
+from cogment_gym.adapters.sockets import remove_socket_directory
 from tests.children import REPO_ROOT, Child
 
 __all__ = ["REPO_ROOT", "ServiceProcess"]

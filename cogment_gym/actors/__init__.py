@@ -8,11 +8,11 @@ instance per trial); it is asked for an action only when its agent acts (its tur
 the off-turn and dead-step answers Cogment's lock-step ticks need are sent for it.
 """
 
-from cogment_gym.actors.payloads import AgentSpaces, AgentTick, action_content, read_payload
+from cogment_gym.actors.payloads import AgentSpaces, AgentTick, action_content
 from cogment_gym.actors.policies import KeyboardPolicy, RandomPolicy, random_policy
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy
 from cogment_gym.actors.server import ActorServer, serve_actor, serve_actor_forever
-from cogment_gym.actors.service import ServiceActorServicer, UnknownPolicyError
+from cogment_gym.actors.service import ServiceActorServicer
 
 __all__ = [
     "ActorContext",
@@ -24,10 +24,8 @@ __all__ = [
     "RandomPolicy",
     "ServiceActorServicer",
     "TrialPolicy",
-    "UnknownPolicyError",
     "action_content",
     "random_policy",
-    "read_payload",
     "serve_actor",
     "serve_actor_forever",
 ]

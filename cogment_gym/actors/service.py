@@ -27,22 +27,18 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
 from cogment_gym.codec import decode_object, parse_message, space_from_proto
-from cogment_gym.errors import CogmentGymError, PeerTimeoutError
+from cogment_gym.errors import CogmentGymError, PeerTimeoutError, UnknownPolicyError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import wait_for
 from cogment_gym.protocol.streams import TrialStreamServicer
 
-__all__ = ["ServiceActorServicer", "UnknownPolicyError"]
+__all__ = ["ServiceActorServicer"]
 
 logger = logging.getLogger(__name__)
 
 Out = common_pb2.ActorRunTrialOutput
 _HEARTBEAT = Out(state=HEARTBEAT)
 _LAST_ACK = Out(state=LAST_ACK)
-
-
-class UnknownPolicyError(CogmentGymError, LookupError):
-    """A trial asked for an implementation (policy name) this server does not have."""
 
 
 class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPServicer):

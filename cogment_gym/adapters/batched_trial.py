@@ -19,10 +19,10 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.adapters.gym_trial import StepResult, TrialSetupError, reset_arguments, single_actor_name
+from cogment_gym.adapters.gym_trial import StepResult, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.codec import array_to_tensor, decode, encode, encode_info, parse_message
-from cogment_gym.errors import MalformedMessageError
+from cogment_gym.errors import MalformedMessageError, TrialSetupError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
 

@@ -14,13 +14,9 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import TrialSetupError
 
-__all__ = ["GymTrial", "StepResult", "TrialSetupError", "reset_arguments", "single_actor_name"]
-
-
-class TrialSetupError(CogmentGymError, ValueError):
-    """The trial's init data cannot run on this implementation (actors, config)."""
+__all__ = ["GymTrial", "StepResult", "reset_arguments", "single_actor_name"]
 
 
 class StepResult:

@@ -28,14 +28,12 @@ import numpy as np
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.adapters.gym_trial import TrialSetupError
-from cogment_gym.adapters.hosting import EnvPool, _metadata_value, factory_accepts_render_mode
+from cogment_gym.adapters.pool import EnvPool, factory_accepts_render_mode, metadata_message
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message, space_to_proto
-from cogment_gym.errors import CogmentGymError, MalformedMessageError
+from cogment_gym.errors import CogmentGymError, MalformedMessageError, NoActionError, TrialSetupError
 
 __all__ = [
     "DEFAULT_MAX_AGENTS",
-    "NoActionError",
     "PettingZooImplementation",
     "PettingZooTrial",
     "TickOutput",
@@ -60,10 +58,6 @@ _API_PROTO = {AEC: env_pb2.MULTI_AGENT_API_AEC, PARALLEL: env_pb2.MULTI_AGENT_AP
 DEFAULT_MAX_AGENTS = 32
 SLOT_CLASS = "agent"
 _NUMBER_SUFFIX = re.compile(r"_\d+$")
-
-
-class NoActionError(CogmentGymError, ValueError):
-    """An agent whose action is needed at this tick has none (its actor is unavailable)."""
 
 
 def slot_name(index: int) -> str:
@@ -230,7 +224,7 @@ class PettingZooImplementation(EnvPool):
             implementation=self.name,
             actors=actors,
             render_modes=self.render_modes,
-            metadata=_metadata_value(self.metadata),
+            metadata=metadata_message(self.metadata),
             gym_id=self.gym_id,
             multi_agent=True,
             api=_API_PROTO[self.api],  # type: ignore[arg-type]

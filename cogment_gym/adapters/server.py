@@ -8,8 +8,7 @@ import shutil
 import tempfile
 import uuid
 import weakref
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping, overload
+from typing import Any, Literal, Mapping, overload
 
 import grpc
 
@@ -17,35 +16,15 @@ from cogment_gym._proto.cogment.api import environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2_grpc
 from cogment_gym.adapters.hosting import EnvHost, EnvSource
 from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer
-from cogment_gym.protocol import parse_endpoint
+from cogment_gym.adapters.sockets import SOCKET_DIR_PREFIX, SOCKET_NAME
+from cogment_gym.adapters.workers import EnvWorkers
 from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, bind_address, serve_until_signal
 
-if TYPE_CHECKING:
-    from cogment_gym.adapters.workers import EnvWorkers
-
-__all__ = ["EnvServer", "remove_socket_directory", "serve", "serve_forever"]
+__all__ = ["EnvServer", "serve", "serve_forever"]
 
 logger = logging.getLogger(__name__)
 
 GRPC_OPTIONS = GRPC_SERVER_OPTIONS
-
-# The same-host socket: <temp dir>/cogment-gym-XXXX/env.sock, a private directory per server.
-SOCKET_DIR_PREFIX, SOCKET_NAME = "cogment-gym-", "env.sock"
-
-
-def remove_socket_directory(local_endpoint: str) -> None:
-    """Remove the directory of a server's same-host socket (``EnvServer.local_endpoint``) that
-    its process could not remove (killed). Only a directory such a server made is touched:
-    ``cogment-gym-*`` holding at most ``env.sock``."""
-    if not local_endpoint.startswith("unix:"):
-        return
-    directory = Path(parse_endpoint(local_endpoint).address).parent
-    try:
-        if directory.name.startswith(SOCKET_DIR_PREFIX) and {p.name for p in directory.iterdir()} <= {SOCKET_NAME}:
-            shutil.rmtree(directory, ignore_errors=True)
-    except OSError:  # already gone
-        pass
-
 
 class EnvServer(BackgroundServer):
     """A running environment service. Use as a context manager, or call :meth:`stop`.
@@ -194,7 +173,7 @@ def serve(
             module path, a module-level factory). Clients spread trials over the workers with
             ``CogmentVectorEnv(environment=server.endpoints, num_envs=N)``: sub-env ``i`` plays
             on ``endpoints[i % K]``. A worker failing to start raises
-            :class:`~cogment_gym.adapters.workers.WorkerStartError` (the others are stopped);
+            :class:`~cogment_gym.errors.WorkerStartError` (the others are stopped);
             workers exit when this process does, even if it is killed.
         servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds).
 
@@ -209,8 +188,6 @@ def serve(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if workers > 1:
-        from cogment_gym.adapters.workers import EnvWorkers
-
         return EnvWorkers(env, workers=workers, host=host, port=port, unix_socket=unix_socket, env_kwargs=env_kwargs,
                           api=api, max_agents=max_agents, local_socket=local_socket, **servicer_options)
     env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents)

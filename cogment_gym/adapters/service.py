@@ -15,10 +15,18 @@ import grpc
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.adapters.batched_trial import BatchedGymTrial
-from cogment_gym.adapters.gym_trial import GymTrial, TrialSetupError, parse_env_config
-from cogment_gym.adapters.hosting import EnvHost, UnknownImplementationError
-from cogment_gym.adapters.pettingzoo_trial import NoActionError, PettingZooTrial, observation_set
-from cogment_gym.errors import CogmentGymError, MalformedMessageError, PeerTimeoutError, SpaceMismatchError
+from cogment_gym.adapters.gym_trial import GymTrial, parse_env_config
+from cogment_gym.adapters.hosting import EnvHost
+from cogment_gym.adapters.pettingzoo_trial import PettingZooTrial, observation_set
+from cogment_gym.errors import (
+    CogmentGymError,
+    MalformedMessageError,
+    NoActionError,
+    PeerTimeoutError,
+    SpaceMismatchError,
+    TrialSetupError,
+    UnknownImplementationError,
+)
 from cogment_gym.protocol import (
     END,
     HEARTBEAT,

@@ -27,7 +27,7 @@ The env source travels by pickle: a Gymnasium id, a PettingZoo module path, a fa
 or class) defined in an importable module, or a mapping of those. Gymnasium ids registered in
 this process (``gym.register``) are registered in the workers too. A script is never re-run in
 the workers, so a factory defined in the script itself (``__main__``) is refused with
-:class:`EnvSourceNotPicklableError`: move it to a module, or register it as a Gymnasium id.
+:class:`~cogment_gym.errors.EnvSourceNotPicklableError`: move it to a module, or register it as a Gymnasium id.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -51,13 +50,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import gymnasium as gym
 
-from cogment_gym.adapters.server import remove_socket_directory
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.adapters.sockets import remove_socket_directory
+from cogment_gym.errors import EnvSourceNotPicklableError, WorkerStartError
 
 if TYPE_CHECKING:
     from cogment_gym.adapters.hosting import EnvSource
 
-__all__ = ["EnvSourceNotPicklableError", "EnvWorkers", "WorkerStartError", "worker_addresses"]
+__all__ = ["EnvWorkers", "worker_addresses"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,47 +70,8 @@ KILL_DEADLINE = 5.0
 PARENT_CHECK_INTERVAL = 1.0
 
 
-class WorkerStartError(CogmentGymError, RuntimeError):
-    """A worker process did not start serving: it failed, died, or did not answer in time.
-    The other workers were stopped. The message ends with the worker's traceback, if one came.
-
-    Attributes:
-        summary: the message without the remote traceback (one line).
-        worker: the worker's index (0 to K-1).
-        pid: its process id.
-        exitcode: its exit code (negative: killed by that signal), None if it was still running.
-        remote_type: the type name of the exception raised in the worker ("" if none arrived).
-        remote_traceback: that exception's traceback, as text ("" if none arrived).
-    """
-
-    def __init__(
-        self,
-        summary: str,
-        *,
-        worker: int,
-        pid: int,
-        exitcode: int | None,
-        remote_type: str = "",
-        remote_traceback: str = "",
-    ) -> None:
-        text = summary
-        if remote_traceback:
-            text += f"\n\nRemote traceback:\n{remote_traceback.rstrip()}"
-        super().__init__(text)
-        self.summary = summary
-        self.worker = worker
-        self.pid = pid
-        self.exitcode = exitcode
-        self.remote_type = remote_type
-        self.remote_traceback = remote_traceback
-
-
-class EnvSourceNotPicklableError(CogmentGymError, TypeError):
-    """The env source cannot be sent to worker processes (it does not pickle)."""
-
-
 @dataclass
-class _WorkerSpec:
+class WorkerSpec:
     """What every worker serves (pickled once in the parent)."""
 
     env: Any
@@ -204,7 +164,7 @@ def _pickle(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _pickle_spec(spec: _WorkerSpec) -> bytes:
+def _pickle_spec(spec: WorkerSpec) -> bytes:
     try:
         return _pickle(spec)
     except Exception as err:
@@ -216,9 +176,7 @@ def _pickle_spec(spec: _WorkerSpec) -> bytes:
         ) from err
 
 
-# ---------------------------------------------------------------------------------------- the worker side
-
-# What a worker process runs (stdlib only until sys.path is this process's, so that the same
+# What a worker process runs (cogment_gym/adapters/worker.py) (stdlib only until sys.path is this process's, so that the same
 # modules import): argv: connection fd, worker index, address, parent pid.
 _BOOTSTRAP = """\
 import signal, sys
@@ -229,81 +187,9 @@ try:
     sys.path[:] = conn.recv() if conn.poll(60) else sys.exit(1)
 except (EOFError, OSError):
     sys.exit(1)
-from cogment_gym.adapters.workers import _worker_entry
-_worker_entry(conn, sys.argv[2:])
+from cogment_gym.adapters.worker import worker_entry
+worker_entry(conn, sys.argv[2:])
 """
-
-
-def _worker_entry(conn: Connection, argv: list[str]) -> None:
-    # SIGINT is ignored (see _BOOTSTRAP): a Ctrl-C in a terminal signals the whole process
-    # group, and the parent decides when workers stop. SIGTERM (the parent's second try) exits
-    # through the server's stop, which also removes its same-host socket's directory.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    index, address, parent_pid = int(argv[0]), argv[1], int(argv[2])
-    sys.exit(_worker_main(conn, index, address, parent_pid))
-
-
-def _worker_main(conn: Connection, index: int, address: str, parent_pid: int) -> int:
-    """A worker process: read the spec, serve, report, wait for ``stop`` / EOF / the parent's end, stop."""
-    try:
-        from cogment_gym.adapters.hosting import EnvHost
-        from cogment_gym.adapters.server import EnvServer
-
-        if not conn.poll(DEFAULT_START_TIMEOUT):
-            return 1  # the parent never sent the spec
-        spec: _WorkerSpec = pickle.loads(conn.recv_bytes())
-        for gym_spec in spec.gym_specs:
-            if gym_spec.id not in gym.registry:
-                gym.registry[gym_spec.id] = gym_spec
-        host = EnvHost(spec.env, spec.env_kwargs, api=spec.api, max_agents=spec.max_agents)
-        try:
-            server = EnvServer(host, address, servicer_options=spec.servicer_options, local_socket=spec.local_socket)
-        except BaseException:
-            host.close()
-            raise
-    except BaseException as err:
-        _report_failure(conn, err)
-        return 1
-    logger.debug("env worker %d serving %s at %s", index, list(server.host.implementations), server.endpoint)
-    grace: float | None = 0.0
-    try:
-        conn.send(("ready", server.endpoint, list(server.host.implementations), server.local_endpoint))
-        grace = _wait_for_stop(conn, parent_pid)
-    except (EOFError, OSError):  # the parent is gone
-        pass
-    finally:
-        server.stop(grace)
-        conn.close()
-    return 0
-
-
-def _report_failure(conn: Connection, err: BaseException) -> None:
-    try:
-        conn.send(("failed", type(err).__name__, str(err), traceback.format_exc()))
-    except (OSError, EOFError):  # the parent is gone: nobody to tell
-        pass
-    finally:
-        conn.close()
-
-
-def _wait_for_stop(conn: Connection, parent_pid: int) -> float | None:
-    """Block until the parent asks to stop (returns its grace period) or is gone (returns 0)."""
-    while True:
-        try:
-            if conn.poll(PARENT_CHECK_INTERVAL):
-                message = conn.recv()
-                if isinstance(message, tuple) and message and message[0] == "stop":
-                    grace: float | None = message[1]
-                    return grace
-                logger.warning("env worker: unexpected message from the parent ignored: %r", message)
-                continue
-        except (EOFError, OSError):  # the parent closed its end, or died
-            return 0.0
-        if os.getppid() != parent_pid:  # the parent died: this process was re-parented
-            return 0.0
-
-
-# ---------------------------------------------------------------------------------------- the parent side
 
 
 class EnvWorkers:
@@ -358,7 +244,7 @@ class EnvWorkers:
         **servicer_options: Any,
     ) -> None:
         addresses = worker_addresses(workers, host=host, port=port, unix_socket=unix_socket)
-        spec = _WorkerSpec(
+        spec = WorkerSpec(
             env=env,
             env_kwargs=dict(env_kwargs) if env_kwargs is not None else None,
             api=api,

@@ -78,7 +78,8 @@ _WORKER_CHECK_INTERVAL = 0.5
 
 
 def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any) -> int:
-    from cogment_gym.adapters.workers import EnvWorkers, WorkerStartError
+    from cogment_gym.adapters.workers import EnvWorkers
+    from cogment_gym.errors import WorkerStartError
 
     try:
         workers = EnvWorkers(source, workers=args.workers, host=args.host, port=args.port, unix_socket=args.unix_socket,

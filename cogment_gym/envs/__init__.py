@@ -1,23 +1,15 @@
 """Client-side facades: Cogment trials as Gymnasium environments."""
 
-from cogment_gym.envs.cogment_env import CogmentEnv, ResetNeededError
-from cogment_gym.envs.connection import TrialConnection
+from cogment_gym.envs.cogment_env import CogmentEnv
 from cogment_gym.envs.multi_agent import ServiceActor
-from cogment_gym.envs.session import ClientSession
-from cogment_gym.envs.vector import AlreadyPendingCallError, ClosedEnvironmentError, CogmentVectorEnv, NoAsyncCallError
+from cogment_gym.envs.vector import CogmentVectorEnv
 
 __all__ = [
-    "AlreadyPendingCallError",
-    "ClientSession",
-    "ClosedEnvironmentError",
     "CogmentEnv",
     "CogmentVectorEnv",
     "CogmentAECEnv",
     "CogmentParallelEnv",
-    "NoAsyncCallError",
-    "ResetNeededError",
     "ServiceActor",
-    "TrialConnection",
 ]
 
 

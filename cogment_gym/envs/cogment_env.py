@@ -19,17 +19,13 @@ from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData
 from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, ResetNeededError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import make_runner
 
-__all__ = ["CogmentEnv", "ResetNeededError"]
+__all__ = ["CogmentEnv"]
 
 logger = logging.getLogger(__name__)
-
-
-class ResetNeededError(CogmentGymError, gym.error.ResetNeeded):
-    """``step`` was called with no trial running (before ``reset``, or after the episode ended)."""
 
 
 class CogmentEnv(gym.Env[Any, Any]):

@@ -25,14 +25,14 @@ import numpy as np
 
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
-from cogment_gym.adapters import EnvHost, EnvironmentServicer, UnknownImplementationError
+from cogment_gym.adapters import EnvHost, EnvironmentServicer
 from cogment_gym.codec import decode_object, space_from_proto, space_to_proto
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialStartError
+from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialStartError, UnknownImplementationError
 from cogment_gym.orchestrator import Orchestrator
-from cogment_gym.orchestrator.transports import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
+from cogment_gym.protocol.links import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol.metadata import TRIAL_ID
 
 __all__ = ["TrialConnection", "check_render_mode", "spec_from_spaces", "spec_metadata"]

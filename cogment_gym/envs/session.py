@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym.errors import PeerLostError, PeerTimeoutError, ProtocolError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
+from cogment_gym.protocol.links import Link
 from cogment_gym.protocol.local import TIMED_OUT
 
 __all__ = ["ClientSession", "TrialEvent"]
@@ -32,11 +32,10 @@ class TrialEvent:
 
 
 class ClientSession:
-    """A client actor in one trial. ``link`` has async ``write``, ``read_within(seconds)`` (None
-    at the end, :data:`~cogment_gym.protocol.local.TIMED_OUT` when the deadline passed first, as
-    :class:`~cogment_gym.orchestrator.transports.Link`) and ``close``."""
+    """A client actor in one trial, on its stream to the Orchestrator (``link``: a gRPC call to
+    ``ClientActorSP.RunTrial``, or an in-process call to an embedded Orchestrator)."""
 
-    def __init__(self, link: Any, trial_id: str, timeout: float) -> None:
+    def __init__(self, link: Link, trial_id: str, timeout: float) -> None:
         self.link = link
         self.trial_id = trial_id
         self.timeout = timeout

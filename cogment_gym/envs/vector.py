@@ -39,41 +39,26 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.actors.payloads import action_payload
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.envs.cogment_env import ResetNeededError
 from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession, TrialEvent
-from cogment_gym.errors import CogmentGymError, SpaceMismatchError
+from cogment_gym.errors import (
+    AlreadyPendingCallError,
+    ClosedEnvironmentError,
+    CogmentGymError,
+    NoAsyncCallError,
+    ResetNeededError,
+    SpaceMismatchError,
+)
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import BackgroundLoop, make_runner
 
 __all__ = [
-    "AlreadyPendingCallError",
-    "ClosedEnvironmentError",
     "CogmentVectorEnv",
-    "NoAsyncCallError",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class AlreadyPendingCallError(CogmentGymError, gym.error.AlreadyPendingCallError):
-    """``step_async`` (or ``reset``, ``step``) while a ``step_async`` still waits for its ``step_wait``."""
-
-    def __init__(self, message: str, name: str = "step") -> None:
-        super().__init__(message, name)
-
-
-class NoAsyncCallError(CogmentGymError, gym.error.NoAsyncCallError):
-    """``step_wait`` without a ``step_async`` before it."""
-
-    def __init__(self, message: str, name: str = "step") -> None:
-        super().__init__(message, name)
-
-
-class ClosedEnvironmentError(CogmentGymError, gym.error.ClosedEnvironmentError):
-    """A call on a closed :class:`CogmentVectorEnv`."""
 
 
 class _State(enum.Enum):

@@ -68,7 +68,7 @@ import gymnasium as gym
 
 from cogment_gym.envs.cogment_env import CogmentEnv
 from cogment_gym.envs.vector import CogmentVectorEnv
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import EnvConfigError
 
 try:
     from ray.tune.registry import register_env
@@ -82,7 +82,6 @@ if TYPE_CHECKING:
     from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
 __all__ = [
-    "EnvConfigError",
     "MULTI_AGENT_KEYS",
     "SINGLE_AGENT_KEYS",
     "cogment_env_creator",
@@ -118,10 +117,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
 # Names people reach for, and the key that means it (difflib would suggest "actor_endpoint").
 _LIKELY = {"endpoint": "environment", "endpoints": "environment", "env_endpoint": "environment", "env_id": "env",
            "env_kwargs": "make_kwargs", "kwargs": "make_kwargs"}
-
-
-class EnvConfigError(CogmentGymError, ValueError):
-    """An RLlib ``env_config`` that does not say how to reach the environment, or says it wrongly."""
 
 
 def cogment_env_creator(env_config: Mapping[str, Any]) -> gym.Env[Any, Any] | CogmentVectorEnv:

@@ -4,7 +4,6 @@ from cogment_gym.orchestrator.datalog import DatalogWriter
 from cogment_gym.orchestrator.orchestrator import Orchestrator
 from cogment_gym.orchestrator.params import (
     DEFAULT_MAX_INACTIVITY,
-    TrialParamsError,
     dump_trial_params,
     load_trial_params,
     parse_trial_params,
@@ -12,17 +11,13 @@ from cogment_gym.orchestrator.params import (
     trial_params_to_dict,
 )
 from cogment_gym.orchestrator.services import ClientActorServicer, TrialLifecycleServicer
-from cogment_gym.orchestrator.transports import Connector
-from cogment_gym.orchestrator.trial import Trial, TrialState
+from cogment_gym.orchestrator.trial import TrialState
 
 __all__ = [
     "DEFAULT_MAX_INACTIVITY",
     "ClientActorServicer",
-    "Connector",
     "DatalogWriter",
     "Orchestrator",
-    "Trial",
-    "TrialParamsError",
     "TrialState",
     "dump_trial_params",
     "load_trial_params",

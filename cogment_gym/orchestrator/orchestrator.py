@@ -15,9 +15,12 @@ import grpc
 from cogment_gym._proto.cogment.api import common_pb2, hooks_pb2, orchestrator_pb2
 from cogment_gym.errors import CogmentGymError, PeerTimeoutError, TrialStartError
 from cogment_gym.orchestrator.datalog import DatalogWriter
-from cogment_gym.orchestrator.transports import TIMED_OUT, Connector, ServerLink, within
+from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.orchestrator.trial import EVENT_STALE, Trial, TrialState
 from cogment_gym.protocol import END, HEARTBEAT, NORMAL, Failure, FailureKind, parse_endpoint
+from cogment_gym.protocol.deadlines import within
+from cogment_gym.protocol.links import ServerLink
+from cogment_gym.protocol.local import TIMED_OUT
 from cogment_gym.protocol.metadata import TRIAL_ID, USER_ID, metadata_value
 
 __all__ = ["Orchestrator"]

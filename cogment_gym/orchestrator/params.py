@@ -57,11 +57,10 @@ from google.protobuf.message import Message
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object
-from cogment_gym.errors import CogmentGymError, UnsupportedValueError
+from cogment_gym.errors import TrialParamsError, UnsupportedValueError
 
 __all__ = [
     "DEFAULT_MAX_INACTIVITY",
-    "TrialParamsError",
     "dump_trial_params",
     "load_trial_params",
     "parse_trial_params",
@@ -81,21 +80,6 @@ _INT_RANGES = {
     FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
 _FLOAT_TYPES = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
-
-
-class TrialParamsError(CogmentGymError, ValueError):
-    """Trial parameters (a params file, a mapping) that cannot be turned into ``TrialParams``.
-
-    Attributes:
-        source: the file (or ``"<string>"``/``"<dict>"``) the parameters came from.
-        key: where in it, e.g. ``"trial_params.actors[1].response_timeout"``.
-    """
-
-    def __init__(self, message: str, *, source: str = "", key: str = "") -> None:
-        where = ", ".join(part for part in (source, f"key {key!r}" if key else "") if part)
-        super().__init__(f"{where}: {message}" if where else message)
-        self.source = source
-        self.key = key
 
 
 # ---------------------------------------------------------------------------------------- loading

@@ -16,7 +16,7 @@ from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2_grpc
 from cogment_gym.orchestrator.orchestrator import Orchestrator
 from cogment_gym.orchestrator.params import load_trial_params
 from cogment_gym.orchestrator.services import ClientActorServicer, TrialLifecycleServicer
-from cogment_gym.orchestrator.transports import GRPC_OPTIONS
+from cogment_gym.protocol.links import GRPC_OPTIONS
 from cogment_gym.protocol.runtime import BackgroundLoop
 
 __all__ = ["OrchestratorServer", "run_orchestrator", "start_orchestrator"]

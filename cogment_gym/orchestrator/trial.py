@@ -35,15 +35,15 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Sequence
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, orchestrator_pb2
 from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, TrialFailedError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
-from cogment_gym.protocol.deadlines import Watchdog
+from cogment_gym.protocol.deadlines import Watchdog, within
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
+from cogment_gym.protocol.local import EMPTY, TIMED_OUT
 from cogment_gym.protocol.metadata import TRIAL_ID
-
-from cogment_gym.orchestrator.transports import EMPTY, TIMED_OUT, within
 
 if TYPE_CHECKING:
     from cogment_gym.orchestrator.datalog import DatalogWriter
-    from cogment_gym.orchestrator.transports import Connector, Link, ServerLink
+    from cogment_gym.orchestrator.transports import Connector
+    from cogment_gym.protocol.links import Link, ServerLink
 
 __all__ = ["ActorSlot", "Trial", "TrialState"]
 

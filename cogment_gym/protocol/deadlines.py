@@ -8,7 +8,7 @@ from typing import Awaitable, TypeVar
 
 from cogment_gym.errors import PeerTimeoutError
 
-__all__ = ["CLOCK_RESOLUTION", "DEFAULT_TIMEOUT", "Watchdog", "wait_for"]
+__all__ = ["CLOCK_RESOLUTION", "DEFAULT_TIMEOUT", "Watchdog", "wait_for", "within"]
 
 T = TypeVar("T")
 
@@ -102,3 +102,11 @@ class Watchdog:
 
     def error(self) -> PeerTimeoutError:
         return PeerTimeoutError(self.expired or "deadline expired")
+
+
+async def within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``asyncio.wait_for`` without its extra task where ``asyncio.timeout`` exists (3.11+)."""
+    if _timeout is None:
+        return await asyncio.wait_for(awaitable, seconds)
+    async with _timeout(seconds):
+        return await awaitable

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import EndpointError
 
-__all__ = ["CLIENT_ENDPOINT", "Endpoint", "EndpointError", "parse_endpoint"]
+__all__ = ["CLIENT_ENDPOINT", "Endpoint", "parse_endpoint"]
 
 CLIENT_ENDPOINT = "cogment://client"
-
-
-class EndpointError(CogmentGymError, ValueError):
-    """An endpoint string that cogment_gym cannot use."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import pytest
 
 import cogment_gym
 from cogment_gym import CogmentEnv
-from cogment_gym.adapters.workers import EnvSourceNotPicklableError, EnvWorkers, WorkerStartError, worker_addresses
+from cogment_gym.adapters.workers import EnvWorkers, worker_addresses
+from cogment_gym.errors import EnvSourceNotPicklableError, WorkerStartError
 from cogment_gym.envs import CogmentVectorEnv
 from cogment_gym.protocol import parse_endpoint
 from cogment_gym.testing.envs import PidEnv
@@ -53,7 +54,7 @@ def _worker_children() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"cogment_gym.adapters.workers" in cmdline:
+        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"cogment_gym.adapters.worker import worker_entry" in cmdline:
             found.append(int(entry.name))
     return found
 

@@ -21,11 +21,10 @@ from gymnasium import spaces
 
 import cogment_gym
 from cogment_gym import CogmentEnv
-from cogment_gym.adapters import UnknownImplementationError
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode
-from cogment_gym.envs import ResetNeededError
+from cogment_gym.errors import ResetNeededError, UnknownImplementationError
 from cogment_gym.errors import (
     CogmentGymError,
     EndpointUnreachableError,

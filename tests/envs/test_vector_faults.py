@@ -14,7 +14,8 @@ import pytest
 from gymnasium import spaces
 
 import cogment_gym
-from cogment_gym.envs import AlreadyPendingCallError, ClosedEnvironmentError, CogmentVectorEnv, NoAsyncCallError, ResetNeededError
+from cogment_gym.envs import CogmentVectorEnv
+from cogment_gym.errors import AlreadyPendingCallError, ClosedEnvironmentError, NoAsyncCallError, ResetNeededError
 from cogment_gym.errors import EndpointUnreachableError, EnvironmentFailedError, InvalidActionError, PeerLostError, SpaceMismatchError
 from cogment_gym.orchestrator.server import OrchestratorServer, start_orchestrator
 from cogment_gym.testing import CountingEnv, RaisingEnv, StepCounter

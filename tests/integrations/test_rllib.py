@@ -32,8 +32,8 @@ from ray.rllib.utils.pre_checks.env import check_multiagent_environments  # noqa
 
 from cogment_gym import CogmentEnv, CogmentGymError  # noqa: E402
 from cogment_gym.envs import CogmentVectorEnv  # noqa: E402
+from cogment_gym.errors import EnvConfigError  # noqa: E402
 from cogment_gym.integrations.rllib import (  # noqa: E402
-    EnvConfigError,
     cogment_env_creator,
     cogment_multi_agent_env_creator,
 )

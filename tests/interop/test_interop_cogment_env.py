@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import cogment_gym
-from cogment_gym.envs.cogment_env import ResetNeededError
+from cogment_gym.errors import ResetNeededError
 
 from . import sdk
 from ._wire import TrialWatcher, assert_sdk_soft_end, assert_state_progression, replay_cartpole

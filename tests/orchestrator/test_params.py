@@ -14,9 +14,9 @@ import cogment_gym
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_object, encode_object
+from cogment_gym.errors import TrialParamsError
 from cogment_gym.orchestrator.params import (
     DEFAULT_MAX_INACTIVITY,
-    TrialParamsError,
     dump_trial_params,
     load_trial_params,
     parse_trial_params,

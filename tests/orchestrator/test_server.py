@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2_grpc
-from cogment_gym.orchestrator.params import TrialParamsError
+from cogment_gym.errors import TrialParamsError
 from cogment_gym.orchestrator.server import OrchestratorServer, run_orchestrator
 
 from .peers import WAIT, ClientActor, Lifecycle, ScriptedEnv, run, serving

@@ -1,0 +1,111 @@
+"""The package's import graph: imports point down the layers (_proto -> codec -> protocol ->
+services -> facades -> integrations -> cli), and no module imports itself back through others,
+lazily (inside a function) or not. Imports under ``if TYPE_CHECKING:`` are annotations only and
+do not count."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "cogment_gym"
+
+# Lower numbers are lower layers; a module may import its own layer and those below.
+LAYERS = {
+    "cogment_gym._proto": 0, "cogment_gym._version": 0, "cogment_gym._grpc_tuning": 0, "cogment_gym.errors": 0,
+    "cogment_gym.codec": 1,
+    "cogment_gym.protocol": 2,
+    "cogment_gym.adapters": 3, "cogment_gym.actors": 3, "cogment_gym.orchestrator": 3,
+    "cogment_gym.envs": 4,
+    "cogment_gym.integrations": 5, "cogment_gym.testing": 5,
+    "cogment_gym.cli": 6, "cogment_gym.__main__": 6, "cogment_gym": 6,
+}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "_proto" in path.relative_to(PACKAGE).parts:
+            continue
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _layer(module: str) -> int:
+    while module not in LAYERS:
+        module = module.rpartition(".")[0]
+    return LAYERS[module]
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package modules ``path`` imports at run time (anywhere in the file)."""
+    tree = ast.parse(path.read_text())
+    type_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("cogment_gym"):
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("cogment_gym"))
+    return {name for name in found if name in modules or name.startswith("cogment_gym._proto")}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        imported = _imports(path, modules) - {name}
+        if path.name == "__init__.py":  # a package re-exporting its own modules is no cycle
+            imported = {m for m in imported if not m.startswith(name + ".")}
+        graph[name] = imported
+    return graph
+
+
+def test_imports_point_down() -> None:
+    upward = [
+        f"{module} (layer {_layer(module)}) imports {imported} (layer {_layer(imported)})"
+        for module, imports in sorted(_graph().items())
+        for imported in sorted(imports)
+        if _layer(imported) > _layer(module)
+    ]
+    assert upward == []
+
+
+def test_no_import_cycles() -> None:
+    graph = {name: {m for m in imports if not m.startswith("cogment_gym._proto")} for name, imports in _graph().items()}
+    cycles = []
+    for start in sorted(graph):
+        # Depth-first search for a path back to ``start``.
+        stack = [(start, [start])]
+        seen = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    cycles.append(" -> ".join(path + [start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+    assert cycles == []
+
+
+def test_the_checks_see_lazy_imports(tmp_path: Path) -> None:
+    """A function-level import counts (the cycles this file guards against were lazy ones); one
+    under ``if TYPE_CHECKING:`` does not."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from cogment_gym.envs import CogmentEnv\n"
+        "def f():\n    from cogment_gym.adapters import hosting\n"
+    )
+    assert _imports(probe, _modules()) == {"cogment_gym.adapters.hosting"}
