@@ -123,7 +123,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
             spaces.set(name, given[0], given[1])
             return spaces
         if self.environment is not None:
-            spec = await self._fetch_spec()
+            spec = await self._fetch_spec(self.environment)
             for actor in spec.actors:
                 if actor.name == name and actor.HasField("observation_space"):
                     spaces.set(name, space_from_proto(actor.observation_space), space_from_proto(actor.action_space))
@@ -132,10 +132,9 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         # at the first observation.
         return spaces
 
-    async def _fetch_spec(self) -> env_pb2.EnvSpec:
+    async def _fetch_spec(self, environment: str) -> env_pb2.EnvSpec:
         if self._spec is None:
-            assert self.environment is not None
-            target = parse_endpoint(self.environment).grpc_target
+            target = parse_endpoint(environment).grpc_target
             async with grpc.aio.insecure_channel(target) as channel:
                 self._spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
                     env_pb2.GetSpecRequest(implementation=self.env_implementation), timeout=self.init_timeout

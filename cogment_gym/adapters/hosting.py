@@ -8,6 +8,7 @@ are pooled per render mode and reused by later trials (every trial starts with `
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Callable, Mapping, Union
 
@@ -46,15 +47,16 @@ class Implementation(EnvPool):
         self.name = name
         self._kwargs = dict(env_kwargs or {})
         self._source = source
+        self._maker: Callable[[str | None], gym.Env]
         if isinstance(source, str):
-            self._maker = self._make_registered
+            self._maker = functools.partial(self._make_registered, source)
         elif isinstance(source, gym.Env):
             raise TypeError(
                 f"implementation {name!r}: got an env instance ({type(source).__name__}); each trial needs its own "
                 "instance, so pass a Gymnasium id or a factory such as `lambda: MyEnv()`"
             )
         elif callable(source):
-            self._maker = self._make_from_factory
+            self._maker = functools.partial(self._make_from_factory, source)
         else:
             raise TypeError(f"implementation {name!r}: expected a Gymnasium id or an env factory, got {source!r}")
         if probe is None:
@@ -84,13 +86,10 @@ class Implementation(EnvPool):
     def _make(self, render_mode: str | None) -> gym.Env:
         return self._maker(render_mode)
 
-    def _make_registered(self, render_mode: str | None) -> gym.Env:
-        assert isinstance(self._source, str)
-        return gym.make(self._source, render_mode=render_mode, **self._kwargs)
+    def _make_registered(self, env_id: str, render_mode: str | None) -> gym.Env:
+        return gym.make(env_id, render_mode=render_mode, **self._kwargs)
 
-    def _make_from_factory(self, render_mode: str | None) -> gym.Env:
-        factory = self._source
-        assert callable(factory)
+    def _make_from_factory(self, factory: EnvFactory, render_mode: str | None) -> gym.Env:
         if render_mode is None:
             env = factory(**self._kwargs)
         else:

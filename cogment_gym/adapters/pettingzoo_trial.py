@@ -475,7 +475,7 @@ class PettingZooTrial:
             agent = self._agent_at(index)
             entry = entries.get(agent) if agent is not None else None
             special = name in self.state_actors or (frame is not None and name in self._frame_actors)
-            if entry is None:
+            if entry is None or agent is None:
                 if not special and absent_index >= 0:
                     actors_map.append(absent_index)
                     continue
@@ -487,7 +487,6 @@ class PettingZooTrial:
                 actors_map.append(len(payloads))
                 payloads.append(msg.SerializeToString())
                 continue
-            assert agent is not None
             status, observation, reward, cumulative, terminated, truncated, info = entry
             reward = float(reward)
             msg = env_pb2.ObservationPayload(

@@ -149,7 +149,8 @@ def _multi_discrete_bounds(space: spaces.MultiDiscrete) -> _Bounds:
 def _as_array_of(space: spaces.Space[Any], value: Any, path: str) -> np.ndarray[Any, Any]:
     """The value as an array of the space's dtype and shape, converting only where lossless."""
     dtype = space.dtype
-    assert dtype is not None  # every space routed here has a dtype
+    if dtype is None:  # every space routed here has one; a subclass that drops it has no array form
+        raise UnsupportedSpaceError(f"{path}: {space} has no dtype, so its values have no array form")
     if isinstance(value, np.ndarray):
         array = value
         if array.dtype != dtype:
