@@ -45,6 +45,10 @@ __all__ = [
     "NoAsyncCallError",
     "ClosedEnvironmentError",
     "EnvConfigError",
+    "TrialFileError",
+    "CorruptTrialFileError",
+    "TruncatedTrialFileError",
+    "DatasetExportError",
 ]
 
 
@@ -236,3 +240,32 @@ class ClosedEnvironmentError(CogmentGymError, gym.error.ClosedEnvironmentError):
 
 class EnvConfigError(CogmentGymError, ValueError):
     """An RLlib ``env_config`` that does not say how to reach the environment, or says it wrongly."""
+
+
+class TrialFileError(CogmentGymError, ValueError):
+    """A recorded trial file (``cogment_gym.datastore``) cannot be read.
+
+    Attributes:
+        path: the file.
+        offset: byte offset in the file where the problem starts.
+    """
+
+    def __init__(self, message: str, path: str = "", offset: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+
+
+class CorruptTrialFileError(TrialFileError):
+    """A trial file holds bytes that are not what was written (bad magic, unknown version, a record
+    whose checksum or contents are wrong): the file was damaged or is not a trial file."""
+
+
+class TruncatedTrialFileError(TrialFileError):
+    """A trial file ends in the middle of a record: its writer stopped (crashed, was killed) while
+    writing. Records before the cut are intact."""
+
+
+class DatasetExportError(CogmentGymError, ValueError):
+    """Recorded trials cannot be turned into the requested dataset (no spaces known, an agent
+    that is not in the trials, a payload that is not cogment_gym's, infos whose keys change)."""

@@ -57,6 +57,10 @@ class CogmentEnv(gym.Env[Any, Any]):
         service_actors: multi-agent environments: agent id -> who plays it: a
             :class:`~cogment_gym.envs.ServiceActor`, a ``grpc://`` endpoint, or a Python policy
             (run in this process; embedded Orchestrator only). Every agent but ``agent`` needs one.
+        datalog: record every trial: a datalog endpoint (``grpc://...``, e.g.
+            :func:`cogment_gym.datastore.serve_datalog`'s or Cogment's datastore), or a
+            ``pathlib.Path`` / :class:`~cogment_gym.datastore.TrialRecorder` to record into a
+            directory in-process (embedded Orchestrator only). See docs/datasets.md.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -92,6 +96,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         actor_class: str = "player",
         agent: str | None = None,
         service_actors: ServiceActors | None = None,
+        datalog: Any = None,
         **make_kwargs: Any,
     ) -> None:
         spec_override = spec_from_spaces(
@@ -108,6 +113,7 @@ class CogmentEnv(gym.Env[Any, Any]):
             timeout=timeout,
             spec=spec_override,
             frames=render_mode == "rgb_array",
+            datalog=datalog,
         )
         self._metadata = {"render_modes": []}
         self._session: ClientSession | None = None

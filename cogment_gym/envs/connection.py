@@ -27,6 +27,7 @@ from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchest
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.adapters import EnvHost, EnvironmentServicer
 from cogment_gym.codec import decode_object, space_from_proto, space_to_proto
+from cogment_gym.datastore.server import TrialRecorder
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialStartError, UnknownImplementationError
 from cogment_gym.orchestrator import Orchestrator
@@ -35,7 +36,7 @@ from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol.metadata import TRIAL_ID
 
-__all__ = ["TrialConnection", "check_render_mode", "spec_from_spaces", "spec_metadata"]
+__all__ = ["TrialConnection", "check_render_mode", "datalog_option", "spec_from_spaces", "spec_metadata"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,36 @@ def check_render_mode(spec: env_pb2.EnvSpec, render_mode: str | None) -> None:
         raise ValueError(f"render_mode={render_mode!r} is not supported by {spec.implementation!r}; it supports {list(spec.render_modes)}")
 
 
+def datalog_option(datalog: Any) -> tuple[TrialRecorder | None, str]:
+    """A facade's ``datalog=``: ``(recorder, endpoint)``.
+
+    - None: no recording.
+    - a string: the endpoint of a datalog service (``grpc://``, ``unix:``), e.g. a
+      :func:`~cogment_gym.datastore.serve_datalog` or the real Cogment datastore; it goes into
+      every trial's ``datalog.endpoint``, for any Orchestrator.
+    - a :class:`~cogment_gym.datastore.TrialRecorder`, or a ``pathlib.Path`` / ``os.PathLike``
+      (a directory, a recorder is made for it): recorded in-process, embedded Orchestrator only.
+    """
+    if datalog is None:
+        return None, ""
+    if isinstance(datalog, TrialRecorder):
+        return datalog, ""
+    if isinstance(datalog, os.PathLike):
+        return TrialRecorder(datalog), ""
+    if isinstance(datalog, str):
+        try:
+            parsed = parse_endpoint(datalog)
+        except ValueError as err:
+            raise ValueError(
+                f"datalog={datalog!r}: {err}; a string is a datalog endpoint (grpc://host:port), "
+                "give a pathlib.Path to record into a directory"
+            ) from None
+        if parsed.scheme not in ("grpc", "unix"):
+            raise ValueError(f"datalog={datalog!r}: a datalog service is reached at grpc:// or unix: endpoints")
+        return None, datalog
+    raise TypeError(f"datalog must be an endpoint string, a pathlib.Path or a TrialRecorder, got {type(datalog).__name__}")
+
+
 class TrialConnection:
     """Starts, joins and terminates trials for a facade. Every method runs on the facade's loop."""
 
@@ -127,13 +158,15 @@ class TrialConnection:
         max_agents: int | None = None,
         sub_envs: int = 1,
         frames: bool = False,
+        datalog: Any = None,
     ) -> None:
         """``replicas`` (embedded mode): host the env under that many implementation names
         (``key``, ``key#1``, ...), each with its own pool, so that a vector facade's sub-env ``i``
         always gets back the env instance it used before (``reset(seed=None)`` then continues
         that instance's generator, as with a local vector env). ``sub_envs``: sub-environments
         per trial (batched trials), for the size of an observation message; ``frames``: every
-        observation message carries an rgb_array frame (large, of a size the spec does not say)."""
+        observation message carries an rgb_array frame (large, of a size the spec does not say).
+        ``datalog``: record every trial (see :func:`datalog_option`)."""
         self.timeout = timeout
         # Deadline of each RPC: None or <= 0 mean the default, as for the session's reads.
         self._rpc_timeout = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
@@ -176,6 +209,12 @@ class TrialConnection:
         self.env_endpoints: list[str] = []
         self.implementations: list[str] = []
         self.spec: env_pb2.EnvSpec | None = None
+        self._recorder, self.datalog_endpoint = datalog_option(datalog)
+        if self._recorder is not None and orchestrator is not None:
+            raise TypeError(
+                "a remote orchestrator cannot reach a recorder living in this process; serve it "
+                "(cogment_gym.datastore.serve_datalog) and pass datalog='grpc://...'"
+            )
 
     async def open(self) -> None:
         """Create what this mode needs and fetch the environment spec."""
@@ -282,6 +321,11 @@ class TrialConnection:
         return channel
 
     async def start_trial(self, params: common_pb2.TrialParams) -> str:
+        if self._recorder is not None and not self.datalog_endpoint and self._orchestrator is not None:
+            recorder = self._recorder
+            self.datalog_endpoint = self._orchestrator.connector.add_local_datalog(recorder.name, recorder.run_trial_datalog)
+        if self.datalog_endpoint and not params.datalog.endpoint:
+            params = self._recorded(params)
         request = orchestrator_pb2.TrialStartRequest(params=params)
         if self._orchestrator is not None:
             trial_id = await self._orchestrator.start_trial(request)
@@ -297,6 +341,23 @@ class TrialConnection:
         if not trial_id:
             raise TrialStartError("the orchestrator did not start the trial (requested id already in use)")
         return trial_id
+
+    def _recorded(self, params: common_pb2.TrialParams) -> common_pb2.TrialParams:
+        """``params`` streamed to the datalog, each actor's spaces in its config (when it has
+        none), so that the recorded trial describes itself."""
+        recorded = common_pb2.TrialParams()
+        recorded.CopyFrom(params)
+        recorded.datalog.endpoint = self.datalog_endpoint
+        spec_actors = {a.name: a for a in self.spec.actors} if self.spec is not None else {}
+        by_class = {a.actor_class: a for a in self.spec.actors} if self.spec is not None else {}
+        for actor in recorded.actors:
+            if actor.HasField("config"):
+                continue
+            described = spec_actors.get(actor.name) or by_class.get(actor.actor_class)
+            if described is not None and described.HasField("observation_space"):
+                config = env_pb2.ActorConfig(observation_space=described.observation_space, action_space=described.action_space)
+                actor.config.content = config.SerializeToString()
+        return recorded
 
     async def join(self, trial_id: str, *, actor_name: str = "", actor_class: str = "") -> ClientSession:
         metadata = ((TRIAL_ID, trial_id),)

@@ -53,13 +53,14 @@ class _Facade:
         state: bool,
         max_agents: int | None,
         make_kwargs: Mapping[str, Any],
+        datalog: Any = None,
     ) -> None:
         self._closed = False
         self._runner = make_runner()
         self._connection = TrialConnection(
             env_id=env, make_kwargs=make_kwargs, environment=environment, implementation=implementation,
             orchestrator=orchestrator, actor_endpoint=actor_endpoint, timeout=timeout,
-            api=self._api_name if env is not None else None, max_agents=max_agents,
+            api=self._api_name if env is not None else None, max_agents=max_agents, datalog=datalog,
         )
         try:
             self._runner.run(self._connection.open())
@@ -179,6 +180,7 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
             the episode is over).
         max_agents: embedded environments whose agents are generated during the episode: how
             many agent slots.
+        datalog: record every trial, as :class:`~cogment_gym.envs.CogmentEnv`'s ``datalog``.
         **make_kwargs: keyword arguments of the environment's constructor (embedded only).
 
     Example:
@@ -208,13 +210,14 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
         service_actors: ServiceActors | None = None,
         state: bool = False,
         max_agents: int | None = None,
+        datalog: Any = None,
         **make_kwargs: Any,
     ) -> None:
         AECEnv.__init__(self)
         self._open(
             env, environment=environment, implementation=implementation, orchestrator=orchestrator,
             actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
-            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs,
+            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog,
         )
         self.agents: list[str] = []
         self.rewards: dict[str, float] = {}
@@ -345,12 +348,13 @@ class CogmentParallelEnv(_Facade, ParallelEnv):  # type: ignore[misc]
         service_actors: ServiceActors | None = None,
         state: bool = False,
         max_agents: int | None = None,
+        datalog: Any = None,
         **make_kwargs: Any,
     ) -> None:
         self._open(
             env, environment=environment, implementation=implementation, orchestrator=orchestrator,
             actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
-            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs,
+            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog,
         )
         self.agents: list[str] = []
         self._actor_of: dict[str, str] = {}

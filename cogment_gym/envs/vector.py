@@ -122,6 +122,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             auto-resetting inside the trial (see the module doc); then seeds must be None or
             consecutive within a trial (an int seed is), ``reset_mask`` covers whole trials,
             ``render_mode`` and ``max_steps`` are not available (use the env's own TimeLimit).
+        datalog: record every trial, as :class:`~cogment_gym.envs.CogmentEnv`'s ``datalog``.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -150,6 +151,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         action_space: gym.Space[Any] | None = None,
         actor_class: str = "player",
         envs_per_trial: int = 1,
+        datalog: Any = None,
         **make_kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -198,6 +200,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             replicas=self._num_slots if env is not None else 1,
             sub_envs=envs_per_trial,
             frames=render_mode == "rgb_array",
+            datalog=datalog,
         )
         try:
             self._runner.run(self._connection.open())

@@ -144,8 +144,8 @@ class Orchestrator:
         if not endpoint:
             return None
         try:
-            if parse_endpoint(endpoint).scheme not in ("grpc", "unix"):
-                raise TrialStartError(f"datalog endpoint {endpoint!r}: a datalog is reached over gRPC (grpc:// or unix:)")
+            if parse_endpoint(endpoint).scheme not in ("grpc", "unix", "local"):
+                raise TrialStartError(f"datalog endpoint {endpoint!r}: a datalog is reached over gRPC (grpc:// or unix:) or in-process (local://)")
         except ValueError as err:
             raise TrialStartError(f"trial {trial_id!r} cannot start: {err}") from None
         metadata = ((TRIAL_ID, trial_id), (USER_ID, user_id))

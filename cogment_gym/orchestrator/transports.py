@@ -31,6 +31,7 @@ class Connector:
     def __init__(self) -> None:
         self._local_envs: dict[str, Handler] = {}
         self._local_actors: dict[str, Handler] = {}
+        self._local_datalogs: dict[str, Handler] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._routes: dict[str, str] = {}
 
@@ -52,6 +53,11 @@ class Connector:
     def add_local_actor(self, name: str, run_trial: Handler) -> str:
         """Register an in-process ServiceActorSP.RunTrial; returns its ``local://`` endpoint."""
         self._local_actors[name] = run_trial
+        return f"local://{name}"
+
+    def add_local_datalog(self, name: str, run_trial_datalog: Handler) -> str:
+        """Register an in-process DatalogSP.RunTrialDatalog; returns its ``local://`` endpoint."""
+        self._local_datalogs[name] = run_trial_datalog
         return f"local://{name}"
 
     def channel(self, endpoint: str) -> grpc.aio.Channel:
@@ -82,6 +88,12 @@ class Connector:
         return self._open(endpoint, self._local_actors, agent_pb2_grpc.ServiceActorSPStub, metadata, description)
 
     def datalog(self, endpoint: str, metadata: tuple[tuple[str, str], ...]) -> Any:
+        parsed = parse_endpoint(endpoint)
+        if parsed.scheme == "local":
+            handler = self._local_datalogs.get(parsed.address)
+            if handler is None:
+                raise EndpointUnreachableError(f"datalog: nothing is registered at {endpoint}")
+            return LocalCall(handler, metadata, f"datalog at {endpoint}")
         return datalog_pb2_grpc.DatalogSPStub(self.channel(endpoint)).RunTrialDatalog(metadata=metadata)
 
     def hooks(self, endpoint: str) -> hooks_pb2_grpc.TrialHooksSPStub:
