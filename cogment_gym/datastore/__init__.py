@@ -13,6 +13,7 @@ replay of what they hold (docs/datasets.md).
 from cogment_gym.datastore.datalog_service import DatalogServicer
 from cogment_gym.datastore.datastore_service import TrialDatastoreServicer
 from cogment_gym.datastore.fileformat import FILE_SUFFIX, FORMAT_VERSION, MAGIC, TrialFile, TrialFileWriter, read_trial_file
+from cogment_gym.datastore.replay import Episode, IncompleteTrialWarning, RecordedTrial, episodes, trial_files, trials
 from cogment_gym.datastore.server import DatalogServer, TrialRecorder, serve_datalog, serve_datalog_forever
 from cogment_gym.datastore.store import StoredTrial, TrialStore
 
@@ -22,13 +23,19 @@ __all__ = [
     "MAGIC",
     "DatalogServer",
     "DatalogServicer",
+    "Episode",
+    "IncompleteTrialWarning",
+    "RecordedTrial",
     "StoredTrial",
     "TrialDatastoreServicer",
     "TrialFile",
     "TrialFileWriter",
     "TrialRecorder",
     "TrialStore",
+    "episodes",
     "read_trial_file",
     "serve_datalog",
     "serve_datalog_forever",
+    "trial_files",
+    "trials",
 ]
