@@ -5,6 +5,8 @@
     cogment-gym orchestrator --lifecycle-port 9000
     cogment-gym run CartPole-v1 --episodes 20
     cogment-gym run CartPole-v1 --environment grpc://127.0.0.1:9001 --orchestrator grpc://127.0.0.1:9000
+    cogment-gym datalog --out recorded --port 9003
+    cogment-gym export-minari recorded --dataset-id cogment/cartpole-random-v0
 
 One module per command (``add_parser`` and ``main``); ``common`` holds what they share. This
 package is the only code that writes to stdout. Bad input (an unknown env id, a bad endpoint, a
@@ -18,13 +20,13 @@ import logging
 import sys
 from typing import Sequence
 
-from cogment_gym.cli import orchestrator, run, serve
+from cogment_gym.cli import datalog, export_minari, orchestrator, run, serve
 from cogment_gym.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error
 
 __all__ = ["main"]
 
 # The commands, in the order ``--help`` lists them.
-COMMANDS = (serve, orchestrator, run)
+COMMANDS = (serve, orchestrator, run, datalog, export_minari)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

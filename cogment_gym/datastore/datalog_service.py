@@ -6,7 +6,8 @@ then its samples. Each sample is appended to the trial's file as it arrives; whe
 ends the file gets its END record and is fsync'd (in a worker thread: an fsync may take
 milliseconds and the loop may be a trial's). A stream that breaks (the Orchestrator died, the
 service stops) ends its file with the reason: its samples stay readable, the trial is not
-counted as complete.
+counted as complete. So does a stream that ends before a sample says the trial ENDED (as the
+Orchestrator's last sample does).
 
 The servicer is written against ``context.read()`` / ``context.write()``, so the same code is
 reached over gRPC and in-process (``local://``, :class:`~cogment_gym.protocol.LocalCall`).
@@ -31,6 +32,7 @@ __all__ = ["DatalogServicer"]
 logger = logging.getLogger(__name__)
 
 _EOF = grpc.aio.EOF
+_ENDED = common_pb2.TrialState.ENDED
 
 
 class DatalogServicer(datalog_pb2_grpc.DatalogSPServicer):
@@ -68,7 +70,11 @@ class DatalogServicer(datalog_pb2_grpc.DatalogSPServicer):
         try:
             await context.write(datalog_pb2.RunTrialDatalogOutput())  # Cogment acknowledges the params
             await self._record(context, writer, trial_id)
-            error = ""
+            # An Orchestrator flushes a trial's last sample with state ENDED; a stream that stops
+            # short of it (e.g. this server shutting down) is no finished trial.
+            error = "" if writer.last_state == _ENDED else (
+                f"the stream ended before the trial did (last state {common_pb2.TrialState.Name(writer.last_state)})"
+            )
         except asyncio.CancelledError:
             raise
         except Exception as err:
