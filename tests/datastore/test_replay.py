@@ -1,0 +1,108 @@
+"""Replay of recorded batched and multi-agent trials equals the environments stepped directly
+with the same seeds and actions (single-agent trials: tests/datastore/test_datalog_service.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+import cogment_gym
+from cogment_gym.datastore import Episode, episodes, trials
+from cogment_gym.envs import CogmentVectorEnv
+
+
+def _reference_episodes(mode: AutoresetMode, n: int, seed: int, actions: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Each sub-env's episodes from a SyncVectorEnv; unfinished ones truncated at their last step."""
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(n)], autoreset_mode=mode)
+    obs, _ = envs.reset(seed=seed)
+    current: list[dict[str, Any] | None] = [
+        {"sub_env": i, "seed": seed + i, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []} for i in range(n)
+    ]
+    done: list[dict[str, Any]] = []
+    for action in actions:
+        obs, rewards, terms, truncs, infos = envs.step(action)
+        for i in range(n):
+            episode = current[i]
+            if episode is None:  # NEXT_STEP: this step reset it
+                current[i] = {"sub_env": i, "seed": None, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
+                continue
+            final = infos["final_obs"][i] if mode == AutoresetMode.SAME_STEP and (terms[i] or truncs[i]) else obs[i]
+            episode["actions"].append(action[i]); episode["obs"].append(final)
+            episode["rewards"].append(rewards[i]); episode["term"].append(terms[i]); episode["trunc"].append(truncs[i])
+            if terms[i] or truncs[i]:
+                done.append(episode)
+                current[i] = None
+                if mode == AutoresetMode.SAME_STEP:
+                    current[i] = {"sub_env": i, "seed": None, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
+    for episode in current:
+        if episode is not None and episode["actions"]:
+            episode["trunc"][-1] = episode["trunc"][-1] or not episode["term"][-1]
+            done.append(episode)
+    envs.close()
+    return done
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_batched_trials_replay_each_sub_environment(tmp_path: Path, mode: AutoresetMode) -> None:
+    n, steps, seed = 3, 120, 5
+    rng = np.random.default_rng(1)
+    actions = [rng.integers(2, size=n) for _ in range(steps)]
+    venv = CogmentVectorEnv("CartPole-v1", num_envs=n, envs_per_trial=n, autoreset_mode=mode, datalog=tmp_path)
+    try:
+        venv.reset(seed=seed)
+        for action in actions:
+            venv.step(action)
+    finally:
+        venv.close()
+    [trial] = list(trials(tmp_path))
+    assert trial.num_envs == n
+    recorded = sorted(episodes(tmp_path), key=lambda e: (e.sub_env, e._start_tick))
+    # A stable sort: each sub-env's episodes stay in the order they ended, which is the order they began.
+    reference = sorted(_reference_episodes(mode, n, seed, actions), key=lambda e: e["sub_env"])
+    assert len(recorded) == len(reference) > n  # some sub-envs finished episodes and began others
+    for got, want in zip(recorded, reference):
+        assert (got.sub_env, got.seed) == (want["sub_env"], want["seed"])
+        assert len(got.observations) == len(want["obs"])
+        assert all(np.array_equal(a, b) for a, b in zip(got.observations, want["obs"]))
+        assert [int(a) for a in got.actions] == [int(a) for a in want["actions"]]
+        assert got.rewards == [float(r) for r in want["rewards"]]
+        assert got.terminations == [bool(t) for t in want["term"]] and got.truncations == [bool(t) for t in want["trunc"]]
+
+
+def test_multi_agent_trials_replay_one_episode_per_agent(tmp_path: Path) -> None:
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.classic import rps_v2
+
+    env = cogment_gym.CogmentParallelEnv("pettingzoo.classic.rps_v2", datalog=tmp_path)
+    direct = rps_v2.parallel_env()
+    rng = np.random.default_rng(2)
+    expected: dict[str, Episode] = {}
+    try:
+        for seed in (7, 8):
+            obs, infos = env.reset(seed=seed)
+            want_obs, want_infos = direct.reset(seed=seed)
+            episodes_now = {a: Episode("", a, seed=seed, observations=[want_obs[a]], infos=[want_infos[a]]) for a in direct.agents}
+            assert obs == want_obs
+            while env.agents:
+                actions = {a: int(rng.integers(3)) for a in env.agents}
+                env.step(actions)
+                o, r, te, tr, i = direct.step(actions)
+                for agent, action in actions.items():
+                    episodes_now[agent]._step(action, o[agent], r[agent], te[agent], tr[agent], i[agent])
+            for agent, episode in episodes_now.items():
+                expected[f"{seed}/{agent}"] = episode
+    finally:
+        env.close()
+    recorded = list(episodes(tmp_path))
+    assert len(recorded) == 4
+    for got in recorded:
+        want = expected[f"{got.seed}/{got.agent}"]
+        assert [int(o) for o in got.observations] == [int(o) for o in want.observations]
+        assert [int(a) for a in got.actions] == want.actions
+        assert (got.rewards, got.terminations, got.truncations, got.infos) == (want.rewards, want.terminations, want.truncations, want.infos)
+    assert [e.agent for e in episodes(tmp_path, agent="player_1")] == ["player_1", "player_1"]
