@@ -353,11 +353,18 @@ def main(argv: list[str] | None = None) -> int:
             case.measure(args.warmup)
         if args.profile:
             cases["c"].profiler = cProfile.Profile()
+        from cogment_gym.cli.progress import Progress
+
+        progress = Progress(args.rounds * len(cases), sys.stderr, unit="cases", description="measuring")
+        started, measured = time.perf_counter(), 0
         for _ in range(args.rounds):
             for case in cases.values():
                 sample = case.measure(args.seconds / args.rounds)
                 case.total.add(sample)
                 case.rounds.append(sample.rate)
+                measured += sample.steps
+                progress.update(sum(len(c.rounds) for c in cases.values()), measured, time.perf_counter() - started)
+        progress.close()
 
     print_table(cases)
     bridge, bridge_rounds = ratio(cases, "c", "b")

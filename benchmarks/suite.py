@@ -408,14 +408,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = case_list(args.quick, has_sb3)
     # Rounds: every case once per round, so that load from elsewhere hits every case alike.
     runs: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+    from cogment_gym.cli.progress import Progress
+
+    progress = Progress(args.repeat * len(groups) * len(rows), sys.stderr, unit="cases", description="suite")
+    started, done, measured = time.perf_counter(), 0, 0
     for round_index in range(args.repeat):
         for title, env_key, policy in groups:
             for kind, label, n in rows:
                 spec = {"kind": kind, "env": env_key, "policy": policy, "n": n, "seconds": args.seconds, "warmup": args.warmup}
                 result = run_case(spec)
                 runs.setdefault((env_key, policy, kind, n), []).append(result)
+                done, measured = done + 1, measured + int(result["steps"])
+                progress.update(done, measured, time.perf_counter() - started)
                 print(f"  round {round_index + 1}: {title[:24]:<24} {label:<50} {result['steps'] / result['seconds']:>10,.0f} steps/s",
                       file=sys.stderr, flush=True)
+    progress.close()
     for key, case_runs in runs.items():
         rates = [r["steps"] / r["seconds"] for r in case_runs]
         middle = case_runs[rates.index(statistics.median_low(rates))]

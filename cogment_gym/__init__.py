@@ -4,6 +4,7 @@ as Gymnasium environments.
     import cogment_gym
     server = cogment_gym.serve("CartPole-v1")          # a Cogment environment service
     env = cogment_gym.CogmentEnv("CartPole-v1")         # a Cogment trial as a gymnasium.Env
+    venv = cogment_gym.CogmentVectorEnv("CartPole-v1", num_envs=8)   # N trials as a vector env
     aec = cogment_gym.CogmentAECEnv("pettingzoo.classic.connect_four_v3")   # ... as a PettingZoo env
 """
 
@@ -13,7 +14,7 @@ _grpc_tuning.apply()  # before the first import of grpc below
 
 from cogment_gym._version import __version__  # noqa: E402
 from cogment_gym.adapters import EnvServer, EnvWorkers, serve, serve_forever  # noqa: E402
-from cogment_gym.envs import CogmentEnv, ServiceActor  # noqa: E402
+from cogment_gym.envs import CogmentEnv, CogmentVectorEnv, ServiceActor  # noqa: E402
 from cogment_gym.errors import CogmentGymError  # noqa: E402
 from cogment_gym.orchestrator import Orchestrator  # noqa: E402
 
@@ -22,6 +23,7 @@ __all__ = [
     "CogmentEnv",
     "CogmentGymError",
     "CogmentParallelEnv",
+    "CogmentVectorEnv",
     "EnvServer",
     "EnvWorkers",
     "Orchestrator",

@@ -34,7 +34,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from google.protobuf.message import DecodeError
 
@@ -260,7 +260,7 @@ def iter_records(stream: BinaryIO, path: Path, *, start: int | None = None) -> I
         offset += _RECORD.size + length
 
 
-def _parse(message_type: type, body: bytes, path: Path, offset: int, what: str) -> object:
+def _parse(message_type: Any, body: bytes, path: Path, offset: int, what: str) -> object:
     try:
         return message_type.FromString(body)
     except DecodeError as err:

@@ -202,7 +202,7 @@ class DatalogWriter:
                 sample = await self._queue.get()  # fed by our own trial, which always closes us
                 if sample is None:
                     break
-                await asyncio.wait_for(call.write(Input(sample=sample)), WRITE_TIMEOUT)
+                await _within(call.write(Input(sample=sample)), WRITE_TIMEOUT)
             await asyncio.wait_for(call.done_writing(), WRITE_TIMEOUT)
             # Let the service read to the end before the call is dropped.
             try:
@@ -225,6 +225,15 @@ class DatalogWriter:
         self.failed = True
         self._samples.clear()
         logger.warning("trial %s: %s failed (%s); the trial goes on without its datalog", self.trial_id, self.description, reason)
+
+
+async def _within(awaitable: Any, seconds: float) -> Any:
+    """A deadline without ``asyncio.wait_for``'s extra task per sample (3.11's ``asyncio.timeout``)."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:  # Python 3.10
+        return await asyncio.wait_for(awaitable, seconds)
+    async with timeout(seconds):
+        return await awaitable
 
 
 async def _discard_replies(call: Any) -> None:
