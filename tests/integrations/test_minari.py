@@ -11,14 +11,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+import minari  # in the test extra: the round trip must run, never be skipped
+
 import cogment_gym
 from cogment_gym.cli import main
 from cogment_gym.errors import DatasetExportError
+from cogment_gym.integrations.minari import dataset_id_for_agent, export_minari
 from tests.datastore.conftest import play
-
-minari = pytest.importorskip("minari")
-
-from cogment_gym.integrations.minari import dataset_id_for_agent, export_minari  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
