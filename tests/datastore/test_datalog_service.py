@@ -144,3 +144,11 @@ def test_datalog_process_stops_on_sigterm_and_ends_streams_in_flight(tmp_path: P
         warnings.simplefilter("always")
         assert list(episodes(out)) == []
     assert any(issubclass(w.category, IncompleteTrialWarning) for w in caught)
+
+
+def test_cli_datalog_refuses_a_file_as_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cogment_gym.cli import main
+
+    (tmp_path / "file").write_text("x")
+    assert main(["datalog", "--out", str(tmp_path / "file"), "--port", "0"]) == 2
+    assert "is not a directory" in capsys.readouterr().err

@@ -106,3 +106,48 @@ def test_multi_agent_trials_replay_one_episode_per_agent(tmp_path: Path) -> None
         assert [int(a) for a in got.actions] == want.actions
         assert (got.rewards, got.terminations, got.truncations, got.infos) == (want.rewards, want.terminations, want.truncations, want.infos)
     assert [e.agent for e in episodes(tmp_path, agent="player_1")] == ["player_1", "player_1"]
+
+
+def test_turn_based_trials_replay_each_agents_own_view(tmp_path: Path) -> None:
+    """AEC: an agent's episode is what a direct ``agent_iter`` / ``last()`` loop shows it."""
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.classic import tictactoe_v3
+
+    env = cogment_gym.CogmentAECEnv("pettingzoo.classic.tictactoe_v3", datalog=tmp_path)
+    rng = np.random.default_rng(5)
+    chosen: list[int | None] = []
+    try:
+        for seed in (3, 4):
+            env.reset(seed=seed)
+            for agent in env.agent_iter():
+                obs, _, terminated, truncated, _ = env.last()
+                action = None if terminated or truncated else int(rng.choice(np.flatnonzero(obs["action_mask"])))
+                chosen.append(action)
+                env.step(action)
+    finally:
+        env.close()
+    direct = tictactoe_v3.env()
+    expected: dict[tuple[int, str], Episode] = {}
+    moves = iter(chosen)
+    for seed in (3, 4):
+        direct.reset(seed=seed)
+        pending: dict[str, Any] = {}
+        for agent in direct.agent_iter():
+            obs, reward, terminated, truncated, info = direct.last()
+            episode = expected.get((seed, agent))
+            if episode is None:
+                expected[(seed, agent)] = Episode("", agent, seed=seed, observations=[obs], infos=[info])
+            else:
+                episode._step(pending[agent], obs, reward, terminated, truncated, info)
+            action = next(moves)
+            pending[agent] = action
+            direct.step(action)
+    recorded = list(episodes(tmp_path))
+    assert sorted((e.seed, e.agent) for e in recorded) == sorted(expected)
+    for got in recorded:
+        want = expected[(got.seed, got.agent)]
+        assert len(got.observations) == len(want.observations)
+        for a, b in zip(got.observations, want.observations):
+            assert all(np.array_equal(a[k], b[k]) for k in b)
+        assert [int(a) for a in got.actions] == want.actions
+        assert (got.rewards, got.terminations, got.truncations) == (want.rewards, want.terminations, want.truncations)
