@@ -47,8 +47,8 @@ from gymnasium.vector.utils import batch_space, iterate
 from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, decode_object, parse_message, space_from_proto, tensor_to_array
-from cogment_gym.datastore.fileformat import FILE_SUFFIX, TrialFile, read_trial_file
-from cogment_gym.errors import CodecError, DatasetExportError
+from cogment_gym.datastore.fileformat import FILE_SUFFIX, TrialFile, read_header, read_trial_file
+from cogment_gym.errors import CodecError, DatasetExportError, TruncatedTrialFileError
 
 __all__ = ["Episode", "IncompleteTrialWarning", "RecordedTrial", "episodes", "trial_files", "trials"]
 
@@ -365,17 +365,21 @@ def trials(
     Raises:
         CorruptTrialFileError: a damaged file (its path and the offset of the damage).
     """
-    files = []
+    # Ordered by the headers alone; each file is read whole only when its turn comes.
+    ordered = []
     for path in trial_files(source):
+        try:
+            ordered.append((read_header(path)[0].started, path.name, path))
+        except TruncatedTrialFileError as err:  # cut before its header ended: nothing to replay
+            warnings.warn(f"skipping {path}: {err}", IncompleteTrialWarning, stacklevel=2)
+    ordered.sort()
+    for _, _, path in ordered:
         file = read_trial_file(path)
         if not file.complete and not include_incomplete:
             warnings.warn(
                 f"skipping trial {file.trial_id} ({path}): {file.status}, {len(file.samples)} whole samples", IncompleteTrialWarning, stacklevel=2
             )
             continue
-        files.append(file)
-    files.sort(key=lambda f: (f.header.started, f.path.name))
-    for file in files:
         yield RecordedTrial(file, spaces)
 
 

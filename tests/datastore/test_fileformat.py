@@ -78,6 +78,16 @@ def test_a_file_cut_mid_record_keeps_its_whole_records(tmp_path: Path, cut: int)
         assert list(episodes(tmp_path)) == []
 
 
+def test_a_file_cut_inside_its_header_is_skipped_too(tmp_path: Path) -> None:
+    path = tmp_path / "t.cgtrial"
+    _write(path)
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(TruncatedTrialFileError, match="cut off at byte 20"):
+        read_trial_file(path)
+    with pytest.warns(IncompleteTrialWarning, match=r"skipping .*t\.cgtrial: .*cut off"):
+        assert list(episodes(tmp_path)) == []
+
+
 def test_a_damaged_record_is_a_typed_error_naming_file_and_offset(tmp_path: Path) -> None:
     path = tmp_path / "t.cgtrial"
     _write(path)
