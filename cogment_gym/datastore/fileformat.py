@@ -34,9 +34,9 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import BinaryIO, Iterator, TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2
 from cogment_gym._proto.cogment_gym.v1 import datalog_pb2 as file_pb2
@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_M = TypeVar("_M", bound=Message)
 
 MAGIC = b"\x89CGTRL\r\n"
 FORMAT_VERSION = 1
@@ -260,7 +262,7 @@ def iter_records(stream: BinaryIO, path: Path, *, start: int | None = None) -> I
         offset += _RECORD.size + length
 
 
-def _parse(message_type: Any, body: bytes, path: Path, offset: int, what: str) -> object:
+def _parse(message_type: type[_M], body: bytes, path: Path, offset: int, what: str) -> _M:
     try:
         return message_type.FromString(body)
     except DecodeError as err:
@@ -271,10 +273,7 @@ def _header_of(offset: int, kind: int, body: bytes, path: Path) -> tuple[file_pb
     if kind != HEADER:
         raise CorruptTrialFileError(f"{path}: damaged at byte {offset}: expected the header record first, got a {_KINDS[kind]} record", str(path), offset)
     header = _parse(file_pb2.TrialFileHeader, body, path, offset, "header")
-    assert isinstance(header, file_pb2.TrialFileHeader)
-    params = _parse(common_pb2.TrialParams, header.trial_params, path, offset, "header's trial params")
-    assert isinstance(params, common_pb2.TrialParams)
-    return header, params
+    return header, _parse(common_pb2.TrialParams, header.trial_params, path, offset, "header's trial params")
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[file_pb2.TrialFileHeader, common_pb2.TrialParams]:
@@ -312,9 +311,7 @@ def read_trial_file(path: str | os.PathLike[str], *, allow_cut_off: bool = True)
                 elif kind == SAMPLE:
                     trial.samples.append(body)
                 elif kind == END:
-                    end = _parse(file_pb2.TrialFileEnd, body, path, offset, "end")
-                    assert isinstance(end, file_pb2.TrialFileEnd)
-                    trial.end = end
+                    trial.end = _parse(file_pb2.TrialFileEnd, body, path, offset, "end")
                 else:
                     raise CorruptTrialFileError(f"{path}: damaged at byte {offset}: a second header record", str(path), offset)
                 trial.size = offset + _RECORD.size + len(body)

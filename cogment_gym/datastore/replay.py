@@ -252,8 +252,7 @@ class RecordedTrial:
                 episode = Episode(self.trial_id, actor, seed=seed, options=options, _start_tick=int(sample.info.tick_id))
                 episode.observations.append(obs)
                 episode.infos.append(_info(payload))
-            else:
-                assert pending is not None
+            elif pending is not None:  # always: the episode began at an earlier observation
                 action = self._action(pending, index, act_space, f"action of {actor!r}")
                 # Multi-agent payloads name their agent: what last() says is the reward summed
                 # since the agent's last move; a single-agent payload's reward is the step's.
