@@ -15,7 +15,7 @@ LAYERS = {
     "cogment_gym._proto": 0, "cogment_gym._version": 0, "cogment_gym._grpc_tuning": 0, "cogment_gym.errors": 0,
     "cogment_gym.codec": 1,
     "cogment_gym.protocol": 2,
-    "cogment_gym.adapters": 3, "cogment_gym.actors": 3, "cogment_gym.orchestrator": 3,
+    "cogment_gym.adapters": 3, "cogment_gym.actors": 3, "cogment_gym.orchestrator": 3, "cogment_gym.datastore": 3,
     "cogment_gym.envs": 4,
     "cogment_gym.integrations": 5, "cogment_gym.testing": 5,
     "cogment_gym.cli": 6, "cogment_gym.__main__": 6, "cogment_gym": 6,
