@@ -20,12 +20,14 @@ import logging
 import time
 from typing import Any, Mapping
 
+import grpc
+
 from cogment_gym._proto.cogment.api import agent_pb2_grpc, common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
 from cogment_gym.codec import decode_object, parse_message, space_from_proto
-from cogment_gym.errors import CogmentGymError, PeerTimeoutError, UnknownPolicyError
+from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, UnknownPolicyError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import wait_for
 from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
@@ -138,10 +140,17 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         if self._spec is None:
             target = parse_endpoint(environment).grpc_target
             async with new_channel(target, self.security, ()) as channel:
-                self._spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
-                    env_pb2.GetSpecRequest(implementation=self.env_implementation), timeout=self.init_timeout,
-                    metadata=self.security.call_metadata,
-                )
+                try:
+                    self._spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
+                        env_pb2.GetSpecRequest(implementation=self.env_implementation), timeout=self.init_timeout,
+                        metadata=self.security.call_metadata,
+                    )
+                except grpc.aio.AioRpcError as err:
+                    code = err.code()
+                    error = (AuthenticationError if code == grpc.StatusCode.UNAUTHENTICATED
+                             else EndpointUnreachableError if code == grpc.StatusCode.UNAVAILABLE else PeerLostError)
+                    raise error(f"the environment server at {environment}, asked for its spaces, failed: "
+                                f"{code.name}: {err.details()}") from None
         return self._spec
 
     # ------------------------------------------------------------------ trial
