@@ -18,9 +18,9 @@ from cogment_gym import CogmentEnv, Security
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.envs import CogmentVectorEnv
-from cogment_gym.errors import AuthenticationError, EndpointUnreachableError
+from cogment_gym.errors import AuthenticationError, EndpointUnreachableError, SecuritySettingsError
 from cogment_gym.protocol import parse_endpoint
-from cogment_gym.protocol.security import NO_SECURITY, TOKEN_KEY, SecuritySettingsError, new_channel
+from cogment_gym.protocol.security import NO_SECURITY, TOKEN_KEY, new_channel
 from tests.envs.test_connection import STREAMS_LOGGER, trial_peers
 from tests.pki import Pki
 from tests.waiting import wait_until

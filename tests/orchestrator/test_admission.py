@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cogment_gym._proto.cogment.api import common_pb2
-from cogment_gym.orchestrator.admission import EndpointPolicy, EndpointRefusedError, trial_endpoints
-from cogment_gym.errors import TrialStartError
+from cogment_gym.errors import EndpointRefusedError, TrialStartError
+from cogment_gym.orchestrator.admission import EndpointPolicy, trial_endpoints
 
 
 def _params(env: str, *actors: str, datalog: str = "") -> common_pb2.TrialParams:

@@ -12,11 +12,11 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import grpc
 import pytest
 
+from cogment_gym.errors import SecuritySettingsError
 from cogment_gym.protocol.security import (
     NO_SECURITY,
     TOKEN_KEY,
     Security,
-    SecuritySettingsError,
     bind,
     new_channel,
     new_server,
