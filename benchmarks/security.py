@@ -33,22 +33,49 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import statistics  # noqa: E402
 
-from cartpole_grpc import Case, EnvCase  # noqa: E402
-from common import ROOT, child, machine_facts  # noqa: E402
+import time  # noqa: E402
+
+from cartpole_grpc import Case, EnvCase, Sample  # noqa: E402
+from common import ROOT, child, cpu_seconds, machine_facts  # noqa: E402
 
 SHORT = 20
 
 
+class CpuCase(EnvCase):
+    """An EnvCase that also adds up the CPU time of this process and of its env process: CPU
+    per step moves less than steps/s when other work shares the machine."""
+
+    def __init__(self, key: str, name: str, env: object, server_pid: int | None = None) -> None:
+        super().__init__(key, name, env)  # type: ignore[arg-type]
+        self.server_pid = server_pid
+        self.client_cpu = self.server_cpu = 0.0
+        self.counting = False
+
+    def measure(self, seconds: float) -> Sample:
+        client, server = time.process_time(), cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        sample = super().measure(seconds)
+        if self.counting:
+            self.client_cpu += time.process_time() - client
+            if self.server_pid:
+                self.server_cpu += cpu_seconds(self.server_pid) - server
+        return sample
+
+
 def print_table(cases: dict[str, Case]) -> None:
     width = max(len(case.name) for case in cases.values())
-    print(f"{'case':<{width}}  {'steps/s':>9}  {'spread':>6}  {'episodes/s':>10}  {'us/step':>8}")
+    print(f"{'case':<{width}}  {'steps/s':>9}  {'spread':>6}  {'episodes/s':>10}  {'us/step':>8}  {'client CPU':>10}  {'env CPU':>8}")
     for case in cases.values():
         total = case.total
         median = statistics.median(case.rounds)
         spread = f"{(max(case.rounds) - min(case.rounds)) / median:6.0%}" if median else f"{'-':>6}"
         episodes = f"{total.episodes / total.seconds:10.1f}" if total.episodes else f"{'-':>10}"
-        print(f"{case.name:<{width}}  {total.rate:9,.0f}  {spread}  {episodes}  {1e6 / total.rate:8.1f}")
-    print("spread: (max-min)/median of the per-round rates.\n")
+        cpu = f"{'-':>10}  {'-':>8}"
+        if isinstance(case, CpuCase) and total.steps:
+            server = f"{1e6 * case.server_cpu / total.steps:8.0f}" if case.server_pid else f"{'-':>8}"
+            cpu = f"{1e6 * case.client_cpu / total.steps:10.0f}  {server}"
+        print(f"{case.name:<{width}}  {total.rate:9,.0f}  {spread}  {episodes}  {1e6 / total.rate:8.1f}  {cpu}")
+    print("spread: (max-min)/median of the per-round rates; client CPU: us of this process per step (all its threads); "
+          "env CPU: us of the env process per step.\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,16 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             cases[case.key] = case
 
         add(EnvCase("a", "(a)  gymnasium CartPole, stepped directly", gym.make("CartPole-v1")))
-        add(EnvCase("e", "(e)  CogmentEnv('CartPole-v1') embedded", CogmentEnv("CartPole-v1")))
+        add(CpuCase("e", "(e)  CogmentEnv('CartPole-v1') embedded", CogmentEnv("CartPole-v1")))
         for key, (name, flags, security) in kinds.items():
             serve = [sys.executable, "-m", "cogment_gym.cli", "serve", "CartPole-v1", "--port", "0", "--no-local-socket", *flags]
-            endpoint = stack.enter_context(child(serve)).line.rsplit(" ", 1)[-1]
-            add(EnvCase(key, f"({key})  env process, {name}, 500-step episodes", CogmentEnv(environment=endpoint, security=security)))
-            add(EnvCase(f"{key}20", f"({key}20) same, {SHORT}-step trials",
-                        CogmentEnv(environment=endpoint, security=security, max_steps=SHORT - 1)))
+            service = stack.enter_context(child(serve))
+            endpoint, pid = service.line.rsplit(" ", 1)[-1], service.popen.pid
+            add(CpuCase(key, f"({key})  env process, {name}, 500-step episodes", CogmentEnv(environment=endpoint, security=security), pid))
+            add(CpuCase(f"{key}20", f"({key}20) same, {SHORT}-step trials",
+                        CogmentEnv(environment=endpoint, security=security, max_steps=SHORT - 1), pid))
 
         for case in cases.values():
             case.measure(args.warmup)
+            if isinstance(case, CpuCase):
+                case.counting = True
         for _ in range(args.rounds):
             for case in cases.values():
                 sample = case.measure(args.seconds / args.rounds)
@@ -111,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         for suffix in ("", "20"):
             top, bottom = cases[key + suffix], cases["p" + suffix]
             per_round = [t / b for t, b in zip(top.rounds, bottom.rounds)]
-            print(f"  ({key}{suffix})/(p{suffix}) = {top.total.rate / bottom.total.rate:.2f}   (rounds {min(per_round):.2f}..{max(per_round):.2f})")
+            cpu = ""
+            if isinstance(top, CpuCase) and isinstance(bottom, CpuCase) and top.total.steps and bottom.total.steps:
+                per_step = [(c.client_cpu + c.server_cpu) / c.total.steps for c in (top, bottom)]
+                cpu = f"   CPU per step (both processes) {per_step[0] / per_step[1]:.2f}x"
+            print(f"  ({key}{suffix})/(p{suffix}) = {top.total.rate / bottom.total.rate:.2f}   (rounds {min(per_round):.2f}..{max(per_round):.2f}){cpu}")
     return 0
 
 
