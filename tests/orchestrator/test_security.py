@@ -22,11 +22,11 @@ from cogment_gym import CogmentEnv
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from cogment_gym.actors import RandomPolicy, serve_actor
 from cogment_gym.orchestrator.server import OrchestratorServer
-from cogment_gym.protocol.security import NO_SECURITY, TOKEN_KEY, Security, new_channel
+from cogment_gym.protocol.security import NO_SECURITY, TOKEN_KEY, Security, bind, new_channel, new_server
 from tests.pki import Pki
 from tests.waiting import wait_until
 
-from .peers import WAIT, ClientActor, Lifecycle, ScriptedEnv, client, run, serving, service, trial_params
+from .peers import WAIT, ClientActor, Datalog, Hook, Lifecycle, ScriptedEnv, client, run, serving, service, trial_params
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,6 +149,55 @@ def test_the_orchestrator_refuses_a_component_whose_certificate_another_ca_signe
     assert impostor.servicer.trials_played == 0
     trial = next(iter(orch.orchestrator.trials.values()))
     assert trial.failure is not None and f"environment 'env' at {impostor.endpoint} is unreachable" in trial.failure.summary
+
+
+@contextlib.asynccontextmanager
+async def _serving_checked(security: Security, *servicers: Any) -> AsyncIterator[str]:
+    """Like ``peers.serving``, behind a server that checks ``security``'s token."""
+    server = new_server(security, [])
+    for servicer in servicers:
+        servicer.add_to(server)
+    port = bind(server, "127.0.0.1:0", security)
+    await server.start()
+    try:
+        yield f"grpc://127.0.0.1:{port}"
+    finally:
+        await server.stop(0)
+
+
+def test_the_orchestrator_sends_its_token_to_hooks_datalogs_and_environments() -> None:
+    token = Security(token="s3cret")
+
+    async def scenario() -> None:
+        env, hook, datalog = ScriptedEnv(), Hook(), Datalog()
+        async with _serving_checked(token, env, hook, datalog) as endpoint:
+            params = trial_params(endpoint, [client("p")], max_steps=2)
+            params.datalog.endpoint = endpoint
+            with_token = await asyncio.to_thread(OrchestratorServer, default_params=params, pre_trial_hooks=[endpoint],
+                                                 component_security=token)
+            without = await asyncio.to_thread(OrchestratorServer, default_params=params, pre_trial_hooks=[endpoint])
+            try:
+                async with grpc.aio.insecure_channel(_target(with_token.lifecycle_endpoint)) as channel:
+                    trial_id = await Lifecycle(channel).start(config=b"")
+                    player = ClientActor(channel, trial_id, name="p")
+                    record = await player.finished()
+                    assert record.got_end and len(record.observations) == 4
+                stream = await datalog.stream(trial_id)
+                await datalog.until(lambda: stream.closed, "the datalog stream to close")
+                assert hook.calls[0][0]["authentication-token"] == ["s3cret"]
+                assert stream.metadata["authentication-token"] == ["s3cret"] and len(stream.samples) == 4
+                assert (await env.trial(trial_id)).metadata["authentication-token"] == ["s3cret"]
+                # Without the token, the hook refuses it and the trial does not start.
+                async with _lifecycle(without.lifecycle_endpoint, NO_SECURITY) as lifecycle:
+                    with pytest.raises(grpc.aio.AioRpcError) as caught:
+                        await lifecycle.start(config=b"")
+                assert f"pre-trial hook {endpoint} failed: UNAUTHENTICATED" in (caught.value.details() or "")
+                assert without.orchestrator.trials == {} and len(hook.calls) == 1
+            finally:
+                await asyncio.to_thread(with_token.stop)
+                await asyncio.to_thread(without.stop)
+
+    run(scenario())
 
 
 # ---------------------------------------------------------------------------------------- tokens
