@@ -53,6 +53,9 @@ class EnvServer(BackgroundServer):
         self._socket_cleanup: weakref.finalize | None = None
         self.local_endpoint = ""
         self.service_id = uuid.uuid4().hex
+        if security.root_cert is not None and not security.serves_tls:  # an env server dials nothing
+            logger.warning("serve(): security has a root_cert but no private_key/cert_chain: the service serves plaintext "
+                           "and checks no client certificate")
         super().__init__(address, thread_name="cogment-gym-env-server", security=security)
 
     def _add_services(self, server: grpc.aio.Server) -> None:

@@ -167,6 +167,7 @@ def add_security_arguments(parser: argparse.ArgumentParser, *, serves: bool, dia
     """The TLS and token options of a command that serves and/or dials, in one group. The TLS
     file options also take the Cogment Orchestrator's spellings (``--private_key``,
     ``--trust_chain``, ``--root_cert``). Read back with :func:`security_from_args`."""
+    parser.set_defaults(security_role=(serves, dials))
     group = parser.add_argument_group("security (TLS, mTLS, token; see docs/security.md)")
     me = "this service's" if serves else "the client's"
     group.add_argument("--private-key", "--private_key", dest="private_key", metavar="PEM",
@@ -221,6 +222,10 @@ def security_from_args(args: argparse.Namespace) -> Security | None:
     }
     if all(value is None for value in fields.values()):
         return None
+    serves_only = getattr(args, "security_role", (False, False)) == (True, False)
+    if serves_only and fields["private_key"] is None and (fields["root_cert"] is not None or fields["require_client_cert"] is not None):
+        raise UsageError("--root-cert / --no-client-cert concern the client certificates of a TLS server: give --private-key "
+                         "and --cert-chain too (without them the service would serve plaintext)")
     try:
         security = Security(**fields)
         security.check_files()
