@@ -171,9 +171,10 @@ class SecuritySettingsError(CogmentGymError, ValueError):
     a token gRPC metadata cannot carry."""
 
 
-class AuthenticationError(CogmentGymError, PermissionError):
-    """A server refused this client's calls: no token, or a wrong one (gRPC ``UNAUTHENTICATED``).
-    See ``Security(token=...)`` and docs/security.md."""
+class AuthenticationError(TrialFailedError, PermissionError):
+    """A server refused the calls made to it: no token, or a wrong one (gRPC ``UNAUTHENTICATED``),
+    whether this process called it or the Orchestrator did for a trial. See
+    ``Security(token=...)`` and docs/security.md."""
 
 
 # ---------------------------------------------------------------------------------------- services

@@ -21,6 +21,7 @@ import cogment_gym
 from cogment_gym import CogmentEnv
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from cogment_gym.actors import RandomPolicy, serve_actor
+from cogment_gym.errors import AuthenticationError
 from cogment_gym.orchestrator.server import OrchestratorServer
 from cogment_gym.protocol.security import NO_SECURITY, TOKEN_KEY, Security, bind, new_channel, new_server
 from tests.pki import Pki
@@ -198,6 +199,25 @@ def test_the_orchestrator_sends_its_token_to_hooks_datalogs_and_environments() -
                 await asyncio.to_thread(without.stop)
 
     run(scenario())
+
+
+def test_a_component_refusing_the_orchestrators_token_fails_the_trial_with_a_typed_error(
+    started: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client has the token, the Orchestrator not: the env service refuses the trial, and
+    the client sees it as AuthenticationError naming the env, not as an internal error."""
+    env_server = cogment_gym.serve("CartPole-v1", security=Security(token="s3cret"))
+    started.append(env_server)
+    orch = OrchestratorServer()
+    started.append(orch)
+    env = CogmentEnv(orchestrator=orch.lifecycle_endpoint, environment=env_server.endpoint, security=Security(token="s3cret"))
+    try:
+        with pytest.raises(AuthenticationError, match=rf"environment 'CartPole-v1' at {env_server.endpoint} refused the call: .*requires a token"):
+            env.reset(seed=0)
+    finally:
+        env.close()
+    assert not [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert env_server.servicer.trials_played == 0
 
 
 # ---------------------------------------------------------------------------------------- tokens
