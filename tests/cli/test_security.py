@@ -92,6 +92,7 @@ def test_an_orchestrator_with_the_cogment_spellings_and_run_through_it(
     (["serve", "CartPole-v1", "--private-key", "k.pem"], "--private-key is given without --cert-chain"),
     (["serve", "CartPole-v1", "--private-key", "/nonexistent/k.pem", "--cert-chain", "/nonexistent/c.pem"], "cannot read the private key file"),
     (["serve", "CartPole-v1", "--root-cert", "ca.pem"], "would serve plaintext"),
+    (["datalog", "--out", "/nonexistent/trials", "--private-key", "k.pem"], "--private-key is given without --cert-chain"),
     (["orchestrator", "--allow-endpoint", "http://x:1"], "--allow-endpoint"),
     (["orchestrator", "--trust_chain", "c.pem"], "--cert-chain is given without --private-key"),
     (["run", "CartPole-v1", "--tls"], "an embedded run has none"),
