@@ -17,6 +17,7 @@ from cogment_gym.adapters import EnvServer, EnvWorkers, serve, serve_forever  # 
 from cogment_gym.envs import CogmentEnv, CogmentVectorEnv, ServiceActor  # noqa: E402
 from cogment_gym.errors import CogmentGymError  # noqa: E402
 from cogment_gym.orchestrator import Orchestrator  # noqa: E402
+from cogment_gym.protocol.security import Security  # noqa: E402
 
 __all__ = [
     "CogmentAECEnv",
@@ -27,6 +28,7 @@ __all__ = [
     "EnvServer",
     "EnvWorkers",
     "Orchestrator",
+    "Security",
     "ServiceActor",
     "__version__",
     "serve",

@@ -49,6 +49,9 @@ __all__ = [
     "CorruptTrialFileError",
     "TruncatedTrialFileError",
     "DatasetExportError",
+    "SecuritySettingsError",
+    "AuthenticationError",
+    "EndpointRefusedError",
 ]
 
 
@@ -153,6 +156,25 @@ class TrialParamsError(CogmentGymError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
         self.source = source
         self.key = key
+
+
+class EndpointRefusedError(TrialStartError):
+    """A trial started over gRPC named an endpoint the Orchestrator may not dial (its
+    :class:`~cogment_gym.orchestrator.admission.EndpointPolicy`)."""
+
+
+# ---------------------------------------------------------------------------------------- security
+
+
+class SecuritySettingsError(CogmentGymError, ValueError):
+    """Security settings that cannot be used: half a key pair, an unreadable or non-PEM file,
+    a token gRPC metadata cannot carry."""
+
+
+class AuthenticationError(TrialFailedError, PermissionError):
+    """A server refused the calls made to it: no token, or a wrong one (gRPC ``UNAUTHENTICATED``),
+    whether this process called it or the Orchestrator did for a trial. See
+    ``Security(token=...)`` and docs/security.md."""
 
 
 # ---------------------------------------------------------------------------------------- services

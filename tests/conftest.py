@@ -17,6 +17,7 @@ import pytest
 import cogment_gym
 from cogment_gym.adapters.sockets import remove_socket_directory
 from tests.children import REPO_ROOT, Child
+from tests.pki import Pki, make_pki
 
 __all__ = ["REPO_ROOT", "ServiceProcess"]
 
@@ -91,3 +92,9 @@ def closing() -> Iterator[Callable[[Any], Any]]:
     yield keep
     for env in reversed(envs):
         env.close()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA, server and client certificates (and an unrelated CA's), made once per run."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -11,6 +11,7 @@ import grpc
 from cogment_gym._proto.cogment.api import agent_pb2_grpc
 from cogment_gym.actors.policy import Policy
 from cogment_gym.actors.service import ServiceActorServicer
+from cogment_gym.protocol.security import NO_SECURITY, Security
 from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, serve_until_signal
 
 __all__ = ["ActorServer", "serve_actor", "serve_actor_forever"]
@@ -30,9 +31,9 @@ class ActorServer(BackgroundServer):
         servicer: the :class:`ServiceActorServicer` (``active_trials``, ``trials_played``).
     """
 
-    def __init__(self, servicer: ServiceActorServicer, address: str) -> None:
+    def __init__(self, servicer: ServiceActorServicer, address: str, *, security: Security = NO_SECURITY) -> None:
         self.servicer = servicer
-        super().__init__(address, thread_name="cogment-gym-actor-server")
+        super().__init__(address, thread_name="cogment-gym-actor-server", security=security)
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         agent_pb2_grpc.add_ServiceActorSPServicer_to_server(self.servicer, server)
@@ -55,6 +56,7 @@ def serve_actor(
     environment: str | None = None,
     env_implementation: str = "",
     run_in_thread: bool = True,
+    security: Security | None = None,
     **servicer_options: Any,
 ) -> ActorServer:
     """Serve a Python policy as a Cogment service actor; returns at once (a background thread
@@ -78,6 +80,9 @@ def serve_actor(
         environment, env_implementation: a cogment_gym environment server to take spaces from.
         run_in_thread: call plain policies in a worker thread (default), so that a slow one does
             not hold up other trials.
+        security: TLS, client certificates (mTLS) and a token required on every call
+            (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token); the
+            same settings dial ``environment``. See ``docs/security.md``.
         servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds), ``strict``.
 
     Example:
@@ -91,10 +96,11 @@ def serve_actor(
     policies = dict(policy) if isinstance(policy, Mapping) else {getattr(policy, "__name__", "policy"): policy}
     servicer = ServiceActorServicer(
         policies, actor_classes=actor_classes, spaces=spaces, environment=environment,
-        env_implementation=env_implementation, run_in_thread=run_in_thread, **servicer_options,
+        env_implementation=env_implementation, run_in_thread=run_in_thread, security=security or NO_SECURITY,
+        **servicer_options,
     )
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
-    return ActorServer(servicer, address)
+    return ActorServer(servicer, address, security=security or NO_SECURITY)
 
 
 def serve_actor_forever(policy: Policy | Mapping[str, Policy], **kwargs: Any) -> None:

@@ -27,9 +27,10 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
 from cogment_gym.codec import decode_object, parse_message, space_from_proto
-from cogment_gym.errors import CogmentGymError, PeerTimeoutError, UnknownPolicyError
+from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, UnknownPolicyError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import wait_for
+from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 from cogment_gym.protocol.streams import TrialStreamServicer
 
 __all__ = ["ServiceActorServicer"]
@@ -54,6 +55,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
             ActorConfig does not carry the spaces.
         environment, env_implementation: a cogment_gym environment server to ask for its spec
             (GetSpec), for the same purpose.
+        security: how that environment server is dialed (TLS, client certificate, token).
         run_in_thread: call plain (non-async) policies in a worker thread, so that a slow policy
             (a human at a keyboard) holds up no other trial of this server.
         init_timeout, idle_timeout: seconds to wait for the init data, and for any next message.
@@ -78,6 +80,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         init_timeout: float = 30.0,
         idle_timeout: float = 3600.0,
         end_timeout: float = 60.0,
+        security: Security = NO_SECURITY,
     ) -> None:
         if not policies:
             raise ValueError("no policy to serve")
@@ -92,6 +95,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
         self.init_timeout = init_timeout
         self.idle_timeout = idle_timeout
         self.end_timeout = end_timeout
+        self.security = security
         self._spec: env_pb2.EnvSpec | None = None
         if environment is not None:
             parse_endpoint(environment)
@@ -135,10 +139,18 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
     async def _fetch_spec(self, environment: str) -> env_pb2.EnvSpec:
         if self._spec is None:
             target = parse_endpoint(environment).grpc_target
-            async with grpc.aio.insecure_channel(target) as channel:
-                self._spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
-                    env_pb2.GetSpecRequest(implementation=self.env_implementation), timeout=self.init_timeout
-                )
+            async with new_channel(target, self.security, ()) as channel:
+                try:
+                    self._spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
+                        env_pb2.GetSpecRequest(implementation=self.env_implementation), timeout=self.init_timeout,
+                        metadata=self.security.call_metadata,
+                    )
+                except grpc.aio.AioRpcError as err:
+                    code = err.code()
+                    error = (AuthenticationError if code == grpc.StatusCode.UNAUTHENTICATED
+                             else EndpointUnreachableError if code == grpc.StatusCode.UNAVAILABLE else PeerLostError)
+                    raise error(f"the environment server at {environment}, asked for its spaces, failed: "
+                                f"{code.name}: {err.details()}") from None
         return self._spec
 
     # ------------------------------------------------------------------ trial

@@ -18,6 +18,7 @@ from cogment_gym.adapters.hosting import EnvHost, EnvSource
 from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer
 from cogment_gym.adapters.sockets import SOCKET_DIR_PREFIX, SOCKET_NAME
 from cogment_gym.adapters.workers import EnvWorkers
+from cogment_gym.protocol.security import NO_SECURITY, Security
 from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, bind_address, serve_until_signal
 
 __all__ = ["EnvServer", "serve", "serve_forever"]
@@ -35,13 +36,16 @@ class EnvServer(BackgroundServer):
         host: the hosted implementations.
         local_endpoint: the same service on a unix socket of a private temporary directory
             (``"unix:///tmp/cogment-gym-.../env.sock"``), or ``""``; announced in the spec
-            (``EnvSpec.local_endpoint``) so that clients on this host can use it.
+            (``EnvSpec.local_endpoint``) so that clients on this host can use it. Never with TLS:
+            the socket would let same-host clients past the certificate checks.
+        security: how it serves (TLS, client certificates, token); see :func:`serve`.
     """
 
     servicer: EnvironmentServicer
 
     def __init__(
-        self, host: EnvHost, address: str, *, servicer_options: Mapping[str, Any] | None = None, local_socket: bool = True
+        self, host: EnvHost, address: str, *, servicer_options: Mapping[str, Any] | None = None, local_socket: bool = True,
+        security: Security = NO_SECURITY,
     ) -> None:
         self.host = host
         self._servicer_options = dict(servicer_options or {})
@@ -49,7 +53,10 @@ class EnvServer(BackgroundServer):
         self._socket_cleanup: weakref.finalize | None = None
         self.local_endpoint = ""
         self.service_id = uuid.uuid4().hex
-        super().__init__(address, thread_name="cogment-gym-env-server")
+        if security.root_cert is not None and not security.serves_tls:  # an env server dials nothing
+            logger.warning("serve(): security has a root_cert but no private_key/cert_chain: the service serves plaintext "
+                           "and checks no client certificate")
+        super().__init__(address, thread_name="cogment-gym-env-server", security=security)
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         self.servicer = EnvironmentServicer(self.host, **self._servicer_options)
@@ -62,6 +69,9 @@ class EnvServer(BackgroundServer):
         a trial's messages 5-13% more than a unix socket on the same host (docs/performance.md)."""
         if not self._local_socket or not endpoint.startswith("grpc://"):
             return
+        if self.security.serves_tls:  # a plaintext socket beside TLS would skip the certificate checks
+            logger.info("no same-host unix socket for %s: it serves TLS", endpoint)
+            return
         try:
             directory = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)  # private (0700): only this user connects
         except OSError as err:  # the fast path is optional: TCP serves everyone anyway
@@ -70,7 +80,7 @@ class EnvServer(BackgroundServer):
         # Removed by stop(), or when this server is collected or the interpreter exits without it.
         self._socket_cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
         try:
-            _, local = bind_address(server, f"unix:{os.path.join(directory, SOCKET_NAME)}")
+            _, local = bind_address(server, f"unix:{os.path.join(directory, SOCKET_NAME)}", self.security)
         except OSError as err:
             logger.info("no same-host unix socket for %s: %s", endpoint, err)
             self._socket_cleanup()
@@ -104,6 +114,7 @@ def serve(
     api: str | None = ...,
     max_agents: int | None = ...,
     local_socket: bool = ...,
+    security: Security | None = ...,
     workers: Literal[1] = ...,
     **servicer_options: Any,
 ) -> EnvServer: ...
@@ -120,6 +131,7 @@ def serve(
     api: str | None = ...,
     max_agents: int | None = ...,
     local_socket: bool = ...,
+    security: Security | None = ...,
     workers: int,
     **servicer_options: Any,
 ) -> EnvServer | EnvWorkers: ...
@@ -135,6 +147,7 @@ def serve(
     api: str | None = None,
     max_agents: int | None = None,
     local_socket: bool = True,
+    security: Security | None = None,
     workers: int = 1,
     **servicer_options: Any,
 ) -> EnvServer | EnvWorkers:
@@ -164,7 +177,10 @@ def serve(
             clients on the same host with an embedded Orchestrator then run their trials over it
             (5-13% faster than loopback TCP here, for observation messages up to 64 KiB; larger
             ones stay on TCP). Remote clients and Orchestrators are not
-            affected. ``False``: TCP only.
+            affected. ``False``: TCP only. A TLS server offers no such socket.
+        security: TLS, client certificates (mTLS) and a token required on every call
+            (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token).
+            See ``docs/security.md``.
         workers: how many processes serve the environments (default 1: this process, in a
             thread; returns an :class:`EnvServer`). With ``workers > 1`` it returns an
             :class:`~cogment_gym.adapters.workers.EnvWorkers`: K processes (``multiprocessing``
@@ -189,11 +205,12 @@ def serve(
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if workers > 1:
         return EnvWorkers(env, workers=workers, host=host, port=port, unix_socket=unix_socket, env_kwargs=env_kwargs,
-                          api=api, max_agents=max_agents, local_socket=local_socket, **servicer_options)
+                          api=api, max_agents=max_agents, local_socket=local_socket, security=security, **servicer_options)
     env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents)
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
     try:
-        return EnvServer(env_host, address, servicer_options=servicer_options, local_socket=local_socket)
+        return EnvServer(env_host, address, servicer_options=servicer_options, local_socket=local_socket,
+                         security=security or NO_SECURITY)
     except BaseException:
         env_host.close()
         raise

@@ -47,7 +47,8 @@ def _worker_main(conn: Connection, index: int, address: str, parent_pid: int) ->
                 gym.registry[gym_spec.id] = gym_spec
         host = EnvHost(spec.env, spec.env_kwargs, api=spec.api, max_agents=spec.max_agents)
         try:
-            server = EnvServer(host, address, servicer_options=spec.servicer_options, local_socket=spec.local_socket)
+            server = EnvServer(host, address, servicer_options=spec.servicer_options, local_socket=spec.local_socket,
+                               security=spec.security)
         except BaseException:
             host.close()
             raise

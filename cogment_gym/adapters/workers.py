@@ -52,6 +52,7 @@ import gymnasium as gym
 
 from cogment_gym.adapters.sockets import remove_socket_directory
 from cogment_gym.errors import EnvSourceNotPicklableError, WorkerStartError
+from cogment_gym.protocol.security import NO_SECURITY, Security
 
 if TYPE_CHECKING:
     from cogment_gym.adapters.hosting import EnvSource
@@ -81,6 +82,7 @@ class WorkerSpec:
     servicer_options: dict[str, Any]
     gym_specs: list[Any] = field(default_factory=list)  # EnvSpecs of the ids registered in the parent
     local_socket: bool = True
+    security: Security = NO_SECURITY
 
 
 class _Worker:
@@ -169,7 +171,7 @@ def _pickle_spec(spec: WorkerSpec) -> bytes:
         return _pickle(spec)
     except Exception as err:
         raise EnvSourceNotPicklableError(
-            "serve(..., workers=K) sends the env source, env_kwargs and servicer options to worker processes by "
+            "serve(..., workers=K) sends the env source, env_kwargs, servicer options and security settings to worker processes by "
             "pickle: expected a Gymnasium id, a PettingZoo module path, a factory (function or class) defined in "
             f"an importable module, or a mapping of those; got {spec.env!r}, which does not pickle "
             f"({type(err).__name__}: {err})"
@@ -206,7 +208,8 @@ class EnvWorkers:
             choose each port; ``port=P`` binds ``P + i`` for worker ``i``; a unix socket
             ``/d/x.sock`` becomes ``/d/x-<i>.sock``.
         start_timeout: seconds to wait for every worker to report its endpoint.
-        env_kwargs, api, max_agents, local_socket, servicer_options: passed to every worker's server.
+        env_kwargs, api, max_agents, local_socket, security, servicer_options: passed to every
+            worker's server (``security`` pickled: PEM paths, token, a module-level ``authorize``).
 
     Attributes:
         endpoints: the K endpoints, in worker order.
@@ -240,10 +243,13 @@ class EnvWorkers:
         api: str | None = None,
         max_agents: int | None = None,
         local_socket: bool = True,
+        security: Security | None = None,
         start_timeout: float = DEFAULT_START_TIMEOUT,
         **servicer_options: Any,
     ) -> None:
         addresses = worker_addresses(workers, host=host, port=port, unix_socket=unix_socket)
+        if security is not None:
+            security.check_files()  # one clear error here rather than one per worker
         spec = WorkerSpec(
             env=env,
             env_kwargs=dict(env_kwargs) if env_kwargs is not None else None,
@@ -252,6 +258,7 @@ class EnvWorkers:
             servicer_options=dict(servicer_options),
             gym_specs=_registered_gym_specs(env),
             local_socket=local_socket,
+            security=security or NO_SECURITY,
         )
         payload = _pickle_spec(spec)
         self._names = _source_names(env)

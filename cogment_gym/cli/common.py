@@ -1,17 +1,21 @@
 """What every ``cogment-gym`` command shares: exit codes, argument types, one-line errors,
-stop signals, the bind check."""
+stop signals, the bind check, the TLS and token options."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
+
+if TYPE_CHECKING:
+    from cogment_gym.protocol.security import Security
 
 __all__ = [
     "DEFAULT_ENV_PORT",
@@ -21,7 +25,9 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "StopSignals",
+    "TOKEN_ENV",
     "UsageError",
+    "add_security_arguments",
     "check_bindable",
     "describe",
     "error",
@@ -31,6 +37,7 @@ __all__ = [
     "one_line",
     "port",
     "positive_int",
+    "security_from_args",
 ]
 
 EXIT_OK = 0
@@ -148,3 +155,81 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------------------------------- TLS and token
+
+# Read when no --token-file is given: a token on the command line would show in `ps`.
+TOKEN_ENV = "COGMENT_GYM_TOKEN"
+
+
+def add_security_arguments(parser: argparse.ArgumentParser, *, serves: bool, dials: bool) -> None:
+    """The TLS and token options of a command that serves and/or dials, in one group. The TLS
+    file options also take the Cogment Orchestrator's spellings (``--private_key``,
+    ``--trust_chain``, ``--root_cert``). Read back with :func:`security_from_args`."""
+    parser.set_defaults(security_role=(serves, dials))
+    group = parser.add_argument_group("security (TLS, mTLS, token; see docs/security.md)")
+    me = "this service's" if serves else "the client's"
+    group.add_argument("--private-key", "--private_key", dest="private_key", metavar="PEM",
+                       help=f"{me} private key: with --cert-chain, " + ("serve TLS" if serves else "present a client certificate (mTLS)"))
+    group.add_argument("--cert-chain", "--trust_chain", dest="cert_chain", metavar="PEM", help=f"{me} certificate chain")
+    if serves and dials:
+        root_help = "trusted certificate authorities: client certificates must be signed by them (mTLS, unless --no-client-cert), and so must the certificates of the components dialed"
+    elif serves:
+        root_help = "trusted certificate authorities: clients must present a certificate signed by them (mTLS, unless --no-client-cert)"
+    else:
+        root_help = "trusted certificate authorities the server's certificate must be signed by (default with --tls: the system's)"
+    group.add_argument("--root-cert", "--root_cert", dest="root_cert", metavar="PEM", help=root_help)
+    if serves:
+        group.add_argument("--no-client-cert", dest="require_client_cert", action="store_const", const=False, default=None,
+                           help="serve TLS without asking clients for a certificate" + (" (--root-cert then only checks the components dialed)" if dials else ""))
+    if dials:
+        if not serves:
+            group.add_argument("--tls", action="store_const", const=True, default=None,
+                               help="use TLS even without PEM files (the server's certificate checked against the system's authorities)")
+        group.add_argument("--server-name", metavar="NAME", help="the name the certificates of the servers dialed must carry, when not their endpoint's host")
+    verb = "required on every call" if serves and not dials else "required on every call and sent with every call made" if serves else "sent with every call"
+    group.add_argument("--token-file", metavar="FILE",
+                       help=f"a shared token, {verb} (the first line of FILE; default: ${TOKEN_ENV} if set, else no token)")
+
+
+def security_from_args(args: argparse.Namespace) -> Security | None:
+    """The :class:`~cogment_gym.protocol.security.Security` the options of
+    :func:`add_security_arguments` describe (its PEM files read once to check them), or None
+    when none was given. Bad files or values: :class:`UsageError`."""
+    from cogment_gym.protocol.security import Security, SecuritySettingsError
+
+    token = None
+    token_file = getattr(args, "token_file", None)
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8") as file:
+                token = file.readline().strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"cannot read the token file {token_file!r}: {getattr(err, 'strerror', None) or err}") from None
+        if not token:
+            raise UsageError(f"the token file {token_file!r} is empty (expected the token on its first line)")
+    elif os.environ.get(TOKEN_ENV):
+        token = os.environ[TOKEN_ENV].strip()
+    fields: dict[str, Any] = {
+        "private_key": getattr(args, "private_key", None),
+        "cert_chain": getattr(args, "cert_chain", None),
+        "root_cert": getattr(args, "root_cert", None),
+        "require_client_cert": getattr(args, "require_client_cert", None),
+        "tls": getattr(args, "tls", None),
+        "server_name": getattr(args, "server_name", None),
+        "token": token,
+    }
+    if all(value is None for value in fields.values()):
+        return None
+    serves_only = getattr(args, "security_role", (False, False)) == (True, False)
+    if serves_only and fields["private_key"] is None and (fields["root_cert"] is not None or fields["require_client_cert"] is not None):
+        raise UsageError("--root-cert / --no-client-cert concern the client certificates of a TLS server: give --private-key "
+                         "and --cert-chain too (without them the service would serve plaintext)")
+    try:
+        security = Security(**fields)
+        security.check_files()
+    except SecuritySettingsError as err:
+        raise UsageError(str(err).replace("private_key", "--private-key").replace("cert_chain", "--cert-chain")
+                         .replace("root_cert", "--root-cert")) from None
+    return security

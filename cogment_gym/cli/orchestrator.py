@@ -12,11 +12,13 @@ from cogment_gym.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_security_arguments,
     check_bindable,
     describe,
     error,
     input_errors,
     port,
+    security_from_args,
 )
 
 __all__ = ["add_parser", "main"]
@@ -34,12 +36,23 @@ def add_parser(commands: Any) -> None:
     orch.add_argument("--params", metavar="FILE", help="default trial parameters (Cogment params YAML)")
     orch.add_argument("--pre-trial-hooks", nargs="+", default=[], metavar="ENDPOINT",
                       help="grpc:// endpoints of TrialHooksSP services, called in order")
+    orch.add_argument("--allow-endpoint", dest="allowed_endpoints", action="append", default=None, metavar="PATTERN",
+                      help="an endpoint trials started over gRPC may name (repeat the option for more): exact "
+                      "(grpc://10.0.0.5:9001), a pattern (grpc://10.0.0.*:*, unix:///run/cogment/*) or a host "
+                      "pattern (*.internal); default: any grpc:// or unix: endpoint. Those of --params always pass")
+    add_security_arguments(orch, serves=True, dials=True)
     orch.set_defaults(command=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from cogment_gym.orchestrator.admission import EndpointPolicy
     from cogment_gym.protocol import parse_endpoint
 
+    security = security_from_args(args)
+    try:
+        EndpointPolicy(allowed=tuple(args.allowed_endpoints) if args.allowed_endpoints is not None else None)
+    except ValueError as err:
+        raise UsageError(f"--allow-endpoint: {err}") from None
     check_bindable(args.host, args.lifecycle_port)
     if args.actor_port is not None and args.actor_port != args.lifecycle_port:
         check_bindable(args.host, args.actor_port)
@@ -66,6 +79,8 @@ def main(args: argparse.Namespace) -> int:
             params_file=args.params,
             pre_trial_hooks=list(args.pre_trial_hooks),
             on_ready=on_ready,
+            security=security,
+            allowed_endpoints=args.allowed_endpoints,
         )
     except input_errors() as err:
         if ready.is_set():

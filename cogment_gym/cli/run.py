@@ -18,11 +18,13 @@ from cogment_gym.cli.common import (
     EXIT_OK,
     StopSignals,
     UsageError,
+    add_security_arguments,
     describe,
     error,
     input_errors,
     non_negative_int,
     positive_int,
+    security_from_args,
 )
 from cogment_gym.cli.progress import Progress
 
@@ -42,6 +44,7 @@ def add_parser(commands: Any) -> None:
     run.add_argument("--environment", metavar="ENDPOINT", help="environment service, e.g. grpc://127.0.0.1:9001")
     run.add_argument("--orchestrator", metavar="ENDPOINT", help="Orchestrator, e.g. grpc://127.0.0.1:9000 (needs --environment)")
     run.add_argument("--max-steps", type=non_negative_int, default=0, help="Cogment max_steps of each trial: it ends after max_steps+1 actions, as in Cogment (0: no limit)")
+    add_security_arguments(run, serves=False, dials=True)
     run.set_defaults(command=main)
 
 
@@ -50,12 +53,15 @@ def main(args: argparse.Namespace) -> int:
 
     if args.orchestrator is not None and args.environment is None:
         raise UsageError("--orchestrator needs --environment: a remote orchestrator cannot reach an environment in this process")
+    security = security_from_args(args)
+    if security is not None and args.environment is None:
+        raise UsageError("TLS and token options secure the connections to --environment / --orchestrator; an embedded run has none")
     started = time.perf_counter()
     try:
         if args.environment is not None:
             where = f"environment {args.environment}" + (f", orchestrator {args.orchestrator}" if args.orchestrator else "")
             env = CogmentEnv(environment=args.environment, implementation=args.env_id, orchestrator=args.orchestrator,
-                             max_steps=args.max_steps)
+                             max_steps=args.max_steps, security=security)
         else:
             where = "embedded"
             env = CogmentEnv(args.env_id, max_steps=args.max_steps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cogment_gym.cli.common import (
     DEFAULT_ENV_PORT,
@@ -13,6 +13,7 @@ from cogment_gym.cli.common import (
     EXIT_OK,
     StopSignals,
     UsageError,
+    add_security_arguments,
     check_bindable,
     describe,
     error,
@@ -20,7 +21,11 @@ from cogment_gym.cli.common import (
     json_object,
     port,
     positive_int,
+    security_from_args,
 )
+
+if TYPE_CHECKING:
+    from cogment_gym.protocol.security import Security
 
 __all__ = ["add_parser", "main"]
 
@@ -42,6 +47,7 @@ def add_parser(commands: Any) -> None:
                        "port), or <socket stem>-<i><suffix> (default: %(default)s, this process)")
     serve.add_argument("--kwargs", type=json_object, default=None, metavar="JSON",
                        help="keyword arguments for gym.make, as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
+    add_security_arguments(serve, serves=True, dials=False)
     serve.set_defaults(command=main)
 
 
@@ -49,6 +55,7 @@ def main(args: argparse.Namespace) -> int:
     import cogment_gym
 
     ids: list[str] = list(dict.fromkeys(args.env_ids))
+    security = security_from_args(args)
     if args.unix_socket is None:
         for i in range(args.workers if args.port else 1):
             if args.port + i > 65535:
@@ -58,10 +65,10 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot bind unix socket {args.unix_socket!r}: its directory does not exist")
     source: Any = ids[0] if len(ids) == 1 else {env_id: env_id for env_id in ids}
     if args.workers > 1:
-        return _serve_workers(args, ids, source)
+        return _serve_workers(args, ids, source, security)
     try:
         server = cogment_gym.serve(source, host=args.host, port=args.port, unix_socket=args.unix_socket, env_kwargs=args.kwargs,
-                                   local_socket=args.local_socket)
+                                   local_socket=args.local_socket, security=security)
     except input_errors() as err:
         raise UsageError(f"cannot serve {', '.join(ids)}: {describe(err)}") from None
     try:
@@ -77,13 +84,13 @@ def main(args: argparse.Namespace) -> int:
 _WORKER_CHECK_INTERVAL = 0.5
 
 
-def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any) -> int:
+def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any, security: Security | None) -> int:
     from cogment_gym.adapters.workers import EnvWorkers
     from cogment_gym.errors import WorkerStartError
 
     try:
         workers = EnvWorkers(source, workers=args.workers, host=args.host, port=args.port, unix_socket=args.unix_socket,
-                             env_kwargs=args.kwargs, local_socket=args.local_socket)
+                             env_kwargs=args.kwargs, local_socket=args.local_socket, security=security)
     except WorkerStartError as err:
         logger.debug("a worker failed to start: %s", err)
         raise UsageError(f"cannot serve {', '.join(ids)}: {err.summary}") from None

@@ -15,6 +15,7 @@ from cogment_gym._proto.cogment.api import datalog_pb2_grpc, trial_datastore_pb2
 from cogment_gym.datastore.datalog_service import DatalogServicer
 from cogment_gym.datastore.datastore_service import TrialDatastoreServicer
 from cogment_gym.datastore.store import TrialStore
+from cogment_gym.protocol.security import NO_SECURITY, Security
 from cogment_gym.protocol.serving import BackgroundServer, serve_until_signal
 
 __all__ = ["DatalogServer", "TrialRecorder", "serve_datalog", "serve_datalog_forever"]
@@ -32,10 +33,10 @@ class DatalogServer(BackgroundServer):
         store: the :class:`~cogment_gym.datastore.TrialStore` of the directory.
     """
 
-    def __init__(self, store: TrialStore, address: str) -> None:
+    def __init__(self, store: TrialStore, address: str, *, security: Security = NO_SECURITY) -> None:
         self.store = store
         self.datalog = DatalogServicer(store)
-        super().__init__(address, thread_name="cogment-gym-datalog")
+        super().__init__(address, thread_name="cogment-gym-datalog", security=security)
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         datalog_pb2_grpc.add_DatalogSPServicer_to_server(self.datalog, server)
@@ -53,7 +54,10 @@ class DatalogServer(BackgroundServer):
         return f"DatalogServer({str(self.store.directory)!r}, endpoint={self.endpoint!r})"
 
 
-def serve_datalog(directory: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, unix_socket: str | None = None) -> DatalogServer:
+def serve_datalog(
+    directory: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, unix_socket: str | None = None,
+    security: Security | None = None,
+) -> DatalogServer:
     """Record the trials Orchestrators stream here (``cogmentAPI.DatalogSP``) into ``directory``,
     one file per trial, and serve them back (``cogmentAPI.TrialDatastoreSP``); returns at once
     (a background thread serves until ``stop()``).
@@ -62,6 +66,9 @@ def serve_datalog(directory: str | os.PathLike[str], *, host: str = "127.0.0.1",
         directory: where trial files go (created if missing; existing files are served too).
         host, port: TCP address to bind; port 0 lets the OS choose (see ``.endpoint``).
         unix_socket: bind this unix socket path instead of TCP.
+        security: TLS, client certificates (mTLS) and a token required on every call, for the
+            datalog and the datastore alike (:class:`~cogment_gym.protocol.security.Security`;
+            default: plaintext, no token). See ``docs/security.md``.
 
     Example:
         >>> import tempfile, cogment_gym
@@ -72,7 +79,7 @@ def serve_datalog(directory: str | os.PathLike[str], *, host: str = "127.0.0.1",
     """
     store = TrialStore(directory)
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
-    return DatalogServer(store, address)
+    return DatalogServer(store, address, security=security or NO_SECURITY)
 
 
 def serve_datalog_forever(directory: str | os.PathLike[str], **kwargs: Any) -> None:

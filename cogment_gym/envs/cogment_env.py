@@ -22,6 +22,7 @@ from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, ResetNeededError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import make_runner
+from cogment_gym.protocol.security import Security
 
 __all__ = ["CogmentEnv"]
 
@@ -61,6 +62,10 @@ class CogmentEnv(gym.Env[Any, Any]):
             :func:`cogment_gym.datastore.serve_datalog`'s or Cogment's datastore), or a
             ``pathlib.Path`` / :class:`~cogment_gym.datastore.TrialRecorder` to record into a
             directory in-process (embedded Orchestrator only). See docs/datasets.md.
+        security: how the environment service, the Orchestrator and service actors are dialed:
+            TLS, a client certificate (mTLS), a token sent with every call
+            (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token;
+            see ``docs/security.md``). Nothing to secure in the embedded default.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -97,6 +102,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         agent: str | None = None,
         service_actors: ServiceActors | None = None,
         datalog: Any = None,
+        security: Security | None = None,
         **make_kwargs: Any,
     ) -> None:
         spec_override = spec_from_spaces(
@@ -114,6 +120,7 @@ class CogmentEnv(gym.Env[Any, Any]):
             spec=spec_override,
             frames=render_mode == "rgb_array",
             datalog=datalog,
+            security=security,
         )
         self._metadata = {"render_modes": []}
         self._session: ClientSession | None = None

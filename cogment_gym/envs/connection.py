@@ -11,6 +11,10 @@
 - Remote Orchestrator (``orchestrator="grpc://..."``): trials are started with
   ``TrialLifecycleSP.StartTrial`` and joined through ``ClientActorSP.RunTrial``, as any Cogment
   client would (works with the real Cogment Orchestrator).
+
+``security`` (:class:`~cogment_gym.protocol.security.Security`) says how every channel of this
+connection is dialed (the env services, the remote Orchestrator, and the embedded Orchestrator's
+channels to the env services): TLS, a client certificate, a token sent with every call.
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ from cogment_gym.adapters import EnvHost, EnvironmentServicer
 from cogment_gym.codec import decode_object, space_from_proto, space_to_proto
 from cogment_gym.datastore.server import TrialRecorder
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, TrialStartError, UnknownImplementationError
+from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, TrialStartError, UnknownImplementationError
 from cogment_gym.orchestrator import Orchestrator
+from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol.metadata import TRIAL_ID
+from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 
 __all__ = ["TrialConnection", "check_render_mode", "datalog_option", "spec_from_spaces", "spec_metadata"]
 
@@ -159,6 +165,7 @@ class TrialConnection:
         sub_envs: int = 1,
         frames: bool = False,
         datalog: Any = None,
+        security: Security | None = None,
     ) -> None:
         """``replicas`` (embedded mode): host the env under that many implementation names
         (``key``, ``key#1``, ...), each with its own pool, so that a vector facade's sub-env ``i``
@@ -166,7 +173,10 @@ class TrialConnection:
         that instance's generator, as with a local vector env). ``sub_envs``: sub-environments
         per trial (batched trials), for the size of an observation message; ``frames``: every
         observation message carries an rgb_array frame (large, of a size the spec does not say).
-        ``datalog``: record every trial (see :func:`datalog_option`)."""
+        ``datalog``: record every trial (see :func:`datalog_option`).
+        ``security``: how channels are dialed (see the module docstring)."""
+        self.security = security or NO_SECURITY
+        self._call_metadata = self.security.call_metadata
         self.timeout = timeout
         # Deadline of each RPC: None or <= 0 mean the default, as for the session's reads.
         self._rpc_timeout = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
@@ -223,7 +233,7 @@ class TrialConnection:
                 key = self._env_id if isinstance(self._env_id, str) else getattr(self._env_id, "__name__", "env")
                 names = [key] + [f"{key}#{i}" for i in range(1, self._replicas)]
                 self._host = EnvHost({name: self._env_id for name in names}, self._make_kwargs, api=self._api, max_agents=self._max_agents)
-                self._orchestrator = Orchestrator()
+                self._orchestrator = Orchestrator(connector=Connector(self.security))
                 servicer = EnvironmentServicer(self._host)
                 self.env_endpoint = self._orchestrator.connector.add_local_environment(key, servicer.RunTrial)
                 self.env_endpoints = [self.env_endpoint]
@@ -237,7 +247,7 @@ class TrialConnection:
             for endpoint in self.env_endpoints:
                 parse_endpoint(endpoint)  # validates
             if self._orchestrator_endpoint is None:
-                self._orchestrator = Orchestrator()
+                self._orchestrator = Orchestrator(connector=Connector(self.security))
                 channels = [self._orchestrator.connector.channel(endpoint) for endpoint in self.env_endpoints]
             else:
                 channels = [self._new_channel(endpoint) for endpoint in self.env_endpoints]
@@ -274,7 +284,8 @@ class TrialConnection:
         """``GetSpec`` of ``endpoint`` (within ``timeout`` s, default: the RPC deadline); typed errors."""
         try:
             spec: env_pb2.EnvSpec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
-                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=timeout or self._rpc_timeout
+                env_pb2.GetSpecRequest(implementation=self.implementation), timeout=timeout or self._rpc_timeout,
+                metadata=self._call_metadata,
             )
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -296,6 +307,8 @@ class TrialConnection:
         local = spec.local_endpoint
         if not local or not spec.service_id or os.environ.get("COGMENT_GYM_LOCAL_SOCKET") == "0":
             return None
+        if self.security.dials_tls:  # a service serving TLS offers no socket; keep what was asked for
+            return None
         size = self._sub_envs * max((_value_bytes(a.observation_space) for a in spec.actors), default=0)
         if size > LOCAL_SOCKET_MAX_BYTES or self._frames:  # large messages move faster over loopback TCP
             logger.debug("environment service at %s: %d-byte observations stay on TCP", endpoint, size)
@@ -316,7 +329,7 @@ class TrialConnection:
         return local
 
     def _new_channel(self, endpoint: str) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(parse_endpoint(endpoint).grpc_target, options=GRPC_OPTIONS)
+        channel = new_channel(parse_endpoint(endpoint).grpc_target, self.security, GRPC_OPTIONS)
         self._channels.append(channel)
         return channel
 
@@ -332,10 +345,12 @@ class TrialConnection:
         else:
             assert self._lifecycle is not None
             try:
-                reply = await self._lifecycle.StartTrial(request, timeout=self._rpc_timeout)
+                reply = await self._lifecycle.StartTrial(request, timeout=self._rpc_timeout, metadata=self._call_metadata)
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.UNAVAILABLE:
                     raise EndpointUnreachableError(f"orchestrator at {self._orchestrator_endpoint} is unreachable: {err.details()}") from None
+                if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    raise AuthenticationError(f"orchestrator at {self._orchestrator_endpoint} refused the call: {err.details()}") from None
                 raise TrialStartError(f"orchestrator at {self._orchestrator_endpoint} refused the trial: {err.code().name}: {err.details()}") from None
             trial_id = reply.trial_id
         if not trial_id:
@@ -366,7 +381,7 @@ class TrialConnection:
             call: Any = LocalCall(lambda _requests, context: orchestrator.join(context), metadata, "orchestrator")
         else:
             assert self._actor_stub is not None
-            call = self._actor_stub.RunTrial(metadata=metadata)
+            call = self._actor_stub.RunTrial(metadata=metadata + self._call_metadata)
         session = ClientSession(Link(call, "orchestrator"), trial_id, self.timeout)
         await session.join(actor_name=actor_name, actor_class=actor_class)
         return session
@@ -390,7 +405,8 @@ class TrialConnection:
         if self._lifecycle is not None:
             try:
                 await self._lifecycle.TerminateTrial(
-                    orchestrator_pb2.TerminateTrialRequest(hard_termination=True), metadata=((TRIAL_ID, trial_id),), timeout=self._rpc_timeout
+                    orchestrator_pb2.TerminateTrialRequest(hard_termination=True), metadata=((TRIAL_ID, trial_id),) + self._call_metadata,
+                    timeout=self._rpc_timeout,
                 )
             except grpc.aio.AioRpcError as err:
                 logger.warning("could not terminate trial %s: %s", trial_id, err.details())

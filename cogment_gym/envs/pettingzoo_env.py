@@ -26,6 +26,7 @@ from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData, check_api
 from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol.runtime import make_runner
+from cogment_gym.protocol.security import Security
 
 __all__ = ["CogmentAECEnv", "CogmentParallelEnv"]
 
@@ -54,13 +55,14 @@ class _Facade:
         max_agents: int | None,
         make_kwargs: Mapping[str, Any],
         datalog: Any = None,
+        security: Security | None = None,
     ) -> None:
         self._closed = False
         self._runner = make_runner()
         self._connection = TrialConnection(
             env_id=env, make_kwargs=make_kwargs, environment=environment, implementation=implementation,
             orchestrator=orchestrator, actor_endpoint=actor_endpoint, timeout=timeout,
-            api=self._api_name if env is not None else None, max_agents=max_agents, datalog=datalog,
+            api=self._api_name if env is not None else None, max_agents=max_agents, datalog=datalog, security=security,
         )
         try:
             self._runner.run(self._connection.open())
@@ -172,7 +174,7 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
         env: a PettingZoo module path (``"pettingzoo.classic.connect_four_v3"``) or a factory
             of AEC / parallel envs, run in this process.
         environment, implementation, orchestrator, actor_endpoint, render_mode, max_steps,
-            timeout: as for ``CogmentEnv``.
+            timeout, security: as for ``CogmentEnv``.
         service_actors: agent id -> who plays it instead of this facade: a
             :class:`~cogment_gym.envs.ServiceActor`, an endpoint string, or a Python policy.
         state: have the environment send ``env.state()`` each tick, for :meth:`state` (it costs
@@ -211,13 +213,14 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
         state: bool = False,
         max_agents: int | None = None,
         datalog: Any = None,
+        security: Security | None = None,
         **make_kwargs: Any,
     ) -> None:
         AECEnv.__init__(self)
         self._open(
             env, environment=environment, implementation=implementation, orchestrator=orchestrator,
             actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
-            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog,
+            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog, security=security,
         )
         self.agents: list[str] = []
         self.rewards: dict[str, float] = {}
@@ -349,12 +352,13 @@ class CogmentParallelEnv(_Facade, ParallelEnv):  # type: ignore[misc]
         state: bool = False,
         max_agents: int | None = None,
         datalog: Any = None,
+        security: Security | None = None,
         **make_kwargs: Any,
     ) -> None:
         self._open(
             env, environment=environment, implementation=implementation, orchestrator=orchestrator,
             actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
-            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog,
+            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog, security=security,
         )
         self.agents: list[str] = []
         self._actor_of: dict[str, str] = {}

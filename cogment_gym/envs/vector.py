@@ -53,6 +53,7 @@ from cogment_gym.errors import (
 )
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import BackgroundLoop, make_runner
+from cogment_gym.protocol.security import Security
 
 __all__ = [
     "CogmentVectorEnv",
@@ -115,7 +116,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             it the same env instance in each new trial: unseeded resets continue its generator
             as with ``SyncVectorEnv``, even when other clients share the service.
         implementation, orchestrator, actor_endpoint, render_mode, max_steps, timeout,
-        observation_space, action_space, actor_class: as for :class:`~cogment_gym.envs.CogmentEnv`.
+        observation_space, action_space, actor_class, security: as for :class:`~cogment_gym.envs.CogmentEnv`.
         autoreset_mode: :class:`gymnasium.vector.AutoresetMode` ``NEXT_STEP`` (default) or ``SAME_STEP``.
         envs_per_trial: sub-environments per trial (a divisor of ``num_envs``). 1 (default): one
             episode per trial. K > 1: ``num_envs / K`` batched trials of K sub-environments each,
@@ -152,6 +153,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         actor_class: str = "player",
         envs_per_trial: int = 1,
         datalog: Any = None,
+        security: Security | None = None,
         **make_kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -201,6 +203,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             sub_envs=envs_per_trial,
             frames=render_mode == "rgb_array",
             datalog=datalog,
+            security=security,
         )
         try:
             self._runner.run(self._connection.open())

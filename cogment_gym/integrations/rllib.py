@@ -3,7 +3,8 @@
 Needs the ``rllib`` extra (``pip install 'cogment-gym[rllib]'``). Every env runner is a Ray
 worker process; it calls the creator with the algorithm's ``env_config`` and so builds its own
 facade, its own embedded Orchestrator and its own connection to the environment service. Only
-the ``env_config`` crosses process boundaries, and it holds strings and numbers (endpoints, ids).
+the ``env_config`` crosses process boundaries, and it holds strings and numbers (endpoints, ids,
+PEM paths).
 
 - :func:`cogment_env_creator`: single agent. RLlib's default vectorisation (``"sync"``) calls it
   once per sub-environment and gets a :class:`~cogment_gym.envs.CogmentEnv`; with
@@ -41,6 +42,13 @@ Orchestrators.
 ``num_envs``        set by RLlib in ``vector_entry_point`` mode: the number of sub-environments
 ``envs_per_trial``  ``vector_entry_point`` mode: sub-environments per batched trial (a divisor of
                     ``num_envs``; default 1, one episode per trial), see CogmentVectorEnv
+``security``        how the env service / Orchestrator / service actors are dialed: a
+                    :class:`~cogment_gym.protocol.security.Security`, or a mapping of its client
+                    fields (``root_cert``, ``private_key``, ``cert_chain``: PEM paths readable on
+                    every env runner's machine; ``tls``, ``server_name``, ``token``) and
+                    ``token_file`` (a file whose first line is the token, read by each env
+                    runner). Prefer ``token_file``: RLlib keeps its config, ``token`` included,
+                    in results and checkpoints. See docs/security.md
 ==================  =================================================================================
 
 Example:
@@ -68,7 +76,8 @@ import gymnasium as gym
 
 from cogment_gym.envs.cogment_env import CogmentEnv
 from cogment_gym.envs.vector import CogmentVectorEnv
-from cogment_gym.errors import EnvConfigError
+from cogment_gym.errors import EnvConfigError, SecuritySettingsError
+from cogment_gym.protocol.security import Security
 
 try:
     from ray.tune.registry import register_env
@@ -91,7 +100,7 @@ __all__ = [
 
 _COMMON_KEYS = (
     "environment", "env", "implementation", "orchestrator", "actor_endpoint", "max_steps", "timeout",
-    "render_mode", "service_actors", "make_kwargs",
+    "render_mode", "service_actors", "make_kwargs", "security",
 )
 #: ``env_config`` keys :func:`cogment_env_creator` accepts.
 SINGLE_AGENT_KEYS = frozenset(_COMMON_KEYS + ("agent", "num_envs", "envs_per_trial"))
@@ -112,7 +121,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "make_kwargs": (Mapping,),
     "num_envs": (int,),
     "envs_per_trial": (int,),
+    "security": (Security, Mapping),
 }
+
+# The keys of a ``security`` mapping: the client side of Security, and a token file.
+_SECURITY_KEYS = frozenset({"root_cert", "private_key", "cert_chain", "tls", "server_name", "token", "token_file"})
 
 # Names people reach for, and the key that means it (difflib would suggest "actor_endpoint").
 _LIKELY = {"endpoint": "environment", "endpoints": "environment", "env_endpoint": "environment", "env_id": "env",
@@ -247,7 +260,32 @@ def _read(env_config: Mapping[str, Any], allowed: frozenset[str], who: str) -> d
                 f"got {bad!r}"
             )
         options["service_actors"] = dict(services)
+    if "security" in options:
+        options["security"] = _security(options["security"], who)
     return options
+
+
+def _security(value: Security | Mapping[str, Any], who: str) -> Security:
+    """``env_config['security']`` as :class:`Security` (a token file is read here, in the env runner)."""
+    if isinstance(value, Security):
+        return value
+    unknown = sorted(str(key) for key in value if key not in _SECURITY_KEYS)
+    if unknown:
+        raise EnvConfigError(f"{who}: unknown env_config['security'] key(s) {unknown}; expected some of {sorted(_SECURITY_KEYS)}")
+    fields = dict(value)
+    token_file = fields.pop("token_file", None)
+    try:
+        if token_file is not None:
+            if "token" in fields:
+                raise EnvConfigError(f"{who}: env_config['security'] has both 'token' and 'token_file': give one")
+            try:
+                with open(token_file, encoding="utf-8") as file:
+                    fields["token"] = file.readline().strip()
+            except (OSError, UnicodeDecodeError) as err:
+                raise EnvConfigError(f"{who}: cannot read env_config['security']['token_file'] {token_file!r}: {err}") from None
+        return Security(**fields)
+    except SecuritySettingsError as err:
+        raise EnvConfigError(f"{who}: env_config['security']: {err}") from None
 
 
 def _hint(key: str, allowed: frozenset[str]) -> str | None:

@@ -37,7 +37,7 @@ class CogmentVecEnv(VecEnv):
             (closed with this one).
         num_envs: number of sub-environments (ignored when wrapping).
         **kwargs: the other arguments of :class:`~cogment_gym.envs.CogmentVectorEnv`
-            (``environment=``, ``orchestrator=``, ``max_steps=``, ``render_mode=``, ...).
+            (``environment=``, ``orchestrator=``, ``max_steps=``, ``render_mode=``, ``security=``, ...).
 
     ``seed(s)`` and ``set_options(...)`` apply to the next ``reset()`` only, as in SB3.
     ``get_attr`` knows what :meth:`CogmentVectorEnv.get_attr` knows; ``env_method`` supports

@@ -1,5 +1,6 @@
 """A pure-Python Orchestrator speaking the Cogment 2.x API, embedded or standalone."""
 
+from cogment_gym.orchestrator.admission import EndpointPolicy
 from cogment_gym.orchestrator.datalog import DatalogWriter
 from cogment_gym.orchestrator.orchestrator import Orchestrator
 from cogment_gym.orchestrator.params import (
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_MAX_INACTIVITY",
     "ClientActorServicer",
     "DatalogWriter",
+    "EndpointPolicy",
     "Orchestrator",
     "TrialState",
     "dump_trial_params",

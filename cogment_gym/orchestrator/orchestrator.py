@@ -14,6 +14,7 @@ import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, hooks_pb2, orchestrator_pb2
 from cogment_gym.errors import CogmentGymError, PeerTimeoutError, TrialStartError
+from cogment_gym.orchestrator.admission import EndpointPolicy, trial_endpoints
 from cogment_gym.orchestrator.datalog import DatalogWriter
 from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.orchestrator.trial import EVENT_STALE, Trial, TrialState
@@ -77,15 +78,19 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ starting
 
-    async def start_trial(self, request: orchestrator_pb2.TrialStartRequest, user_id: str | None = None) -> str:
+    async def start_trial(
+        self, request: orchestrator_pb2.TrialStartRequest, user_id: str | None = None, *, policy: EndpointPolicy | None = None
+    ) -> str:
         """Start a trial; returns its id, or "" when ``trial_id_requested`` is already used.
 
         With ``request.params`` the params are used as they are; otherwise the default params,
         with ``trial_config`` replaced by ``request.config`` when given, go through the
-        pre-trial hooks in order.
+        pre-trial hooks in order. ``policy`` (trials started over gRPC) bounds the endpoints
+        the final params may name; those of the default params always pass.
 
         Raises:
             TrialStartError: bad parameters, a failing hook, a shut down orchestrator.
+            EndpointRefusedError: ``policy`` refuses an endpoint (a TrialStartError).
         """
         if self._closed:
             raise TrialStartError("the orchestrator is shut down")
@@ -109,6 +114,9 @@ class Orchestrator:
                 raise TrialStartError("the orchestrator is shut down")
             if not params.environment.name:
                 params.environment.name = "env"
+            if policy is not None:
+                trusted = [e for _, e in trial_endpoints(self.default_params)] if self.default_params is not None else []
+                policy.check(params, trial_id=trial_id, trusted=trusted)
             datalog = self._datalog_for(params, trial_id, user_id)
             try:
                 trial = Trial(trial_id, params, self.connector, user_id=user_id, env_timeout=self.env_timeout, on_state=self._notify, datalog=datalog)
@@ -131,7 +139,7 @@ class Orchestrator:
             try:
                 reply = await self.connector.hooks(endpoint).OnPreTrial(
                     hooks_pb2.PreTrialParams(params=params),
-                    metadata=((TRIAL_ID, trial_id), (USER_ID, user_id)),
+                    metadata=((TRIAL_ID, trial_id), (USER_ID, user_id)) + self.connector.security.call_metadata,
                     timeout=self.hook_timeout,
                 )
             except grpc.aio.AioRpcError as err:

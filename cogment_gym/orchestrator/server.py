@@ -13,11 +13,14 @@ from typing import Callable, Sequence, Union
 import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2_grpc
+from cogment_gym.orchestrator.admission import EndpointPolicy
 from cogment_gym.orchestrator.orchestrator import Orchestrator
 from cogment_gym.orchestrator.params import load_trial_params
 from cogment_gym.orchestrator.services import ClientActorServicer, TrialLifecycleServicer
+from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.protocol.links import GRPC_OPTIONS
 from cogment_gym.protocol.runtime import BackgroundLoop
+from cogment_gym.protocol.security import NO_SECURITY, Security, bind, new_server
 
 __all__ = ["OrchestratorServer", "run_orchestrator", "start_orchestrator"]
 
@@ -35,11 +38,26 @@ def _default_params(default_params: DefaultParams) -> common_pb2.TrialParams | N
     raise TypeError(f"default_params must be TrialParams or a params file path, got {type(default_params).__name__}")
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _new_orchestrator(
+    params: common_pb2.TrialParams | None, hooks: list[str], env_timeout: float, component_security: Security
+) -> Orchestrator:
+    return Orchestrator(default_params=params, pre_trial_hooks=hooks, env_timeout=env_timeout, connector=Connector(component_security))
+
+
+def _policy(allowed_endpoints: Sequence[str] | None, allow_local_endpoints: bool) -> EndpointPolicy:
+    return EndpointPolicy(allow_local=allow_local_endpoints, allowed=tuple(allowed_endpoints) if allowed_endpoints is not None else None)
+
+
 class _Serving:
     """The gRPC servers of one Orchestrator, in the running loop."""
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    def __init__(self, orchestrator: Orchestrator, security: Security = NO_SECURITY, policy: EndpointPolicy | None = None) -> None:
         self.orchestrator = orchestrator
+        self.security = security
+        self.policy = policy or EndpointPolicy()
         self.servers: list[grpc.aio.Server] = []
         self.lifecycle_endpoint = ""
         self.actor_endpoint = ""
@@ -48,27 +66,35 @@ class _Serving:
         """Bind and start. One server for both services when ``actor_port`` is None or equal to a
         non-zero ``lifecycle_port`` (as Cogment does), else two (both 0: two OS-chosen ports)."""
         try:
-            lifecycle = grpc.aio.server(options=GRPC_OPTIONS)
+            lifecycle = new_server(self.security, GRPC_OPTIONS)
             self.servers.append(lifecycle)
-            orchestrator_pb2_grpc.add_TrialLifecycleSPServicer_to_server(TrialLifecycleServicer(self.orchestrator), lifecycle)
+            orchestrator_pb2_grpc.add_TrialLifecycleSPServicer_to_server(TrialLifecycleServicer(self.orchestrator, self.policy), lifecycle)
             same = actor_port is None or (actor_port == lifecycle_port and lifecycle_port != 0)
             if same:
                 orchestrator_pb2_grpc.add_ClientActorSPServicer_to_server(ClientActorServicer(self.orchestrator), lifecycle)
-            port = _bind(lifecycle, host, lifecycle_port)
+            port = _bind(lifecycle, host, lifecycle_port, self.security)
             await lifecycle.start()
             shown = "127.0.0.1" if host in ("0.0.0.0", "::", "[::]", "") else host
             self.lifecycle_endpoint = self.actor_endpoint = f"grpc://{shown}:{port}"
             if not same:
-                actor = grpc.aio.server(options=GRPC_OPTIONS)
+                actor = new_server(self.security, GRPC_OPTIONS)
                 self.servers.append(actor)
                 orchestrator_pb2_grpc.add_ClientActorSPServicer_to_server(ClientActorServicer(self.orchestrator), actor)
-                aport = _bind(actor, host, actor_port or 0)
+                aport = _bind(actor, host, actor_port or 0, self.security)
                 await actor.start()
                 self.actor_endpoint = f"grpc://{shown}:{aport}"
         except BaseException:
             await self.stop(0)
             raise
-        logger.info("orchestrator: lifecycle at %s, client actors at %s", self.lifecycle_endpoint, self.actor_endpoint)
+        logger.info("orchestrator: lifecycle at %s, client actors at %s (%s)", self.lifecycle_endpoint, self.actor_endpoint,
+                    self.security.describe(server=True))
+        if host not in _LOOPBACK:  # reachable from the network: say what is left open
+            if not self.security.checks_calls and not self.security.requires_client_cert:
+                logger.warning("orchestrator bound to %s without a token or client certificates: any peer that reaches "
+                               "it can start, list and terminate trials (docs/security.md)", host)
+            if not self.policy.restricts:
+                logger.warning("orchestrator bound to %s without an endpoint allow-list: trials started over gRPC "
+                               "may make it dial any grpc:// or unix: endpoint (docs/security.md)", host)
 
     async def stop(self, grace: float | None) -> None:
         await self.orchestrator.close()
@@ -76,9 +102,9 @@ class _Serving:
             await server.stop(grace)
 
 
-def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
+def _bind(server: grpc.aio.Server, host: str, port: int, security: Security) -> int:
     address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    bound = bind(server, address, security)
     if bound == 0:
         raise OSError(f"could not bind {address}")
     return bound
@@ -96,6 +122,17 @@ class OrchestratorServer:
             StartTrial carries no params.
         pre_trial_hooks: ``grpc://`` endpoints of TrialHooksSP services, called in order.
         env_timeout: seconds to wait for an environment's answer.
+        security: how both ports serve (TLS, client certificates, a token checked on every
+            call) and, unless ``component_security`` is given, how environments, service
+            actors, datalogs and hooks are dialed: one identity for both, as the Cogment
+            Orchestrator's ``--private_key`` / ``--root_cert`` / ``--trust_chain``.
+        component_security: how components are dialed, when not as ``security``.
+        allowed_endpoints: exact endpoints or patterns (``grpc://10.0.0.*:9001``, a host
+            pattern ``*.internal``, ``unix:///run/cogment/*``) that trials started over gRPC
+            may name; None (default): any ``grpc://`` or ``unix:`` endpoint, as Cogment. The
+            default params' endpoints always pass (see :mod:`cogment_gym.orchestrator.admission`).
+        allow_local_endpoints: let trials started over gRPC name ``local://`` components of
+            this process (default: refused).
 
     Attributes:
         lifecycle_endpoint / actor_endpoint: ``grpc://host:port`` (the same when one port serves both).
@@ -116,13 +153,22 @@ class OrchestratorServer:
         default_params: DefaultParams = None,
         pre_trial_hooks: Sequence[str] = (),
         env_timeout: float = 60.0,
+        security: Security | None = None,
+        component_security: Security | None = None,
+        allowed_endpoints: Sequence[str] | None = None,
+        allow_local_endpoints: bool = False,
     ) -> None:
         params = _default_params(default_params)
         hooks = list(pre_trial_hooks)
+        security = security or NO_SECURITY
+        outgoing = component_security or security
+        policy = _policy(allowed_endpoints, allow_local_endpoints)
         self._runtime = BackgroundLoop("cogment-gym-orchestrator")
         self._stopped = threading.Event()
         try:
-            self._serving = self._runtime.run(self._start(host, lifecycle_port, actor_port, params, hooks, env_timeout), timeout=30)
+            self._serving = self._runtime.run(
+                self._start(host, lifecycle_port, actor_port, params, hooks, env_timeout, security, outgoing, policy), timeout=30
+            )
         except BaseException:
             self._runtime.close()
             raise
@@ -131,8 +177,11 @@ class OrchestratorServer:
         self.actor_endpoint = self._serving.actor_endpoint
 
     @staticmethod
-    async def _start(host: str, lifecycle_port: int, actor_port: int | None, params: common_pb2.TrialParams | None, hooks: list[str], env_timeout: float) -> _Serving:
-        serving = _Serving(Orchestrator(default_params=params, pre_trial_hooks=hooks, env_timeout=env_timeout))
+    async def _start(
+        host: str, lifecycle_port: int, actor_port: int | None, params: common_pb2.TrialParams | None, hooks: list[str],
+        env_timeout: float, security: Security, outgoing: Security, policy: EndpointPolicy,
+    ) -> _Serving:
+        serving = _Serving(_new_orchestrator(params, hooks, env_timeout, outgoing), security, policy)
         await serving.start(host, lifecycle_port, actor_port)
         return serving
 
@@ -167,18 +216,25 @@ def start_orchestrator(**kwargs: object) -> OrchestratorServer:
 
 def run_orchestrator(
     *,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     lifecycle_port: int = 9000,
     actor_port: int | None = None,
     params_file: str | os.PathLike[str] | None = None,
     pre_trial_hooks: Sequence[str] = (),
     on_ready: Callable[[str, str], None] | None = None,
     env_timeout: float = 60.0,
+    security: Security | None = None,
+    component_security: Security | None = None,
+    allowed_endpoints: Sequence[str] | None = None,
 ) -> None:
     """Run an Orchestrator in this thread until SIGINT or SIGTERM; prints nothing.
 
     Args:
-        host, lifecycle_port, actor_port: where to serve (see :class:`OrchestratorServer`).
+        host, lifecycle_port, actor_port: where to serve (see :class:`OrchestratorServer`);
+            ``host`` defaults to 127.0.0.1 (this machine only), give ``"0.0.0.0"`` to serve
+            the network (then see docs/security.md).
+        security, component_security, allowed_endpoints: as for :class:`OrchestratorServer`
+            (``local://`` endpoints are always refused: this process registers none).
         params_file: Cogment params file whose ``trial_params`` are the default params.
         pre_trial_hooks: ``grpc://`` endpoints of TrialHooksSP services, called in order.
         on_ready: called once serving with ``(lifecycle_endpoint, actor_endpoint)`` (bound
@@ -192,17 +248,18 @@ def run_orchestrator(
     """
     params = load_trial_params(params_file) if params_file is not None else None
     hooks = list(pre_trial_hooks)
-    asyncio.run(_run(host, lifecycle_port, actor_port, params, hooks, on_ready, env_timeout))
+    security = security or NO_SECURITY
+    serving = _Serving(_new_orchestrator(params, hooks, env_timeout, component_security or security), security,
+                       _policy(allowed_endpoints, False))
+    asyncio.run(_run(serving, host, lifecycle_port, actor_port, on_ready))
 
 
 async def _run(
+    serving: _Serving,
     host: str,
     lifecycle_port: int,
     actor_port: int | None,
-    params: common_pb2.TrialParams | None,
-    hooks: list[str],
     on_ready: Callable[[str, str], None] | None,
-    env_timeout: float,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -214,7 +271,6 @@ async def _run(
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):  # platforms without loop signal handlers
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-    serving = _Serving(Orchestrator(default_params=params, pre_trial_hooks=hooks, env_timeout=env_timeout))
     try:
         await serving.start(host, lifecycle_port, actor_port)
         if on_ready is not None:

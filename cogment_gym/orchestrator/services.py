@@ -12,7 +12,8 @@ from typing import Any, AsyncIterator, NoReturn
 import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, EndpointRefusedError
+from cogment_gym.orchestrator.admission import EndpointPolicy
 from cogment_gym.orchestrator.orchestrator import Orchestrator
 from cogment_gym.protocol import status_reply, version_info
 from cogment_gym.protocol.metadata import TRIAL_ID, metadata_values
@@ -22,19 +23,25 @@ __all__ = ["ClientActorServicer", "TrialLifecycleServicer"]
 logger = logging.getLogger(__name__)
 
 
-async def _fail(context: Any, method: str, reason: object) -> NoReturn:
+async def _fail(context: Any, method: str, reason: object, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN) -> NoReturn:
     logger.info("%s failure: %s", method, reason)
-    await context.abort(grpc.StatusCode.UNKNOWN, f"{method} failure: [{reason}]")
+    await context.abort(code, f"{method} failure: [{reason}]")
     raise AssertionError("context.abort returns only by raising")  # pragma: no cover
 
 
 class TrialLifecycleServicer(orchestrator_pb2_grpc.TrialLifecycleSPServicer):
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    """``policy``: the endpoints a trial started here may name (default: any ``grpc://`` or
+    ``unix:`` endpoint, no ``local://``); a refused one fails StartTrial with PERMISSION_DENIED."""
+
+    def __init__(self, orchestrator: Orchestrator, policy: EndpointPolicy | None = None) -> None:
         self.orchestrator = orchestrator
+        self.policy = policy or EndpointPolicy()
 
     async def StartTrial(self, request: orchestrator_pb2.TrialStartRequest, context: Any) -> orchestrator_pb2.TrialStartReply:
         try:
-            trial_id = await self.orchestrator.start_trial(request)
+            trial_id = await self.orchestrator.start_trial(request, policy=self.policy)
+        except EndpointRefusedError as err:
+            await _fail(context, "TrialLifecycleSP::StartTrial", err, grpc.StatusCode.PERMISSION_DENIED)
         except CogmentGymError as err:
             await _fail(context, "TrialLifecycleSP::StartTrial", err)
         return orchestrator_pb2.TrialStartReply(trial_id=trial_id)

@@ -17,6 +17,7 @@ from cogment_gym._proto.cogment.api import agent_pb2_grpc, datalog_pb2_grpc, env
 from cogment_gym.errors import EndpointError, EndpointUnreachableError
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link
+from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 
 __all__ = ["Connector"]
 
@@ -26,9 +27,14 @@ Handler = Callable[[Any, Any], Any]
 
 
 class Connector:
-    """Opens links to endpoints; owns the gRPC channels (one per target)."""
+    """Opens links to endpoints; owns the gRPC channels (one per target).
 
-    def __init__(self) -> None:
+    Args:
+        security: how components are dialed (TLS, client certificate, token sent with every call).
+    """
+
+    def __init__(self, security: Security = NO_SECURITY) -> None:
+        self.security = security
         self._local_envs: dict[str, Handler] = {}
         self._local_actors: dict[str, Handler] = {}
         self._local_datalogs: dict[str, Handler] = {}
@@ -66,7 +72,7 @@ class Connector:
         target = (parse_endpoint(via) if via is not None else parsed).grpc_target
         channel = self._channels.get(target)
         if channel is None:
-            channel = grpc.aio.insecure_channel(target, options=GRPC_OPTIONS)
+            channel = new_channel(target, self.security, GRPC_OPTIONS)
             self._channels[target] = channel
         return channel
 
@@ -79,7 +85,7 @@ class Connector:
             return Link(LocalCall(handler, metadata, description), description)
         if parsed.scheme == "client":
             raise EndpointError(f"{description}: {endpoint} is not a service endpoint")
-        return Link(stub(self.channel(endpoint)).RunTrial(metadata=metadata), description)
+        return Link(stub(self.channel(endpoint)).RunTrial(metadata=metadata + self.security.call_metadata), description)
 
     def environment(self, endpoint: str, metadata: tuple[tuple[str, str], ...], description: str) -> Link:
         return self._open(endpoint, self._local_envs, environment_pb2_grpc.EnvironmentSPStub, metadata, description)
@@ -94,9 +100,10 @@ class Connector:
             if handler is None:
                 raise EndpointUnreachableError(f"datalog: nothing is registered at {endpoint}")
             return LocalCall(handler, metadata, f"datalog at {endpoint}")
-        return datalog_pb2_grpc.DatalogSPStub(self.channel(endpoint)).RunTrialDatalog(metadata=metadata)
+        return datalog_pb2_grpc.DatalogSPStub(self.channel(endpoint)).RunTrialDatalog(metadata=metadata + self.security.call_metadata)
 
     def hooks(self, endpoint: str) -> hooks_pb2_grpc.TrialHooksSPStub:
+        """A TrialHooksSP stub; calls on it add :attr:`security`'s ``call_metadata`` themselves."""
         return hooks_pb2_grpc.TrialHooksSPStub(self.channel(endpoint))
 
     async def close(self) -> None:

@@ -33,7 +33,14 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Sequence
 
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, orchestrator_pb2
-from cogment_gym.errors import CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, TrialFailedError
+from cogment_gym.errors import (
+    AuthenticationError,
+    CogmentGymError,
+    EndpointUnreachableError,
+    PeerLostError,
+    PeerTimeoutError,
+    TrialFailedError,
+)
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import Watchdog, within
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
@@ -308,8 +315,8 @@ class Trial:
                     failure = self.failure or Failure(FailureKind.TERMINATED.value, "the trial was cancelled (the orchestrator is shutting down)", f"trial {self.id!r}")
             except _Failed as failed:
                 failure = failed.failure
-            except (PeerLostError, EndpointUnreachableError, PeerTimeoutError) as err:
-                kind = FailureKind.UNREACHABLE if isinstance(err, EndpointUnreachableError) else FailureKind.TIMEOUT if isinstance(err, PeerTimeoutError) else FailureKind.PEER_LOST
+            except (PeerLostError, EndpointUnreachableError, PeerTimeoutError, AuthenticationError) as err:
+                kind = _kind_of(err)
                 failure = Failure(kind.value, str(err), f"trial {self.id!r}", type(err).__name__)
             except TrialFailedError as err:
                 failure = failure_from_exception(err, origin=f"trial {self.id!r}", kind=FailureKind.OTHER)
@@ -911,6 +918,8 @@ def _validate(params: common_pb2.TrialParams) -> None:
 def _kind_of(err: BaseException) -> FailureKind:
     if isinstance(err, EndpointUnreachableError):
         return FailureKind.UNREACHABLE
+    if isinstance(err, AuthenticationError):  # a component refused the Orchestrator's token
+        return FailureKind.UNAUTHENTICATED
     if isinstance(err, PeerTimeoutError):
         return FailureKind.TIMEOUT
     return FailureKind.PEER_LOST

@@ -32,6 +32,7 @@ class FailureKind(str, enum.Enum):
     PEER_LOST = "peer_lost"
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
+    UNAUTHENTICATED = "unauthenticated"
     BAD_REQUEST = "bad_request"
     TERMINATED = "terminated"
     OTHER = "other"
@@ -44,6 +45,7 @@ _ERROR_CLASSES: dict[str, type[errors.TrialFailedError]] = {
     FailureKind.PEER_LOST: errors.PeerLostError,
     FailureKind.TIMEOUT: errors.PeerTimeoutError,
     FailureKind.UNREACHABLE: errors.EndpointUnreachableError,
+    FailureKind.UNAUTHENTICATED: errors.AuthenticationError,
     FailureKind.BAD_REQUEST: errors.TrialFailedError,
     FailureKind.TERMINATED: errors.TrialTerminatedError,
 }

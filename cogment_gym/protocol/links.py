@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 
 import grpc
 
-from cogment_gym.errors import EndpointUnreachableError, PeerLostError
+from cogment_gym.errors import AuthenticationError, EndpointUnreachableError, PeerLostError
 from cogment_gym.protocol.local import EMPTY, TIMED_OUT, Inbox, LocalCall
 
 __all__ = ["GRPC_OPTIONS", "READ_AHEAD", "Link", "ServerLink", "grpc_error"]
@@ -40,6 +40,8 @@ def grpc_error(err: grpc.aio.AioRpcError, description: str) -> Exception:
     code = err.code()
     if code == grpc.StatusCode.UNAVAILABLE:
         return EndpointUnreachableError(f"{description} is unreachable: {err.details()}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return AuthenticationError(f"{description} refused the call: {err.details()}")
     return PeerLostError(f"{description} failed: {code.name}: {err.details()}")
 
 

@@ -1,5 +1,7 @@
 """A gRPC server started from sync code: a ``grpc.aio`` server in a :class:`BackgroundLoop`,
-bound to ``host:port`` or ``unix:/path``, stopped once, waited on, used as a context manager."""
+bound to ``host:port`` or ``unix:/path`` (over TLS, checking a token, as its
+:class:`~cogment_gym.protocol.security.Security` says), stopped once, waited on, used as a
+context manager."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any, TypeVar
 import grpc
 
 from cogment_gym.protocol.runtime import BackgroundLoop
+from cogment_gym.protocol.security import NO_SECURITY, Security, bind, new_server
 
 __all__ = ["GRPC_SERVER_OPTIONS", "BackgroundServer", "bind_address", "serve_until_signal"]
 
@@ -22,11 +25,12 @@ GRPC_SERVER_OPTIONS = [
 ]
 
 
-def bind_address(server: grpc.aio.Server, address: str) -> tuple[int, str]:
-    """Bind ``address`` (``host:port`` or ``unix:/path``); returns the bound port (0 for a unix
-    socket) and the endpoint clients reach it at. A failed bind raises OSError."""
+def bind_address(server: grpc.aio.Server, address: str, security: Security = NO_SECURITY) -> tuple[int, str]:
+    """Bind ``address`` (``host:port`` or ``unix:/path``; over TLS when ``security`` has a key
+    pair); returns the bound port (0 for a unix socket) and the endpoint clients reach it at.
+    A failed bind raises OSError, unusable TLS files SecuritySettingsError."""
     try:
-        port = server.add_insecure_port(address)
+        port = bind(server, address, security)
     except RuntimeError as err:  # grpcio reports a failed bind this way
         raise OSError(f"could not bind {address}: {err}") from None
     if address.startswith("unix:"):
@@ -45,12 +49,14 @@ class BackgroundServer:
     Attributes:
         endpoint: where clients reach it, e.g. ``"grpc://127.0.0.1:40123"``.
         port: the bound TCP port (0 for a unix socket).
+        security: how it serves (TLS, client certificates, token).
     """
 
     port: int
     endpoint: str
 
-    def __init__(self, address: str, *, thread_name: str) -> None:
+    def __init__(self, address: str, *, thread_name: str, security: Security = NO_SECURITY) -> None:
+        self.security = security
         self._runtime = BackgroundLoop(thread_name)
         self._stopped = threading.Event()
         try:
@@ -72,9 +78,9 @@ class BackgroundServer:
         """Called once, after the server and its loop stopped (also when that failed)."""
 
     async def _start(self, address: str) -> tuple[int, str]:
-        self._server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
+        self._server = new_server(self.security, GRPC_SERVER_OPTIONS)
         self._add_services(self._server)
-        port, endpoint = bind_address(self._server, address)
+        port, endpoint = bind_address(self._server, address, self.security)
         self._bind_more(self._server, endpoint)
         await self._server.start()
         self._started(endpoint)

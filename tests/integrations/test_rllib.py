@@ -120,6 +120,12 @@ def ray_session() -> Iterator[None]:
         (cogment_multi_agent_env_creator, {"environment": ENDPOINT, "num_envs": 2}, r"unknown env_config key\(s\) 'num_envs'"),
         (cogment_multi_agent_env_creator, {"env": 3}, r"\['env'\] must be str: got 3"),
         (cogment_env_creator, {"environment": ENDPOINT, "envs_per_trial": 4}, r"\['envs_per_trial'\]=4 needs a vector env"),
+        (cogment_env_creator, {"environment": ENDPOINT, "security": "tls"}, r"\['security'\] must be Security or Mapping"),
+        (cogment_env_creator, {"environment": ENDPOINT, "security": {"private": "k"}}, r"unknown env_config\['security'\] key\(s\) \['private'\]"),
+        (cogment_env_creator, {"environment": ENDPOINT, "security": {"token": "a", "token_file": "t"}}, r"both 'token' and 'token_file'"),
+        (cogment_env_creator, {"environment": ENDPOINT, "security": {"token_file": "/nonexistent/t"}}, r"cannot read .*'token_file'"),
+        (cogment_multi_agent_env_creator, {"environment": ENDPOINT, "security": {"private_key": "k"}},
+         r"\['security'\]: private_key is given without cert_chain"),
     ],
 )
 def test_bad_env_config_is_refused_before_connecting(creator: Callable[..., Any], env_config: dict[str, Any], message: str) -> None:
@@ -150,6 +156,30 @@ def test_env_creator_builds_a_cogment_env_on_the_served_env(served: Callable[...
     embedded = closing(cogment_env_creator({"env": "CartPole-v1", "make_kwargs": {"max_episode_steps": 3}}))
     embedded.reset(seed=1)
     assert [embedded.step(1)[3] for _ in range(3)] == [False, False, True]
+
+
+def test_env_config_security_reaches_a_tls_service_with_a_token(
+    pki: Any, served: Callable[..., Any], closing: Callable[[Any], Any], tmp_path: Path
+) -> None:
+    """PEM paths and a token file travel in env_config (strings, as across Ray's processes); each
+    env runner reads them when it builds its facade."""
+    from cogment_gym.protocol.security import Security
+
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    server = served("CartPole-v1", security=pki.server(token="s3cret"))
+    security = {"root_cert": str(pki.ca), "private_key": str(pki.client_key), "cert_chain": str(pki.client_cert), "token_file": str(token)}
+    env = closing(cogment_env_creator(EnvContext({"environment": server.endpoint, "max_steps": 3, "security": security}, worker_index=1)))
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    as_object = Security(root_cert=pki.ca, private_key=pki.client_key, cert_chain=pki.client_cert, token="s3cret")
+    envs = closing(cogment_env_creator({"environment": server.endpoint, "security": as_object, "num_envs": 2}))
+    assert isinstance(envs, CogmentVectorEnv)
+    envs.reset(seed=0)
+    envs.step(envs.action_space.sample())
+    without = {k: v for k, v in security.items() if k != "token_file"}
+    with pytest.raises(CogmentGymError, match="requires a token"):
+        cogment_env_creator({"environment": server.endpoint, "security": without})
 
 
 def test_creators_spread_over_a_list_of_endpoints(served: Callable[..., Any], closing: Callable[[Any], Any]) -> None:

@@ -131,3 +131,16 @@ def test_example_ppo_reaches_475_on_cartpole() -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"PPO CartPole through the bridge: {report} (wall {time.monotonic() - started:.0f} s)")
     assert report["mean_return"] >= 475, report
+
+
+def test_cogment_vec_env_over_tls_with_a_token(pki: Any, served: Callable[..., Any]) -> None:
+    """``security=`` reaches the CogmentVectorEnv under SB3's VecEnv."""
+    server = served("CartPole-v1", security=pki.server(token="s3cret"))
+    venv = CogmentVecEnv(environment=server.endpoint, num_envs=2, security=pki.client(token="s3cret"))
+    try:
+        obs = venv.reset()
+        assert obs.shape == (2, 4)
+        for _ in range(20):
+            venv.step(np.array([venv.action_space.sample() for _ in range(2)]))
+    finally:
+        venv.close()

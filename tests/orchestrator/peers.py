@@ -406,14 +406,15 @@ class ClientActor(Recorder):
 
     def __init__(self, channel: grpc.aio.Channel, trial_id: str, *, name: str = "", actor_class: str = "", behaviour: str = "act",
                  act: Callable[[common_pb2.Observation], bytes | None] | None = None,
-                 before_act: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None) -> None:
+                 before_act: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__()
         self.trial_id = trial_id
         self.name = name
         self.actor_class = actor_class
         self.behaviour = behaviour
         self.record = ActorTrial()
-        self.call = orchestrator_pb2_grpc.ClientActorSPStub(channel).RunTrial(metadata=(("trial-id", trial_id),))
+        self.call = orchestrator_pb2_grpc.ClientActorSPStub(channel).RunTrial(metadata=(("trial-id", trial_id), *metadata))
         self.code: grpc.StatusCode | None = None
         self.details: str | None = None
         self._act = act
@@ -526,10 +527,11 @@ class Datalog(Recorder, datalog_pb2_grpc.DatalogSPServicer):
 
 
 class Lifecycle:
-    """TrialLifecycleSP calls with Cogment's metadata conventions."""
+    """TrialLifecycleSP calls with Cogment's metadata conventions (``metadata``: added to every call)."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]] = ()) -> None:
         self.stub = orchestrator_pb2_grpc.TrialLifecycleSPStub(channel)
+        self.metadata = tuple(metadata)
 
     async def start(self, params: common_pb2.TrialParams | None = None, *, config: bytes | None = None, trial_id: str = "", user_id: str = "tester") -> str:
         request = orchestrator_pb2.TrialStartRequest(trial_id_requested=trial_id, user_id=user_id)
@@ -537,18 +539,19 @@ class Lifecycle:
             request.params.CopyFrom(params)
         if config is not None:
             request.config.content = config
-        reply = await self.stub.StartTrial(request, timeout=WAIT)
+        reply = await self.stub.StartTrial(request, timeout=WAIT, metadata=self.metadata)
         return reply.trial_id
 
     async def terminate(self, *trial_ids: str, hard: bool) -> None:
         await self.stub.TerminateTrial(
-            orchestrator_pb2.TerminateTrialRequest(hard_termination=hard), metadata=[("trial-id", t) for t in trial_ids], timeout=WAIT
+            orchestrator_pb2.TerminateTrialRequest(hard_termination=hard), metadata=[("trial-id", t) for t in trial_ids] + list(self.metadata),
+            timeout=WAIT,
         )
 
     async def info(self, *trial_ids: str, observation: bool = False, actors: bool = False) -> list[orchestrator_pb2.TrialInfo]:
         reply = await self.stub.GetTrialInfo(
             orchestrator_pb2.TrialInfoRequest(get_latest_observation=observation, get_actor_list=actors),
-            metadata=[("trial-id", t) for t in trial_ids],
+            metadata=[("trial-id", t) for t in trial_ids] + list(self.metadata),
             timeout=WAIT,
         )
         return list(reply.trial)
@@ -559,7 +562,7 @@ class Lifecycle:
 
     async def wait_state(self, trial_id: str, state: int, timeout: float = WAIT) -> None:
         """Follow WatchTrials until ``trial_id`` reaches ``state`` (no polling)."""
-        call = self.stub.WatchTrials(orchestrator_pb2.TrialListRequest())
+        call = self.stub.WatchTrials(orchestrator_pb2.TrialListRequest(), metadata=self.metadata)
         try:
             async def follow() -> None:
                 async for entry in call:

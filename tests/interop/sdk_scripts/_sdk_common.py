@@ -282,3 +282,26 @@ def make_random_player(default_seed: int | None, on_trial_end: Callable[[dict], 
         on_trial_end(summary)
 
     return random_player
+
+
+# ---------------------------------------------------------------------------------------- TLS
+
+
+def add_tls_arguments(parser: Any) -> None:
+    """``--root-cert`` (an SSL endpoint), ``--private-key`` / ``--cert-chain`` (a client certificate)."""
+    parser.add_argument("--root-cert", help="PEM of the authority the server's certificate is signed by (SSL endpoint)")
+    parser.add_argument("--private-key", help="PEM of the client's key (mTLS)")
+    parser.add_argument("--cert-chain", help="PEM of the client's certificate chain (mTLS)")
+
+
+def endpoint(args: Any) -> Any:
+    """``cogment.Endpoint(args.endpoint)``, an SSL one as the SDK's users make it when TLS is asked."""
+    import cogment
+
+    if not args.root_cert:
+        return cogment.Endpoint(args.endpoint)
+    # set_from_files marks the endpoint SSL only when a key is given: without one, say it.
+    result = cogment.Endpoint(args.endpoint, use_ssl=True)
+    result.set_from_files(private_key_file=args.private_key, root_certificates_file=args.root_cert,
+                          certificate_chain_file=args.cert_chain)
+    return result

@@ -11,6 +11,10 @@ actor, or raised), 2 on ``--timeout``.
 
 Usage: sdk_client_actor.py --endpoint grpc://127.0.0.1:PORT --trial-id ID
                            (--actor-name NAME | --actor-class CLASS) [--seed N] [--timeout S]
+                           [--root-cert PEM [--private-key PEM --cert-chain PEM]]
+
+With ``--root-cert``, the endpoint is an SSL one (``cogment.Endpoint(url, use_ssl=True)`` and
+``set_from_files``), with a client key and certificate when given (mTLS).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.wait_for(
             context.join_trial(
                 trial_id=args.trial_id,
-                endpoint=cogment.Endpoint(args.endpoint),
+                endpoint=common.endpoint(args),
                 actor_name=args.actor_name,
                 actor_class=args.actor_class,
             ),
@@ -73,4 +77,5 @@ if __name__ == "__main__":
     who.add_argument("--actor-class")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=60.0)
+    common.add_tls_arguments(parser)
     sys.exit(asyncio.run(main(parser.parse_args())))
