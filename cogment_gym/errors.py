@@ -30,6 +30,7 @@ __all__ = [
     "PeerLostError",
     "PeerTimeoutError",
     "EndpointUnreachableError",
+    "WrongServiceError",
     "TrialTerminatedError",
     "ProtocolError",
     "TrialStartError",
@@ -52,6 +53,7 @@ __all__ = [
     "SecuritySettingsError",
     "AuthenticationError",
     "EndpointRefusedError",
+    "MissingExtraError",
 ]
 
 
@@ -129,6 +131,11 @@ class PeerTimeoutError(TrialFailedError, TimeoutError):
 
 class EndpointUnreachableError(TrialFailedError, ConnectionError):
     """Nothing answers at an endpoint."""
+
+
+class WrongServiceError(EndpointUnreachableError):
+    """Something answers at an endpoint, but not the Cogment service expected there (its calls
+    are UNIMPLEMENTED: e.g. an environment service given as the Orchestrator)."""
 
 
 class TrialTerminatedError(TrialFailedError):
@@ -291,3 +298,18 @@ class TruncatedTrialFileError(TrialFileError):
 class DatasetExportError(CogmentGymError, ValueError):
     """Recorded trials cannot be turned into the requested dataset (no spaces known, an agent
     that is not in the trials, a payload that is not cogment_gym's, infos whose keys change)."""
+
+
+# ---------------------------------------------------------------------------------------- optional packages
+
+
+class MissingExtraError(CogmentGymError, ImportError):
+    """An optional package is needed and not installed; the message names the extra installing it.
+
+    Attributes:
+        extra: the cogment-gym extra, e.g. ``"pettingzoo"`` for ``pip install 'cogment-gym[pettingzoo]'``.
+    """
+
+    def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
+        super().__init__(message, name=name)
+        self.extra = extra

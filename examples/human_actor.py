@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 
-from cogment_gym.actors import KeyboardPolicy, serve_actor_forever
+from cogment_gym.actors import KeyboardPolicy, serve_actor
+from cogment_gym.protocol.serving import serve_until_signal
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9003)
+    parser.add_argument("--port", type=int, default=9003, help="0 lets the OS choose (default: %(default)s)")
     args = parser.parse_args()
-    print(f"a human plays at grpc://{args.host}:{args.port} (Ctrl-C stops)")
-    serve_actor_forever({"human": KeyboardPolicy}, host=args.host, port=args.port)
+    server = serve_actor({"human": KeyboardPolicy}, host=args.host, port=args.port)  # bound once it returns
+    print(f"a human plays at {server.endpoint} (Ctrl-C stops)", flush=True)
+    serve_until_signal(server)

@@ -20,6 +20,7 @@ from cogment_gym.adapters.pettingzoo_trial import PettingZooImplementation
 from cogment_gym.adapters.pool import EnvPool, factory_accepts_render_mode, metadata_message
 from cogment_gym.codec import space_to_proto
 from cogment_gym.errors import UnknownImplementationError
+from cogment_gym.extras import missing_for_source
 
 __all__ = ["EnvFactory", "EnvHost", "EnvSource", "Implementation", "make_implementation"]
 
@@ -175,7 +176,8 @@ def make_implementation(
     """A Gymnasium or a PettingZoo implementation, whichever ``source`` makes.
 
     Strings: a Gymnasium id if registered (or ``module:Id``), else an importable PettingZoo
-    module path. Factories: called once to see what they make (that instance is pooled).
+    module path (a ``pettingzoo.`` path without PettingZoo installed raises
+    :class:`~cogment_gym.errors.MissingExtraError`, naming the extra). Factories: called once to see what they make (that instance is pooled).
     """
     if api is not None and api not in ("aec", "parallel"):
         raise ValueError(f"api must be 'aec', 'parallel' or None, got {api!r}")
@@ -183,6 +185,9 @@ def make_implementation(
         if source not in gym.registry and ":" not in source:
             if pettingzoo_trial.find_module(source) is not None:
                 return pettingzoo_trial.PettingZooImplementation(name, source, env_kwargs, api=api, max_agents=max_agents)
+            missing = missing_for_source(source)  # a PettingZoo path without the extra: say which
+            if missing is not None:
+                raise missing
         return Implementation(name, source, env_kwargs)
     if isinstance(source, gym.Env) or not callable(source):
         return Implementation(name, source, env_kwargs)  # raises the usual TypeError

@@ -30,6 +30,7 @@ __all__ = [
     "add_security_arguments",
     "check_bindable",
     "describe",
+    "endpoint_arg",
     "error",
     "input_errors",
     "json_object",
@@ -106,9 +107,11 @@ def one_line(message: str) -> str:
 
 
 def describe(err: BaseException) -> str:
+    """The one-line part of an error's message: without a remote traceback (``-vv`` logs it)."""
     text = str(err)
     if isinstance(err, KeyError) and err.args:  # str(KeyError) is the quoted key only
         text = str(err.args[0])
+    text = text.split("\n\nRemote traceback:", 1)[0]
     return text or type(err).__name__
 
 
@@ -118,6 +121,23 @@ def input_errors() -> tuple[type[BaseException], ...]:
 
     # RuntimeError: grpc reports "Failed to bind to address" with a bare RuntimeError.
     return (CogmentGymError, gym.error.Error, ValueError, TypeError, LookupError, OSError, RuntimeError)
+
+
+def endpoint_arg(role: str, text: str) -> str:
+    """``text`` if it is an endpoint the CLI reaches over gRPC (``grpc://host:port``,
+    ``unix:///path``); else UsageError "<role> at <text> is not an endpoint: expected ..."."""
+    from cogment_gym.protocol import parse_endpoint
+    from cogment_gym.protocol.endpoints import EndpointError
+
+    try:
+        scheme = parse_endpoint(text).scheme
+    except EndpointError as err:
+        if text.startswith("cogment://discover"):
+            raise UsageError(f"{role} at {text}: {err}") from None
+        scheme = ""
+    if scheme not in ("grpc", "unix"):
+        raise UsageError(f"{role} at {text} is not an endpoint: expected grpc://host:port or unix:///path")
+    return text
 
 
 def check_bindable(host: str, port: int) -> None:

@@ -33,7 +33,8 @@ def add_parser(commands: Any) -> None:
                       help="TrialLifecycleSP port, 0 lets the OS choose (default: %(default)s)")
     orch.add_argument("--actor-port", type=port, default=None,
                       help="ClientActorSP port (default: the lifecycle port, one server for both)")
-    orch.add_argument("--params", metavar="FILE", help="default trial parameters (Cogment params YAML)")
+    orch.add_argument("--params", metavar="FILE", help="default trial parameters (a Cogment params YAML file, e.g. "
+                      "examples/params.yaml); its max_steps also applies to trials that ask for none (`run` without --max-steps)")
     orch.add_argument("--pre-trial-hooks", nargs="+", default=[], metavar="ENDPOINT",
                       help="grpc:// endpoints of TrialHooksSP services, called in order")
     orch.add_argument("--allow-endpoint", dest="allowed_endpoints", action="append", default=None, metavar="PATTERN",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from cogment_gym.cli import seats
 from cogment_gym.cli.common import (
     DEFAULT_ENV_PORT,
     EXIT_FAILED,
@@ -47,6 +49,7 @@ def add_parser(commands: Any) -> None:
                        "port), or <socket stem>-<i><suffix> (default: %(default)s, this process)")
     serve.add_argument("--kwargs", type=json_object, default=None, metavar="JSON",
                        help="keyword arguments for gym.make, as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
+    seats.add_serve_arguments(serve)
     add_security_arguments(serve, serves=True, dials=False)
     serve.set_defaults(command=main)
 
@@ -63,21 +66,29 @@ def main(args: argparse.Namespace) -> int:
             check_bindable(args.host, args.port + i)
     elif not os.path.isdir(os.path.dirname(os.path.abspath(args.unix_socket))):
         raise UsageError(f"cannot bind unix socket {args.unix_socket!r}: its directory does not exist")
+    if args.actor is not None:
+        check_bindable(args.host, args.actor_port)
     source: Any = ids[0] if len(ids) == 1 else {env_id: env_id for env_id in ids}
     if args.workers > 1:
         return _serve_workers(args, ids, source, security)
     try:
         server = cogment_gym.serve(source, host=args.host, port=args.port, unix_socket=args.unix_socket, env_kwargs=args.kwargs,
-                                   local_socket=args.local_socket, security=security)
+                                   local_socket=args.local_socket, security=security, **_multi_agent(args))
     except input_errors() as err:
         raise UsageError(f"cannot serve {', '.join(ids)}: {describe(err)}") from None
     try:
         with StopSignals() as stop:
             print(f"serving {', '.join(ids)} at {server.endpoint}", flush=True)
-            stop.event.wait()
+            with seats.serve_actor_beside(args, server.endpoint):
+                stop.event.wait()
     finally:
         server.stop()
     return EXIT_OK
+
+
+def _multi_agent(args: argparse.Namespace) -> dict[str, Any]:
+    """serve()'s PettingZoo options the command line gave."""
+    return {key: value for key, value in (("api", args.api), ("max_agents", args.max_agents)) if value is not None}
 
 
 # How often ``serve --workers`` checks that its workers still run.
@@ -90,16 +101,17 @@ def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any, securi
 
     try:
         workers = EnvWorkers(source, workers=args.workers, host=args.host, port=args.port, unix_socket=args.unix_socket,
-                             env_kwargs=args.kwargs, local_socket=args.local_socket, security=security)
+                             env_kwargs=args.kwargs, local_socket=args.local_socket, security=security, **_multi_agent(args))
     except WorkerStartError as err:
         logger.debug("a worker failed to start: %s", err)
         raise UsageError(f"cannot serve {', '.join(ids)}: {err.summary}") from None
     except input_errors() as err:
         raise UsageError(f"cannot serve {', '.join(ids)}: {describe(err)}") from None
     try:
-        with StopSignals() as stop:
+        with StopSignals() as stop, contextlib.ExitStack() as actor:
             for endpoint in workers.endpoints:
                 print(f"serving {', '.join(ids)} at {endpoint}", flush=True)
+            actor.enter_context(seats.serve_actor_beside(args, workers.endpoint))
             while not stop.event.wait(_WORKER_CHECK_INTERVAL):
                 exited = workers.exited()
                 if exited:

@@ -16,7 +16,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
 from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
-from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData
+from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActor, ServiceActors, TickData
 from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, ResetNeededError
@@ -57,7 +57,14 @@ class CogmentEnv(gym.Env[Any, Any]):
             meanwhile by their service actors (off-turn ticks are answered here).
         service_actors: multi-agent environments: agent id -> who plays it: a
             :class:`~cogment_gym.envs.ServiceActor`, a ``grpc://`` endpoint, or a Python policy
-            (run in this process; embedded Orchestrator only). Every agent but ``agent`` needs one.
+            (run in this process; embedded Orchestrator only). Every agent but ``agent`` needs one,
+            unless ``others`` is given.
+        others: multi-agent environments: who plays every agent that is neither ``agent`` nor in
+            ``service_actors`` (any value ``service_actors`` takes); with ``agent=None`` this env
+            then plays the first agent not in ``service_actors``. Ignored by single-agent
+            environments (there is no other agent). E.g.
+            ``CogmentEnv("pettingzoo.classic.connect_four_v3", others=RandomPolicy)`` plays
+            player_0 against a random player_1.
         datalog: record every trial: a datalog endpoint (``grpc://...``, e.g.
             :func:`cogment_gym.datastore.serve_datalog`'s or Cogment's datastore), or a
             ``pathlib.Path`` / :class:`~cogment_gym.datastore.TrialRecorder` to record into a
@@ -103,6 +110,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         service_actors: ServiceActors | None = None,
         datalog: Any = None,
         security: Security | None = None,
+        others: ServiceActor | str | Callable[..., Any] | None = None,
         **make_kwargs: Any,
     ) -> None:
         spec_override = spec_from_spaces(
@@ -131,6 +139,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         try:
             self._runner.run(self._connection.open())
         except BaseException:
+            self._closed = True  # open() cleaned up after itself: nothing to close
             self._runner.close()
             raise
         spec = self._connection.spec
@@ -138,12 +147,12 @@ class CogmentEnv(gym.Env[Any, Any]):
         self._multi: _AgentPlayer | None = None
         if spec.multi_agent:
             try:
-                self._multi = _AgentPlayer(self._connection, agent, service_actors)
+                self._multi = _AgentPlayer(self._connection, agent, service_actors, others)
             except BaseException:
                 self.close()
                 raise
             spec = _one_actor_view(spec, self._multi.agent)
-        elif agent is not None or service_actors:
+        elif agent is not None or service_actors:  # (others= has no agent to play: nothing to do)
             self.close()
             raise TypeError(f"agent= and service_actors= are for multi-agent environments; {spec.implementation!r} has one agent")
         if len(spec.actors) != 1:
@@ -258,6 +267,19 @@ class CogmentEnv(gym.Env[Any, Any]):
         return event
 
     @property
+    def agent(self) -> str | None:
+        """The agent this env plays in a multi-agent environment; None in a single-agent one."""
+        return self._multi.agent if self._multi is not None else None
+
+    @property
+    def other_agents(self) -> list[str]:
+        """The other agents of a multi-agent environment, in its order (played by service
+        actors); empty in a single-agent one."""
+        if self._multi is None:
+            return []
+        return [name for name in self._multi.driver.names if name != self._multi.agent]
+
+    @property
     def trial_id(self) -> str:
         """The id of the trial of the current (or last) episode; "" before the first reset."""
         if self._multi is not None:
@@ -324,7 +346,8 @@ class _AgentPlayer:
     service actors see the game end normally.
     """
 
-    def __init__(self, connection: TrialConnection, agent: str | None, service_actors: ServiceActors | None) -> None:
+    def __init__(self, connection: TrialConnection, agent: str | None, service_actors: ServiceActors | None,
+                 others: ServiceActor | str | Callable[..., Any] | None = None) -> None:
         spec = connection.spec
         assert spec is not None
         if spec.agent_slots:
@@ -336,12 +359,14 @@ class _AgentPlayer:
         names = [a.name for a in spec.actors]
         if agent is None:
             free = [n for n in names if n not in services]
-            if len(free) != 1:
+            if not free or (len(free) > 1 and others is None):
                 raise CogmentGymError(
                     f"environment {spec.implementation!r} has agents {names}: pass agent= (the one this env plays) and "
-                    "service_actors= for every other one"
+                    "service_actors= for every other one, or others= for the rest"
                 )
             agent = free[0]
+        if others is not None:
+            services.update({n: others for n in names if n != agent and n not in services})
         self.agent = agent
         self.driver = MultiAgentDriver(connection, [agent], services)
         self.frame: Any = None

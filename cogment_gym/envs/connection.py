@@ -33,13 +33,14 @@ from cogment_gym.adapters import EnvHost, EnvironmentServicer
 from cogment_gym.codec import decode_object, space_from_proto, space_to_proto
 from cogment_gym.datastore.server import TrialRecorder
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, TrialStartError, UnknownImplementationError
+from cogment_gym.errors import AuthenticationError, CogmentGymError, TrialStartError, UnknownImplementationError, WrongServiceError
 from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol.metadata import TRIAL_ID
+from cogment_gym.protocol.probing import PROBE_TIMEOUT, check_service, rpc_failure
 from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 
 __all__ = ["TrialConnection", "check_render_mode", "datalog_option", "spec_from_spaces", "spec_metadata"]
@@ -255,6 +256,13 @@ class TrialConnection:
                 self._lifecycle = orchestrator_pb2_grpc.TrialLifecycleSPStub(lifecycle_channel)
                 actor_channel = lifecycle_channel if self._actor_endpoint == self._orchestrator_endpoint else self._new_channel(self._actor_endpoint or "")
                 self._actor_stub = orchestrator_pb2_grpc.ClientActorSPStub(actor_channel)
+                # Now rather than at the first trial: a wrong or dead endpoint is told as such.
+                probe_timeout = min(self._rpc_timeout, PROBE_TIMEOUT)
+                await check_service(lifecycle_channel, "TrialLifecycleSP", f"orchestrator at {self._orchestrator_endpoint}",
+                                    "a Cogment Orchestrator", probe_timeout, self._call_metadata)
+                if actor_channel is not lifecycle_channel:
+                    await check_service(actor_channel, "ClientActorSP", f"orchestrator's client actor endpoint {self._actor_endpoint}",
+                                        "a Cogment Orchestrator", probe_timeout, self._call_metadata)
             if self._spec_override is not None:
                 self.spec = self._spec_override
                 self.implementations = [self.implementation]
@@ -289,13 +297,16 @@ class TrialConnection:
             )
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise EndpointUnreachableError(
+                raise WrongServiceError(
                     f"the environment service at {endpoint} does not describe its spaces (no "
                     "cogment_gym.v1.EnvSpecSP: not a cogment_gym server); pass observation_space= and "
                     "action_space= to describe them"
                 ) from None
             if err.code() == grpc.StatusCode.NOT_FOUND:  # the service answered: it is no lost peer
                 raise UnknownImplementationError(f"environment service at {endpoint}: {err.details()}") from None
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise rpc_failure(err, f"environment service at {endpoint}", "a cogment_gym environment service",
+                                  timeout or self._rpc_timeout) from None
             raise grpc_error(err, f"environment service at {endpoint}") from None
         return spec
 
@@ -347,8 +358,8 @@ class TrialConnection:
             try:
                 reply = await self._lifecycle.StartTrial(request, timeout=self._rpc_timeout, metadata=self._call_metadata)
             except grpc.aio.AioRpcError as err:
-                if err.code() == grpc.StatusCode.UNAVAILABLE:
-                    raise EndpointUnreachableError(f"orchestrator at {self._orchestrator_endpoint} is unreachable: {err.details()}") from None
+                if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNIMPLEMENTED):
+                    raise rpc_failure(err, f"orchestrator at {self._orchestrator_endpoint}", "a Cogment Orchestrator") from None
                 if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                     raise AuthenticationError(f"orchestrator at {self._orchestrator_endpoint} refused the call: {err.details()}") from None
                 raise TrialStartError(f"orchestrator at {self._orchestrator_endpoint} refused the trial: {err.code().name}: {err.details()}") from None

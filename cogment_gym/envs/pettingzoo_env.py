@@ -18,7 +18,13 @@ import logging
 from typing import Any, Callable, Mapping
 
 import gymnasium as gym
-from pettingzoo import AECEnv, ParallelEnv
+
+from cogment_gym.extras import missing_extra
+
+try:
+    from pettingzoo import AECEnv, ParallelEnv
+except ImportError as err:
+    raise missing_extra("pettingzoo", "CogmentAECEnv and CogmentParallelEnv (the PettingZoo facades)", err) from err
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.actors.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content

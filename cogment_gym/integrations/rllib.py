@@ -78,14 +78,12 @@ from cogment_gym.envs.cogment_env import CogmentEnv
 from cogment_gym.envs.vector import CogmentVectorEnv
 from cogment_gym.errors import EnvConfigError, SecuritySettingsError
 from cogment_gym.protocol.security import Security
+from cogment_gym.extras import missing_extra
 
 try:
     from ray.tune.registry import register_env
-except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "cogment_gym.integrations.rllib needs Ray RLlib: pip install 'cogment-gym[rllib]' "
-        f"(importing ray failed: {err})"
-    ) from err
+except ImportError as err:
+    raise missing_extra("ray", "cogment_gym.integrations.rllib", err) from err
 
 if TYPE_CHECKING:
     from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv

@@ -21,9 +21,14 @@ from typing import Any, Iterable, Sequence
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from cogment_gym.envs.vector import CogmentVectorEnv
+from cogment_gym.extras import missing_extra
+
+try:
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+except ImportError as err:
+    raise missing_extra("stable_baselines3", "cogment_gym.integrations.sb3", err) from err
 
 __all__ = ["CogmentVecEnv"]
 

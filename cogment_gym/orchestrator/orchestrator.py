@@ -39,7 +39,8 @@ class Orchestrator:
 
     Args:
         default_params: used when StartTrial carries a config instead of full params (see
-            :func:`~cogment_gym.orchestrator.params.load_trial_params` for params files).
+            :func:`~cogment_gym.orchestrator.params.load_trial_params` for params files); their
+            ``max_steps`` also applies to full params that set none (see :meth:`start_trial`).
         pre_trial_hooks: ``grpc://`` endpoints of TrialHooksSP services, called in order.
         connector: how components are reached (local registrations, gRPC channels).
         env_timeout: seconds to wait for the environment's init answer and each ObservationSet.
@@ -83,10 +84,12 @@ class Orchestrator:
     ) -> str:
         """Start a trial; returns its id, or "" when ``trial_id_requested`` is already used.
 
-        With ``request.params`` the params are used as they are; otherwise the default params,
-        with ``trial_config`` replaced by ``request.config`` when given, go through the
-        pre-trial hooks in order. ``policy`` (trials started over gRPC) bounds the endpoints
-        the final params may name; those of the default params always pass.
+        With ``request.params`` the params are used as they are, but for ``max_steps``: when they
+        leave it at 0 (no limit asked for), the default params' ``max_steps`` applies (a request's
+        limit > the params file's > none; the Cogment Orchestrator ignores the file here).
+        Otherwise the default params, with ``trial_config`` replaced by ``request.config`` when
+        given, go through the pre-trial hooks in order. ``policy`` (trials started over gRPC)
+        bounds the endpoints the final params may name; those of the default params always pass.
 
         Raises:
             TrialStartError: bad parameters, a failing hook, a shut down orchestrator.
@@ -104,6 +107,10 @@ class Orchestrator:
             params = common_pb2.TrialParams()
             if request.HasField("params"):
                 params.CopyFrom(request.params)
+                if not params.max_steps and self.default_params is not None:
+                    # A client that asks for no limit (CogmentEnv, `cogment-gym run` without
+                    # --max-steps) gets the operator's: a params file's max_steps is not lost.
+                    params.max_steps = self.default_params.max_steps
             else:
                 if self.default_params is not None:
                     params.CopyFrom(self.default_params)
