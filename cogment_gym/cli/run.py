@@ -67,13 +67,13 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, security: Any, cleanup: contextlib.ExitStack) -> int:
     from cogment_gym import CogmentEnv
 
-    for role, endpoint in (("environment", args.environment), ("orchestrator", args.orchestrator)):
-        if endpoint is not None:
-            endpoint_arg(role, endpoint)
-    services = seats.check_service_actors(args.service_actor, args.agent)
     started = time.perf_counter()
     seat_returns = seats.SeatReturns(args.seed)
     try:
+        for role, endpoint in (("environment", args.environment), ("orchestrator", args.orchestrator)):
+            if endpoint is not None:
+                endpoint_arg(role, endpoint)
+        services = seats.check_service_actors(args.service_actor, args.agent)
         seats.probe_service_actors(services)
         # The other seats of a multi-agent game (ignored by single-agent envs); a remote
         # Orchestrator reaches them served on this host.
@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace, security: Any, cleanup: contextlib.ExitStack)
         else:
             where = "embedded"
             env = CogmentEnv(args.env_id, max_steps=args.max_steps, **players)
-    except input_errors() as err:
+    except (UsageError, *input_errors()) as err:
         raise UsageError(f"cannot run {args.env_id}: {describe(err)}") from None
     setup = time.perf_counter() - started
     trials: list[str] = []

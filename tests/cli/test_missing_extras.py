@@ -1,0 +1,73 @@
+"""Optional packages not installed: the CLI and the Python API name the extra to install.
+
+Each test hides the package in a child interpreter (a finder that reports it missing, as when it
+is not installed) instead of uninstalling it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.helpers import error_line, run_cli, run_python
+
+CONNECT_FOUR = "pettingzoo.classic.connect_four_v3"
+PETTINGZOO_HINT = "pip install 'cogment-gym[pettingzoo]'"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_pettingzoo_path_without_pettingzoo_names_the_extra(command: str) -> None:
+    result = run_cli(command, CONNECT_FOUR, *(["--port", "0"] if command == "serve" else []), hide=["pettingzoo"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = error_line(result.stderr)
+    assert f"'{CONNECT_FOUR}' is a PettingZoo environment" in line
+    assert "PettingZoo, which is not installed" in line
+    assert line.endswith(PETTINGZOO_HINT), line
+    assert "doesn't exist" not in line
+
+
+def test_gymnasium_ids_do_not_need_the_extras() -> None:
+    result = run_cli("run", "CartPole-v1", "--episodes", "1", hide=["pettingzoo", "stable_baselines3", "ray", "torch", "minari"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_pettingzoo_module_is_no_missing_extra() -> None:
+    result = run_cli("run", "pettingzoo.classic.connect_four_v99")
+    assert result.returncode == 2
+    line = error_line(result.stderr)
+    assert "connect_four_v99" in line and "pip install" not in line
+
+
+PYTHON_CASES = {
+    "facade": (["pettingzoo"], "import cogment_gym; cogment_gym.CogmentAECEnv", "pettingzoo", "CogmentAECEnv and CogmentParallelEnv"),
+    "embedded-game": (["pettingzoo"], f"import cogment_gym; cogment_gym.CogmentEnv({CONNECT_FOUR!r})", "pettingzoo", CONNECT_FOUR),
+    "served-game": (["pettingzoo"], f"import cogment_gym; cogment_gym.serve({CONNECT_FOUR!r})", "pettingzoo", CONNECT_FOUR),
+    "sb3": (["stable_baselines3"], "import cogment_gym.integrations.sb3", "sb3", "Stable-Baselines3, which is not installed"),
+    "sb3-without-torch": (["torch"], "import cogment_gym.integrations.sb3", "sb3", "('torch' is not installed)"),
+    "rllib": (["ray"], "import cogment_gym.integrations.rllib", "rllib", "Ray RLlib, which is not installed"),
+    "minari": (["minari"], "from cogment_gym.extras import require; require('minari', 'the Minari export')", "minari",
+               "the Minari export needs Minari"),
+}
+
+
+@pytest.mark.parametrize("case", list(PYTHON_CASES))
+def test_python_raises_missing_extra_error_naming_the_extra(case: str) -> None:
+    hidden, statement, extra, fragment = PYTHON_CASES[case]
+    code = (
+        "from cogment_gym.errors import MissingExtraError\n"
+        "try:\n"
+        f"    {statement}\n"
+        "except MissingExtraError as err:\n"
+        "    assert isinstance(err, ImportError)\n"
+        "    print(err.extra)\n"
+        "    print(err)\n"
+        "else:\n"
+        "    print('no error')\n"
+    )
+    result = run_python(code, hide=hidden)
+    assert result.returncode == 0, result.stderr
+    printed_extra, message = result.stdout.splitlines()[:2]
+    assert printed_extra == extra
+    assert fragment in message, message
+    assert message.endswith(f"pip install 'cogment-gym[{extra}]'"), message
