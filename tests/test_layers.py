@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cogment_gym"
 # Lower numbers are lower layers; a module may import its own layer and those below.
 LAYERS = {
     "cogment_gym._proto": 0, "cogment_gym._version": 0, "cogment_gym._grpc_tuning": 0, "cogment_gym.errors": 0,
+    "cogment_gym.extras": 0,
     "cogment_gym.codec": 1,
     "cogment_gym.protocol": 2,
     "cogment_gym.adapters": 3, "cogment_gym.actors": 3, "cogment_gym.orchestrator": 3, "cogment_gym.datastore": 3,

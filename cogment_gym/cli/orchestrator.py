@@ -15,6 +15,7 @@ from cogment_gym.cli.common import (
     add_security_arguments,
     check_bindable,
     describe,
+    endpoint_arg,
     error,
     input_errors,
     port,
@@ -47,7 +48,6 @@ def add_parser(commands: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from cogment_gym.orchestrator.admission import EndpointPolicy
-    from cogment_gym.protocol import parse_endpoint
 
     security = security_from_args(args)
     try:
@@ -59,11 +59,11 @@ def main(args: argparse.Namespace) -> int:
         check_bindable(args.host, args.actor_port)
     if args.params is not None and not os.path.isfile(args.params):
         raise UsageError(f"params file {args.params!r} does not exist")
-    for hook in args.pre_trial_hooks:
+    for hook in args.pre_trial_hooks:  # not probed: a hook may start after the Orchestrator
         try:
-            parse_endpoint(hook)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
+            endpoint_arg("pre-trial hook", hook)
+        except UsageError as err:
+            raise UsageError(f"cannot start the orchestrator: {err}") from None
     from cogment_gym.orchestrator.server import run_orchestrator
 
     ready = threading.Event()

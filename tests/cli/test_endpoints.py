@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 import cogment_gym
+from cogment_gym.cli import main
 from cogment_gym.orchestrator.server import OrchestratorServer
 from cogment_gym.testing.envs import RaisingEnv
 from tests.cli.helpers import error_line, run_cli
@@ -60,10 +61,18 @@ def test_an_orchestrator_on_a_missing_unix_socket(env_endpoint: str, tmp_path: P
 
 @pytest.mark.parametrize("role", ["environment", "orchestrator"])
 @pytest.mark.parametrize("text", ["http://127.0.0.1:9000", "grpc://127.0.0.1", "cogment://client"])
-def test_a_string_that_is_no_endpoint(env_endpoint: str, role: str, text: str) -> None:
+def test_a_string_that_is_no_endpoint(env_endpoint: str, role: str, text: str, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--environment", text] if role == "environment" else ["--environment", env_endpoint, "--orchestrator", text]
-    line = _usage_error(*args)
-    assert f"{role} at {text} is not an endpoint: expected grpc://host:port or unix:///path" in line
+    assert main(["run", "CartPole-v1", *args]) == 2  # in this process: the subprocess cases are above
+    line = error_line(capsys.readouterr().err)
+    assert line == f"cogment-gym: error: cannot run CartPole-v1: {role} at {text} is not an endpoint: expected grpc://host:port or unix:///path"
+
+
+def test_a_pre_trial_hook_that_is_no_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["orchestrator", "--lifecycle-port", "0", "--pre-trial-hooks", "http://127.0.0.1:1"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert line == ("cogment-gym: error: cannot start the orchestrator: pre-trial hook at http://127.0.0.1:1 is not an endpoint: "
+                    "expected grpc://host:port or unix:///path")
 
 
 def test_an_orchestrator_given_as_the_environment(orchestrator_endpoint: str) -> None:

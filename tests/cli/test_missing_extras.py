@@ -6,6 +6,8 @@ is not installed) instead of uninstalling it.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.cli.helpers import error_line, run_cli, run_python
@@ -39,35 +41,42 @@ def test_a_missing_pettingzoo_module_is_no_missing_extra() -> None:
     assert "connect_four_v99" in line and "pip install" not in line
 
 
-PYTHON_CASES = {
-    "facade": (["pettingzoo"], "import cogment_gym; cogment_gym.CogmentAECEnv", "pettingzoo", "CogmentAECEnv and CogmentParallelEnv"),
-    "embedded-game": (["pettingzoo"], f"import cogment_gym; cogment_gym.CogmentEnv({CONNECT_FOUR!r})", "pettingzoo", CONNECT_FOUR),
-    "served-game": (["pettingzoo"], f"import cogment_gym; cogment_gym.serve({CONNECT_FOUR!r})", "pettingzoo", CONNECT_FOUR),
-    "sb3": (["stable_baselines3"], "import cogment_gym.integrations.sb3", "sb3", "Stable-Baselines3, which is not installed"),
-    "sb3-without-torch": (["torch"], "import cogment_gym.integrations.sb3", "sb3", "('torch' is not installed)"),
-    "rllib": (["ray"], "import cogment_gym.integrations.rllib", "rllib", "Ray RLlib, which is not installed"),
-    "minari": (["minari"], "from cogment_gym.extras import require; require('minari', 'the Minari export')", "minari",
-               "the Minari export needs Minari"),
+# Statements that need an extra, by the packages hidden for them: (statement, extra, what the message says).
+PYTHON_CASES: dict[str, list[tuple[str, str, str]]] = {
+    "pettingzoo": [
+        ("import cogment_gym; cogment_gym.CogmentAECEnv", "pettingzoo", "CogmentAECEnv and CogmentParallelEnv"),
+        (f"import cogment_gym; cogment_gym.CogmentEnv({CONNECT_FOUR!r})", "pettingzoo", CONNECT_FOUR),
+        (f"import cogment_gym; cogment_gym.serve({CONNECT_FOUR!r})", "pettingzoo", CONNECT_FOUR),
+    ],
+    "stable_baselines3": [("import cogment_gym.integrations.sb3", "sb3", "Stable-Baselines3, which is not installed")],
+    "torch": [("import cogment_gym.integrations.sb3", "sb3", "Stable-Baselines3 with its dependencies ('torch' is not installed)")],
+    "ray,minari": [
+        ("import cogment_gym.integrations.rllib", "rllib", "Ray RLlib, which is not installed"),
+        ("from cogment_gym.extras import require; require('minari', 'the Minari export')", "minari", "the Minari export needs Minari"),
+    ],
 }
 
+CHILD = """
+import json
+from cogment_gym.errors import MissingExtraError
+for statement in json.loads({statements!r}):
+    try:
+        exec(statement)
+    except MissingExtraError as err:
+        print(json.dumps([isinstance(err, ImportError), err.extra, str(err)]))
+    else:
+        print(json.dumps([False, "", "no error"]))
+"""
 
-@pytest.mark.parametrize("case", list(PYTHON_CASES))
-def test_python_raises_missing_extra_error_naming_the_extra(case: str) -> None:
-    hidden, statement, extra, fragment = PYTHON_CASES[case]
-    code = (
-        "from cogment_gym.errors import MissingExtraError\n"
-        "try:\n"
-        f"    {statement}\n"
-        "except MissingExtraError as err:\n"
-        "    assert isinstance(err, ImportError)\n"
-        "    print(err.extra)\n"
-        "    print(err)\n"
-        "else:\n"
-        "    print('no error')\n"
-    )
-    result = run_python(code, hide=hidden)
+
+@pytest.mark.parametrize("hidden", list(PYTHON_CASES))
+def test_python_raises_missing_extra_error_naming_the_extra(hidden: str) -> None:
+    cases = PYTHON_CASES[hidden]
+    result = run_python(CHILD.format(statements=json.dumps([statement for statement, _, _ in cases])), hide=hidden.split(","))
     assert result.returncode == 0, result.stderr
-    printed_extra, message = result.stdout.splitlines()[:2]
-    assert printed_extra == extra
-    assert fragment in message, message
-    assert message.endswith(f"pip install 'cogment-gym[{extra}]'"), message
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(outcomes) == len(cases), result.stdout
+    for (statement, extra, fragment), (is_import_error, named, message) in zip(cases, outcomes):
+        assert is_import_error and named == extra, (statement, message)
+        assert fragment in message, message
+        assert message.endswith(f"pip install 'cogment-gym[{extra}]'"), message

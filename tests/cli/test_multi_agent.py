@@ -9,6 +9,7 @@ import pytest
 
 import cogment_gym
 from cogment_gym.actors import ActorContext, serve_actor
+from cogment_gym.cli import main
 from tests.cli.helpers import Service, error_line, run_cli
 
 CONNECT_FOUR = "pettingzoo.classic.connect_four_v3"
@@ -137,12 +138,13 @@ def test_serve_offers_a_parallel_api(start: Callable[..., Service]) -> None:
     ],
     ids=["no-endpoint", "bad-endpoint", "unreachable", "twice", "own-agent", "unknown-agent", "unknown-policy"],
 )
-def test_bad_seats_are_one_line_and_exit_2(args: list[str], fragments: list[str]) -> None:
-    result = run_cli("run", CONNECT_FOUR, "--episodes", "1", *args)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stdout == ""
-    line = result.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in result.stderr
+def test_bad_seats_are_one_line_and_exit_2(args: list[str], fragments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # In this process (the same code as the command; the subprocess cases are below).
+    assert main(["run", CONNECT_FOUR, "--episodes", "1", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    line = captured.err.strip().splitlines()[-1]
+    assert "Traceback" not in captured.err
     for fragment in fragments:
         assert fragment in line, line
 
@@ -156,7 +158,6 @@ def test_a_service_actor_endpoint_where_another_service_answers_exits_2() -> Non
     assert "UNIMPLEMENTED" not in line
 
 
-def test_agent_options_on_a_single_agent_env_exit_2() -> None:
-    result = run_cli("run", "CartPole-v1", "--agent", "player")
-    assert result.returncode == 2
-    assert "multi-agent" in error_line(result.stderr)
+def test_agent_options_on_a_single_agent_env_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "CartPole-v1", "--agent", "player"]) == 2
+    assert "multi-agent" in error_line(capsys.readouterr().err)
