@@ -67,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, security: Any, cleanup: contextlib.ExitStack) -> int:
     from cogment_gym import CogmentEnv
 
+    bad_input: tuple[type[BaseException], ...] = (UsageError, *input_errors())
     started = time.perf_counter()
     seat_returns = seats.SeatReturns(args.seed)
     try:
@@ -88,7 +89,7 @@ def _run(args: argparse.Namespace, security: Any, cleanup: contextlib.ExitStack)
         else:
             where = "embedded"
             env = CogmentEnv(args.env_id, max_steps=args.max_steps, **players)
-    except (UsageError, *input_errors()) as err:
+    except bad_input as err:
         raise UsageError(f"cannot run {args.env_id}: {describe(err)}") from None
     setup = time.perf_counter() - started
     trials: list[str] = []
