@@ -10,6 +10,7 @@ from typing import Any
 
 from cogment_gym.cli.common import EXIT_FAILED, EXIT_OK, UsageError, describe, error
 from cogment_gym.cli.progress import Progress
+from cogment_gym.extras import missing_extra
 
 __all__ = ["add_parser", "main"]
 
@@ -41,8 +42,8 @@ def main(args: argparse.Namespace) -> int:
         from minari.dataset.minari_dataset import parse_dataset_id
 
         from cogment_gym.integrations.minari import export_minari
-    except ImportError:
-        raise UsageError("export-minari needs Minari: pip install -e '.[minari]'") from None
+    except ImportError as err:
+        raise UsageError(str(missing_extra("minari", "export-minari", err))) from None
     try:
         parse_dataset_id(args.dataset_id)
     except ValueError as err:

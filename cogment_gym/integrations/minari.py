@@ -30,6 +30,7 @@ import numpy as np
 
 from cogment_gym.datastore.replay import Episode, RecordedTrial, trials
 from cogment_gym.errors import DatasetExportError
+from cogment_gym.extras import missing_extra
 
 __all__ = ["dataset_id_for_agent", "export_minari"]
 
@@ -41,8 +42,8 @@ Progress = Callable[[int, int], None]
 def _minari() -> Any:
     try:
         import minari
-    except ImportError:
-        raise ImportError("Minari export needs the minari package: pip install -e '.[minari]' (or pip install minari)") from None
+    except ImportError as err:
+        raise missing_extra("minari", "the Minari export", err) from err
     return minari
 
 

@@ -29,6 +29,13 @@ def test_a_pettingzoo_path_without_pettingzoo_names_the_extra(command: str) -> N
     assert "doesn't exist" not in line
 
 
+def test_export_minari_without_minari_names_the_extra(tmp_path: object) -> None:
+    result = run_cli("export-minari", str(tmp_path), "--dataset-id", "cogment/x-v0", hide=["minari"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = error_line(result.stderr)
+    assert line == "cogment-gym: error: export-minari needs Minari, which is not installed: pip install 'cogment-gym[minari]'"
+
+
 def test_gymnasium_ids_do_not_need_the_extras() -> None:
     result = run_cli("run", "CartPole-v1", "--episodes", "1", hide=["pettingzoo", "stable_baselines3", "ray", "torch", "minari"])
     assert result.returncode == 0, result.stderr
@@ -52,7 +59,8 @@ PYTHON_CASES: dict[str, list[tuple[str, str, str]]] = {
     "torch": [("import cogment_gym.integrations.sb3", "sb3", "Stable-Baselines3 with its dependencies ('torch' is not installed)")],
     "ray,minari": [
         ("import cogment_gym.integrations.rllib", "rllib", "Ray RLlib, which is not installed"),
-        ("from cogment_gym.extras import require; require('minari', 'the Minari export')", "minari", "the Minari export needs Minari"),
+        ("from cogment_gym.integrations.minari import export_minari; export_minari('.', 'cogment/x-v0')", "minari",
+         "the Minari export needs Minari, which is not installed"),
     ],
 }
 
