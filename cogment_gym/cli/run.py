@@ -75,12 +75,12 @@ def _run(args: argparse.Namespace, security: Any, cleanup: contextlib.ExitStack)
             if endpoint is not None:
                 endpoint_arg(role, endpoint)
         services = seats.check_service_actors(args.service_actor, args.agent)
-        seats.probe_service_actors(services)
+        seats.probe_service_actors(services, security)
         # The other seats of a multi-agent game (ignored by single-agent envs); a remote
         # Orchestrator reaches them served on this host.
         others: Any = seats.seat_policy(args.others, seat_returns)
         if args.orchestrator is not None:
-            others = cleanup.enter_context(seats.serve_seats(others, args.environment)).endpoint
+            others = cleanup.enter_context(seats.serve_seats(others, args.environment, security)).endpoint
         players = dict(agent=args.agent, service_actors=services or None, others=others)
         if args.environment is not None:
             where = f"environment {args.environment}" + (f", orchestrator {args.orchestrator}" if args.orchestrator else "")

@@ -29,6 +29,7 @@ from cogment_gym.cli.common import UsageError, endpoint_arg, port, positive_int
 
 if TYPE_CHECKING:
     from cogment_gym.actors import ActorServer
+    from cogment_gym.protocol.security import Security
 
 __all__ = [
     "DEFAULT_ACTOR_PORT",
@@ -84,16 +85,18 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def serve_actor_beside(args: argparse.Namespace, environment: str) -> Iterator[ActorServer | None]:
+def serve_actor_beside(args: argparse.Namespace, environment: str, security: Security | None = None) -> Iterator[ActorServer | None]:
     """While in the block: ``--actor``'s policy served on ``--host``:``--actor-port`` (its
-    spaces from ``environment``), announced on stdout; nothing without ``--actor``."""
+    spaces from ``environment``; with the environment's ``security``), announced on stdout;
+    nothing without ``--actor``."""
     if args.actor is None:
         yield None
         return
     from cogment_gym.actors import serve_actor
 
     try:
-        server = serve_actor({args.actor: seat_policy(args.actor)}, host=args.host, port=args.actor_port, environment=environment)
+        server = serve_actor({args.actor: seat_policy(args.actor)}, host=args.host, port=args.actor_port, environment=environment,
+                             security=security)
     except (OSError, RuntimeError) as err:
         raise UsageError(f"cannot serve actor {args.actor} on {args.host}:{args.actor_port}: {err}") from None
     try:
@@ -124,30 +127,37 @@ def check_service_actors(pairs: list[tuple[str, str]], agent: str | None) -> dic
     return services
 
 
-def probe_service_actors(services: Mapping[str, str]) -> None:
+def probe_service_actors(services: Mapping[str, str], security: Security | None = None) -> None:
     """Check that a Cogment service actor answers at each endpoint (from this host, as for the
-    environment); raises the typed error naming the agent and endpoint otherwise."""
+    environment; dialed with ``security``); raises the typed error naming the agent and endpoint
+    otherwise."""
     if not services:
         return
-    import grpc
-
-    from cogment_gym.protocol.links import GRPC_OPTIONS
     from cogment_gym.protocol import parse_endpoint
+    from cogment_gym.protocol.links import GRPC_OPTIONS
     from cogment_gym.protocol.probing import check_service
+    from cogment_gym.protocol.security import NO_SECURITY, new_channel
+
+    dial = security or NO_SECURITY
 
     async def probe() -> None:
         for name, endpoint in services.items():
-            async with grpc.aio.insecure_channel(parse_endpoint(endpoint).grpc_target, options=GRPC_OPTIONS) as channel:
-                await check_service(channel, "ServiceActorSP", f"service actor {name} at {endpoint}", "a Cogment service actor")
+            async with new_channel(parse_endpoint(endpoint).grpc_target, dial, GRPC_OPTIONS) as channel:
+                await check_service(channel, "ServiceActorSP", f"service actor {name} at {endpoint}", "a Cogment service actor",
+                                    metadata=dial.call_metadata)
 
     asyncio.run(probe())
 
 
-def serve_seats(policy: type[TrialPolicy], environment: str | None) -> ActorServer:
-    """``policy`` served as a service actor on this host (port 0), for a remote Orchestrator."""
+def serve_seats(policy: type[TrialPolicy], environment: str | None, security: Security | None = None) -> ActorServer:
+    """``policy`` served as a service actor on this host (port 0), for a remote Orchestrator.
+    It checks the run's token, if it has one; it serves no TLS (the run's certificate is a
+    client's): behind TLS, give the other seats with ``--service-actor``."""
     from cogment_gym.actors import serve_actor
+    from cogment_gym.protocol.security import Security
 
-    return serve_actor({"others": policy}, host="127.0.0.1", port=0, environment=environment)
+    served = Security(token=security.token) if security is not None and security.token is not None else None
+    return serve_actor({"others": policy}, host="127.0.0.1", port=0, environment=environment, security=served)
 
 
 # ---------------------------------------------------------------------------------------- actions

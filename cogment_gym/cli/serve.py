@@ -79,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         with StopSignals() as stop:
             print(f"serving {', '.join(ids)} at {server.endpoint}", flush=True)
-            with seats.serve_actor_beside(args, server.endpoint):
+            with seats.serve_actor_beside(args, server.endpoint, security):
                 stop.event.wait()
     finally:
         server.stop()
@@ -111,7 +111,7 @@ def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any, securi
         with StopSignals() as stop, contextlib.ExitStack() as actor:
             for endpoint in workers.endpoints:
                 print(f"serving {', '.join(ids)} at {endpoint}", flush=True)
-            actor.enter_context(seats.serve_actor_beside(args, workers.endpoint))
+            actor.enter_context(seats.serve_actor_beside(args, workers.endpoint, security))
             while not stop.event.wait(_WORKER_CHECK_INTERVAL):
                 exited = workers.exited()
                 if exited:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -161,3 +162,33 @@ def test_a_service_actor_endpoint_where_another_service_answers_exits_2() -> Non
 def test_agent_options_on_a_single_agent_env_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "CartPole-v1", "--agent", "player"]) == 2
     assert "multi-agent" in error_line(capsys.readouterr().err)
+
+
+def test_a_game_behind_a_token_from_the_shell(start: Callable[..., Service], tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    game = start("serve", CONNECT_FOUR, "--port", "0", "--actor", "random", "--actor-port", "0", "--token-file", str(token))
+    env = SERVING.fullmatch(game.readline())
+    actor = SERVING.fullmatch(game.readline())
+    assert env and actor
+    orchestrator = start("orchestrator", "--lifecycle-port", "0", "--token-file", str(token))
+    lifecycle = re.match(r"orchestrator: lifecycle at (\S+),", orchestrator.readline())
+    assert lifecycle
+    remote = ["--environment", env["endpoint"], "--orchestrator", lifecycle[1]]
+
+    # The served actor checks the token; run sends it when it checks the actor, and so does the
+    # Orchestrator in the trials.
+    served = run_cli("run", CONNECT_FOUR, "--episodes", "2", *remote, "--service-actor", f"player_1={actor['endpoint']}",
+                     "--token-file", str(token))
+    assert served.returncode == 0, served.stderr
+    # The seat run serves for the Orchestrator checks the token too.
+    alone = run_cli("run", CONNECT_FOUR, "--episodes", "2", *remote, "--token-file", str(token))
+    assert alone.returncode == 0, alone.stderr
+    assert set(_returns(alone.stdout)) == {"player_0", "player_1"}
+    # Without the token: refused when the endpoints are checked, before any trial.
+    refused = run_cli("run", CONNECT_FOUR, "--episodes", "1", *remote)
+    assert refused.returncode == 2
+    assert "refused the call" in error_line(refused.stderr)
+
+    assert game.terminate() == 0
+    assert orchestrator.terminate() == 0
