@@ -55,7 +55,7 @@ def rpc_failure(err: grpc.aio.AioRpcError, description: str, expected: str, time
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return WrongServiceError(f"{description} answers, but not as {expected}: another kind of service listens there")
     if code == grpc.StatusCode.UNAUTHENTICATED:
-        return AuthenticationError(f"{description} refused the call ({err.details()}): expected {expected} there, and the token it checks")
+        return AuthenticationError(f"{description} refused the call: {err.details()}")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return EndpointUnreachableError(f"{description} is unreachable ({_reason(err, timeout)}): expected {expected} there")
     return PeerLostError(f"{description} failed ({code.name}: {err.details()}): expected {expected} there")

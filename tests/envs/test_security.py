@@ -49,9 +49,9 @@ def test_pettingzoo_facades_over_tls(pki: Pki, served: Callable[..., Any], closi
 def test_a_remote_orchestrator_refuses_a_facade_without_its_token(served: Callable[..., Any], closing: Callable[[Any], Any]) -> None:
     server = served("CartPole-v1")  # the env service itself is open: only the Orchestrator checks
     with OrchestratorServer(security=Security(token="s3cret")) as orch:
-        env = closing(CogmentEnv(orchestrator=orch.lifecycle_endpoint, environment=server.endpoint))
+        # Refused when the facade checks the Orchestrator, before any trial.
         with pytest.raises(AuthenticationError, match=f"orchestrator at {orch.lifecycle_endpoint} refused the call: .*requires a token"):
-            env.reset(seed=0)
+            CogmentEnv(orchestrator=orch.lifecycle_endpoint, environment=server.endpoint)
         assert orch.orchestrator.trials == {}
         ok = closing(CogmentEnv(orchestrator=orch.lifecycle_endpoint, environment=server.endpoint, security=Security(token="s3cret")))
         ok.reset(seed=0)
