@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import gymnasium as gym
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, encode, parse_message, space_from_proto, tensor_to_array
+from cogment_gym.codec.returns import decode_cumulative_reward, decode_flags, decode_reward, flag_summary
 from cogment_gym.errors import CogmentGymError
 
 __all__ = [
@@ -103,27 +104,28 @@ class AgentTick:
 
     __slots__ = (
         "status", "agent", "observation", "reward", "cumulative_reward", "terminated", "truncated", "info",
-        "agent_selection", "agents", "state", "frame", "new_spaces",
+        "agent_selection", "agents", "step_agents", "state", "frame", "new_spaces",
     )
 
     def __init__(self) -> None:
         self.status = ACTING
         self.agent = ""
         self.observation: Any = MISSING
-        self.reward = 0.0
-        self.cumulative_reward = 0.0
-        self.terminated = False
-        self.truncated = False
+        self.reward: Any = 0.0
+        self.cumulative_reward: Any = 0.0
+        self.terminated: Any = False
+        self.truncated: Any = False
         self.info: dict[str, Any] = {}
         self.agent_selection = ""
         self.agents: list[str] = []
+        self.step_agents: list[str] = []
         self.state: Any = MISSING
         self.frame: Any = None
         self.new_spaces = False
 
     @property
     def done(self) -> bool:
-        return self.terminated or self.truncated
+        return flag_summary(self.terminated) or flag_summary(self.truncated, "truncated")
 
     @property
     def present(self) -> bool:
@@ -133,7 +135,7 @@ class AgentTick:
     @property
     def must_act(self) -> bool:
         """The agent's action at this tick is used and is not the forced None of a dead step."""
-        return self.status == ACTING and not (self.terminated or self.truncated)
+        return self.status == ACTING and not self.done
 
     def __repr__(self) -> str:
         status = env_pb2.AgentStatus.Name(self.status)
@@ -160,6 +162,7 @@ def read_payload(
     agent = tick.agent = payload.agent or (default_agent if payload.status != ABSENT else "")
     tick.agent_selection = payload.agent_selection
     tick.agents = list(payload.agents)
+    tick.step_agents = list(payload.step_agents)
     if payload.HasField("observation_space") or payload.HasField("action_space"):
         spaces.set_from_payload(
             agent,
@@ -173,10 +176,10 @@ def read_payload(
         except KeyError as err:
             raise CogmentGymError(f"an observation for agent {agent!r} arrived, but its observation space is unknown") from err
         tick.observation = decode(space, payload.value, f"observation of agent {agent!r}", bounds=False)
-    tick.reward = payload.reward
-    tick.cumulative_reward = payload.cumulative_reward if payload.agent else payload.reward
-    tick.terminated = payload.terminated
-    tick.truncated = payload.truncated
+    # In the env's own types (codec.returns): np.float32, int, a tuple per agent, np.bool_ ...
+    tick.reward = decode_reward(payload)
+    tick.cumulative_reward = decode_cumulative_reward(payload) if payload.agent else tick.reward
+    tick.terminated, tick.truncated = decode_flags(payload)
     if payload.HasField("info"):
         tick.info = decode_info(payload.info)
     if payload.HasField("state") and state_space is not None:

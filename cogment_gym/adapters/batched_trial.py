@@ -22,6 +22,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import StepResult, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.codec import array_to_tensor, decode, encode, encode_info, parse_message
+from cogment_gym.codec.returns import vector_returns
 from cogment_gym.errors import MalformedMessageError, TrialSetupError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
@@ -126,7 +127,7 @@ class BatchedGymTrial:
                 o, info = env.reset()
             else:
                 o, reward, terminated, truncated, info = env.step(a)
-                rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+                rewards[i], terminations[i], truncations[i] = vector_returns(reward, terminated, truncated, f"sub-environment {i}")
                 if self.same_step and (terminated or truncated):
                     ends.append((i, o, info))
                     o, info = env.reset()

@@ -14,6 +14,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message
+from cogment_gym.codec.returns import encode_returns, flag_summary
 from cogment_gym.errors import TrialSetupError
 
 __all__ = ["GymTrial", "StepResult", "reset_arguments", "single_actor_name"]
@@ -64,8 +65,10 @@ class GymTrial:
         self.failed = False
         self._closed = False
 
-    def _payload(self, obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
-        msg = env_pb2.ObservationPayload(reward=reward, terminated=terminated, truncated=truncated)
+    def _payload(self, obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any]) -> StepResult:
+        msg = env_pb2.ObservationPayload()
+        # In the env's own types; the summaries (float, bools) are for Cogment and the trial's end.
+        reward_f, terminated_b, truncated_b = encode_returns(msg, reward, terminated, truncated)
         msg.value.CopyFrom(encode(self.impl.observation_space, obs, "observation", bounds=False))  # in place: codec.building
         if info:
             msg.info.CopyFrom(encode_info(info))
@@ -77,11 +80,11 @@ class GymTrial:
             text = self.env.render()
             if text is not None:
                 msg.text_frame = str(text)
-        return msg.SerializeToString()
+        return StepResult(msg.SerializeToString(), reward_f, terminated_b, truncated_b)
 
     def reset(self) -> bytes:
         obs, info = self.env.reset(seed=self.seed, options=self.options)
-        return self._payload(obs, 0.0, False, False, info)
+        return self._payload(obs, 0.0, False, False, info).payload
 
     def decode_action(self, content: bytes) -> Any:
         """Decode and check one action; raises SpaceMismatchError / MalformedMessageError."""
@@ -90,11 +93,9 @@ class GymTrial:
 
     def step(self, action: Any, force_truncate: bool = False) -> StepResult:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        reward = float(reward)
-        terminated, truncated = bool(terminated), bool(truncated)
-        if force_truncate and not terminated:
+        if force_truncate and not flag_summary(terminated, "terminated") and not flag_summary(truncated, "truncated"):
             truncated = True
-        return StepResult(self._payload(obs, reward, terminated, truncated, info), reward, terminated, truncated)
+        return self._payload(obs, reward, terminated, truncated, info)
 
     def close(self) -> None:
         """Return the env to the pool, or discard it if it failed. Idempotent."""

@@ -88,6 +88,10 @@ class Implementation(EnvPool):
         return self._maker(render_mode)
 
     def _make_registered(self, env_id: str, render_mode: str | None) -> gym.Env:
+        if render_mode is None:
+            # Not render_mode=None: gym.make passes it on, and some envs take no render_mode
+            # argument at all (highway-env's lane-keeping-v0, parking-parked-v0).
+            return gym.make(env_id, **self._kwargs)
         return gym.make(env_id, render_mode=render_mode, **self._kwargs)
 
     def _make_from_factory(self, factory: EnvFactory, render_mode: str | None) -> gym.Env:

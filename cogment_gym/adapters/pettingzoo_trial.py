@@ -30,6 +30,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.pool import EnvPool, factory_accepts_render_mode, metadata_message
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message, space_to_proto
+from cogment_gym.codec.returns import encode_returns, flag_summary
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, NoActionError, TrialSetupError
 
 __all__ = [
@@ -242,6 +243,11 @@ class PettingZooImplementation(EnvPool):
             return {a: (probe.observation_space(a), probe.action_space(a)) for a in agents}
 
 
+def _truncated(flag: Any, forced: bool) -> Any:
+    """An agent's truncation flag as the env gave it, or True when the trial ends it (a Cogment end)."""
+    return True if forced and not flag_summary(flag, "truncated") else flag
+
+
 class TickOutput:
     """What the environment sends for one tick: distinct payloads, the actor -> payload map,
     the rewards to send as Cogment Rewards, and whether the episode is over."""
@@ -428,12 +434,12 @@ class PettingZooTrial:
             # Once per tick, for the selected agent only, as a direct loop calling last() does
             # (some environments' observe() draws random numbers, or records the observation).
             observation = env.observe(selection)
-        entries: dict[str, tuple[int, Any, Any, Any, bool, bool, Any]] = {}
+        entries: dict[str, tuple[int, Any, Any, Any, Any, Any, Any]] = {}
         for agent in agents:
             status = ACTING if agent == selection else WAITING
             entries[agent] = (
                 status, observation if agent == selection else NO_ACTION, rewards.get(agent, 0), cumulative.get(agent, 0),
-                bool(terminations.get(agent, False)), bool(truncations.get(agent, False)) or force_end, infos.get(agent),
+                terminations.get(agent, False), _truncated(truncations.get(agent, False), force_end), infos.get(agent),
             )
         return self._output(entries, agents, selection, done=not agents)
 
@@ -450,17 +456,23 @@ class PettingZooTrial:
         reported.update(dict.fromkeys(agents))
         if self.impl.slots:
             self._assign_slots(list(reported))
-        entries: dict[str, tuple[int, Any, Any, Any, bool, bool, Any]] = {}
+        entries: dict[str, tuple[int, Any, Any, Any, Any, Any, Any]] = {}
         for agent in reported:
             reward = rewards.get(agent, 0)
             entries[agent] = (
                 ACTING if agent in live else LEAVING, observations[agent] if agent in observations else NO_ACTION,
-                reward, reward, bool(terminations.get(agent, False)),
-                bool(truncations.get(agent, False)) or (force_end and agent in live), infos.get(agent),
+                reward, reward, terminations.get(agent, False),
+                _truncated(truncations.get(agent, False), force_end and agent in live), infos.get(agent),
             )
-        return self._output(entries, agents, "", done=not agents)
+        # The dicts' order travels when the actors' order does not give it (agent slots).
+        played = [a for a in (self._agent_at(i) for i in range(len(self.names))) if a in reported]
+        order = list(reported) if played != list(reported) else []
+        return self._output(entries, agents, "", done=not agents, order=order)
 
-    def _output(self, entries: Mapping[str, tuple[int, Any, Any, Any, bool, bool, Any]], agents: list[str], selection: str, *, done: bool) -> TickOutput:
+    def _output(
+        self, entries: Mapping[str, tuple[int, Any, Any, Any, Any, Any, Any]], agents: list[str], selection: str, *,
+        done: bool, order: Sequence[str] = (),
+    ) -> TickOutput:
         state: Any = None
         if self._send_state and not done:  # once no agent is left, some envs have no state
             state = encode(self.impl.state_space, self.env.state(), "state", bounds=False)  # type: ignore[arg-type]
@@ -479,7 +491,7 @@ class PettingZooTrial:
                 if not special and absent_index >= 0:
                     actors_map.append(absent_index)
                     continue
-                msg = env_pb2.ObservationPayload(status=ABSENT, agent_selection=selection, agents=agents)
+                msg = env_pb2.ObservationPayload(status=ABSENT, agent_selection=selection, agents=agents, step_agents=order)
                 if special:
                     self._add_global(msg, name, state, frame)
                 elif absent_index < 0:
@@ -488,12 +500,12 @@ class PettingZooTrial:
                 payloads.append(msg.SerializeToString())
                 continue
             status, observation, reward, cumulative, terminated, truncated, info = entry
-            reward = float(reward)
             msg = env_pb2.ObservationPayload(
                 status=status,  # type: ignore[arg-type]
-                agent=agent, reward=reward, cumulative_reward=float(cumulative),
-                terminated=terminated, truncated=truncated, agent_selection=selection, agents=agents,
+                agent=agent, agent_selection=selection, agents=agents, step_agents=order,
             )
+            # The agent's entries in the env's own types; the float is for Cogment's Reward.
+            reward, _, _ = encode_returns(msg, reward, terminated, truncated, cumulative, path=f"agent {agent!r}: ")
             if observation is not NO_ACTION:
                 msg.value.CopyFrom(encode(self._obs_space(agent), observation, f"observation of agent {agent!r}", bounds=False))
             if info:

@@ -13,10 +13,12 @@ Python                      decoded as
 numpy array (numeric/bool)  read-only array, same dtype and shape
 numpy scalar                numpy scalar of the same dtype
 ``dict`` (str/int keys)     ``dict``, insertion order kept
+``OrderedDict``             ``OrderedDict``, order kept
 ``list``, ``tuple``         ``list``, ``tuple``
 ==========================  ==========================================
 
-Subclasses of dict, list and tuple (OrderedDict, namedtuple, ...) decode as the plain builtin.
+Other subclasses of dict, list and tuple (defaultdict, namedtuple, ...) decode as the plain
+builtin; subclasses of OrderedDict as OrderedDict.
 Anything else (objects, sets, complex, object or string arrays, nesting deeper than 32 levels,
 ints with more than 4300 decimal digits) raises :class:`~cogment_gym.errors.UnsupportedValueError`
 naming the key where it was found.
@@ -24,6 +26,7 @@ naming the key where it was found.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, cast
 
 import numpy as np
@@ -84,6 +87,8 @@ def encode_object(obj: Any, path: str = "info", _depth: int = 0) -> Value:
     if isinstance(obj, dict):
         msg = Value()
         msg.dict.SetInParent()  # {} still travels as a dict
+        if isinstance(obj, OrderedDict):
+            msg.dict.type = values_pb2.MAP_TYPE_ORDERED_DICT
         entries = msg.dict.entries
         for key, item in obj.items():
             item_path = f"{path}[{key!r}]"
@@ -133,7 +138,7 @@ def decode_object(msg: Value, path: str = "info", _depth: int = 0) -> Any:
     if kind == "scalar":
         return tensor_to_scalar(msg.scalar)
     if kind == "dict":
-        out: dict[Any, Any] = {}
+        out: dict[Any, Any] = OrderedDict() if msg.dict.type == values_pb2.MAP_TYPE_ORDERED_DICT else {}
         for entry in msg.dict.entries:
             key_kind = entry.WhichOneof("key")
             if key_kind is None:

@@ -1,7 +1,11 @@
 """Gymnasium spaces <-> ``cogment_gym.v1.Space``.
 
 ``space_from_proto(space_to_proto(s)) == s`` for every Gymnasium space, nested arbitrarily.
-Spaces of other types can be added with :func:`cogment_gym.codec.register_space`.
+Spaces of other types can be added with :func:`cogment_gym.codec.register_space`. Without that:
+a subclass of a Gymnasium (or registered) space is described as its nearest such base class (its
+parameters travel; what it overrides, being code, does not), and any other Space subclass by its
+standard form, rebuilt as a :class:`~cogment_gym.codec.foreign.ForeignSpace`
+(see :mod:`cogment_gym.codec.foreign`).
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from gymnasium import spaces
 
 from cogment_gym._proto.cogment_gym.v1 import spaces_pb2
 from cogment_gym.codec.building import nesting_depth
+from cogment_gym.codec.foreign import MAX_SAMPLES, ForeignSpace, draw_samples, standard_form, type_name
 from cogment_gym.codec.tensor import MAX_NDIM, array_to_tensor, dtype_from_proto, dtype_to_proto, tensor_to_array
+from cogment_gym.codec.values import decode, encode
 from cogment_gym.errors import CodecError, MalformedMessageError, UnsupportedSpaceError
 
-__all__ = ["CustomSpaceCodec", "space_from_proto", "space_to_proto", "custom_space_codec", "add_custom_space_codec"]
+__all__ = ["CustomSpaceCodec", "MAX_SAMPLE_BYTES", "space_from_proto", "space_to_proto", "custom_space_codec", "add_custom_space_codec"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,8 @@ def _space_leaf_depth(space: spaces.Space[Any]) -> int:
     if isinstance(space, spaces.Graph):  # Space > GraphSpace > Space ...
         parts = [space.node_space] + ([space.edge_space] if space.edge_space is not None else [])
         return 2 + max(nesting_depth(s, _space_leaf_depth) for s in parts)
+    if not isinstance(space, _KNOWN_LEAVES):
+        return 4  # Space > ForeignSpace > Value > Tensor (its samples), or a CustomSpace
     return 3  # Space > BoxSpace > Tensor at most
 
 
@@ -211,6 +219,50 @@ def _(space: spaces.OneOf) -> spaces_pb2.Space:
     return _listed(space, "one_of")
 
 
+_KNOWN_LEAVES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Text)
+# Bytes of samples a ForeignSpace description carries at most.
+MAX_SAMPLE_BYTES = 64 * 1024
+
+
+def _foreign(name: str, space: spaces.Space[Any], samples: Any) -> spaces_pb2.Space:
+    form = standard_form(space)
+    msg = spaces_pb2.Space()
+    foreign = msg.foreign
+    foreign.type_name = name
+    foreign.text = form.text
+    if not form.text:
+        try:
+            foreign.dtype = dtype_to_proto(form.dtype)
+        except CodecError as err:
+            raise UnsupportedSpaceError(f"{name}: {err}") from err
+        foreign.shape.extend(form.shape or ())
+    size = 0
+    for value in samples:
+        # Only values in the form's own types: a str, or an array (what ForeignSpace.sample gives).
+        if not isinstance(value, str if form.text else np.ndarray):
+            break
+        try:
+            encoded = encode(space, value, "sample", bounds=False)
+        except CodecError:
+            break
+        size += encoded.ByteSize()
+        if size > MAX_SAMPLE_BYTES:
+            break
+        foreign.samples.add().CopyFrom(encoded)
+    return msg
+
+
+@space_to_proto.register
+def _(space: spaces.Space) -> spaces_pb2.Space:
+    # Neither a Gymnasium space, a subclass of one, nor registered: its standard form.
+    return _foreign(type_name(space), space, draw_samples(space))
+
+
+@space_to_proto.register
+def _(space: ForeignSpace) -> spaces_pb2.Space:
+    return _foreign(space.type_name, space, space.samples)
+
+
 def _int_array(tensor: Any, what: str) -> np.ndarray[Any, Any]:
     array = tensor_to_array(tensor)
     if array.dtype.kind not in "iu":
@@ -263,6 +315,19 @@ def _build(kind: str | None, msg: spaces_pb2.Space) -> spaces.Space[Any]:
         return spaces.Graph(space_from_proto(g.node_space), edge)
     if kind == "one_of":
         return spaces.OneOf([space_from_proto(s) for s in msg.one_of.spaces])
+    if kind == "foreign":
+        f = msg.foreign
+        if len(f.samples) > MAX_SAMPLES:
+            raise MalformedMessageError(f"foreign space {f.type_name!r}: {len(f.samples)} samples, at most {MAX_SAMPLES}")
+        if f.text:
+            foreign = ForeignSpace(f.type_name, text=True)
+        else:
+            shape = [int(n) for n in f.shape]
+            if len(shape) > MAX_NDIM:
+                raise MalformedMessageError(f"foreign space {f.type_name!r}: shape {shape} has more than {MAX_NDIM} dimensions")
+            foreign = ForeignSpace(f.type_name, text=False, dtype=dtype_from_proto(f.dtype), shape=shape)
+        foreign.samples = tuple(decode(foreign, v, f"{f.type_name} sample {i}", bounds=False) for i, v in enumerate(f.samples))
+        return foreign
     if kind == "custom":
         codec = custom_space_codec(msg.custom.type_name)
         try:

@@ -6,12 +6,31 @@ Decoding checks the message against the space (structure, dtype, shape, and boun
 not to: observations) and raises :class:`~cogment_gym.errors.SpaceMismatchError` naming the path
 of the offending leaf.
 
+Types are kept: a value decodes as the Python / numpy objects it was encoded from, as long as it
+fits the space the way Gymnasium's ``contains`` defines it (bounds aside with ``bounds=False``).
+A Discrete value given as a Python ``int`` comes back as ``int``, as ``np.int32`` as ``np.int32``,
+as a 0-d array as a 0-d array; a Box value given as a list as that list (its numbers' types
+kept), as an int32 array for an int64 Box as an int32 array; a Dict value in its own key order
+(not the space's), an ``OrderedDict`` as an ``OrderedDict``; a list for a Tuple as a list. Where
+a type must change it is said here:
+
+- numpy arrays arrive read-only, native byte order, C-contiguous; ndarray subclasses (masked
+  arrays, ``np.matrix``) as plain ndarrays; objects converted by ``np.asarray`` (``__array__``)
+  as the array;
+- mappings that are neither ``dict`` nor ``OrderedDict`` as ``dict``; ``np.str_`` as ``str``;
+- a OneOf index that is neither a Python ``int`` nor ``np.int64`` as ``np.int64``;
+- a stacked Sequence as Gymnasium's ``concatenate`` builds it.
+
+Spaces with no codec (neither Gymnasium's nor registered, nor a subclass of one) are handled by
+their standard form (see :mod:`cogment_gym.codec.foreign`).
+
 ``path`` arguments name the value in error messages (``"obs"`` gives ``obs['camera'][2]``).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from functools import singledispatch
 from typing import Any, Callable, TypeVar, cast
 
@@ -22,8 +41,10 @@ from google.protobuf.message import Message
 
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2, values_pb2
 from cogment_gym.codec.building import list_value, nesting_depth
+from cogment_gym.codec.foreign import standard_form
+from cogment_gym.codec.info import decode_object, encode_object
 from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array, tensor_to_scalar
-from cogment_gym.errors import MalformedMessageError, SpaceMismatchError, UnsupportedSpaceError
+from cogment_gym.errors import MalformedMessageError, SpaceMismatchError, UnsupportedSpaceError, UnsupportedValueError
 
 __all__ = ["decode", "encode", "parse_message", "parse_value"]
 
@@ -165,7 +186,8 @@ def _as_array_of(space: spaces.Space[Any], value: Any, path: str) -> np.ndarray[
         if array.dtype != dtype:
             if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and dtype.kind in "iub"):
                 raise _mismatch(path, space, f"{dtype} values", describe_value(value))
-            converted = array.astype(dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+                converted = array.astype(dtype)
             if not np.array_equal(converted, array):
                 raise _mismatch(path, space, f"values representable as {dtype}", describe_value(value))
             array = converted
@@ -193,14 +215,45 @@ def _array_value(array: np.ndarray[Any, Any]) -> Value:
     return msg
 
 
-def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> np.ndarray[Any, Any]:
-    _kind(msg, "array", path, space)
-    array = tensor_to_array(msg.array)
-    if array.dtype != space.dtype:
-        raise _mismatch(path, space, f"dtype {space.dtype}", f"dtype {array.dtype}")
-    if array.shape != space.shape:
-        raise _mismatch(path, space, f"shape {space.shape}", f"shape {array.shape}")
-    return array
+# Value kinds of plain data (codec.info) that a numeric leaf may arrive as: Python numbers, numpy
+# scalars, and lists / tuples of those, as the environment or the actor gave them.
+_PLAIN_NUMERIC_KINDS = frozenset({"scalar", "list", "tuple", "int_value", "float_value", "bool_value", "big_int"})
+
+
+def _plain(value: Any, path: str, converted: np.ndarray[Any, Any]) -> Value:
+    """A fitting non-array value (list, Python or numpy number) in its own types; an object
+    that only ``np.asarray`` understands (``__array__``) travels as its array."""
+    try:
+        return encode_object(value, path)
+    except UnsupportedValueError:
+        return _array_value(converted)
+
+
+def _encode_array_leaf(space: spaces.Space[Any], value: Any, path: str) -> Value:
+    """A Box / MultiDiscrete / MultiBinary (or array-form) value, in its own types."""
+    if type(value) is np.ndarray and value.dtype == space.dtype and value.shape == space.shape:
+        return _array_value(value)  # the usual case, first
+    converted = _as_array_of(space, value, path)  # raises if it does not fit
+    if isinstance(value, np.ndarray):
+        return _array_value(value)  # its own dtype (one that casts safely to the space's)
+    return _plain(value, path, converted)
+
+
+def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> tuple[Any, np.ndarray[Any, Any]]:
+    """``(value, array)``: the value as it was encoded, and it as an array for bounds checks."""
+    kind = msg.WhichOneof("kind")
+    if kind == "array":
+        array = tensor_to_array(msg.array)
+        dtype: Any = space.dtype
+        if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="safe"):
+            raise _mismatch(path, space, f"dtype {dtype}", f"dtype {array.dtype}")
+        if array.shape != space.shape:
+            raise _mismatch(path, space, f"shape {space.shape}", f"shape {array.shape}")
+        return array, array
+    if kind in _PLAIN_NUMERIC_KINDS:
+        value = decode_object(msg, path)
+        return value, _as_array_of(space, value, path)
+    raise _mismatch(path, space, "a array value", f"{kind or 'an empty'} value")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +288,7 @@ def encode(space: spaces.Space[Any], value: Any, path: str = "value", *, bounds:
 
 @encode.register
 def _(space: spaces.Box, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
-    return _array_value(_as_array_of(space, value, path))
+    return _encode_array_leaf(space, value, path)
 
 
 def _integer(space: spaces.Discrete, value: Any, path: str) -> int:
@@ -251,19 +304,23 @@ def _(space: spaces.Discrete, value: Any, path: str = "value", *, bounds: bool =
     number = _integer(space, value, path)
     if bounds and not int(space.start) <= number < int(space.start) + int(space.n):
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", number)
-    msg = Value()
-    array_to_tensor(space.dtype.type(number), out=msg.scalar)
-    return msg
+    if isinstance(value, np.ndarray):
+        return _array_value(value)  # a 0-d array stays one
+    if isinstance(value, np.integer):
+        msg = Value()
+        array_to_tensor(value, out=msg.scalar)  # its own dtype
+        return msg
+    return encode_object(value, path)  # a Python int (or bool) stays one
 
 
 @encode.register
 def _(space: spaces.MultiDiscrete, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
-    return _array_value(_as_array_of(space, value, path))
+    return _encode_array_leaf(space, value, path)
 
 
 @encode.register
 def _(space: spaces.MultiBinary, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
-    return _array_value(_as_array_of(space, value, path))
+    return _encode_array_leaf(space, value, path)
 
 
 @encode.register
@@ -285,8 +342,11 @@ def _(space: spaces.Dict, value: Any, path: str = "value", *, bounds: bool = Tru
     msg = Value()
     entries = msg.dict.entries
     msg.dict.SetInParent()  # an empty Dict space still has a dict value
-    for key, sub in space.spaces.items():
-        entries.add(str_key=key).value.CopyFrom(encode(sub, value[key], f"{path}[{key!r}]", bounds=bounds))
+    if isinstance(value, OrderedDict):
+        msg.dict.type = values_pb2.MAP_TYPE_ORDERED_DICT
+    subspaces = space.spaces
+    for key in value.keys():  # the value's order, which the decoded dict keeps
+        entries.add(str_key=key).value.CopyFrom(encode(subspaces[key], value[key], f"{path}[{key!r}]", bounds=bounds))
     return msg
 
 
@@ -295,11 +355,13 @@ def _(space: spaces.Tuple, value: Any, path: str = "value", *, bounds: bool = Tr
     if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
         raise _mismatch(path, space, f"a tuple of {len(space.spaces)} items", describe_value(value))
     _check_depth(space, path)
-    return list_value([encode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, value))])
+    items = [encode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, value))]
+    return list_value(items, "list" if isinstance(value, list) else "tuple")
 
 
 @encode.register
 def _(space: spaces.Sequence, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
+    kind = "tuple"
     if space.stack:
         try:
             items = list(iterate(space.stacked_feature_space, value))
@@ -307,11 +369,12 @@ def _(space: spaces.Sequence, value: Any, path: str = "value", *, bounds: bool =
             raise _mismatch(path, space, "a stacked sequence", describe_value(value)) from err
     elif isinstance(value, (tuple, list)):
         items = list(value)
+        kind = "list" if isinstance(value, list) else "tuple"
     else:
         raise _mismatch(path, space, "a tuple of elements", describe_value(value))
     feature = space.feature_space
     _check_depth(space, path)
-    return list_value([encode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(items)])
+    return list_value([encode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(items)], kind)
 
 
 def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.Graph) -> tensor_pb2.Tensor:
@@ -351,6 +414,7 @@ def _(space: spaces.OneOf, value: Any, path: str = "value", *, bounds: bool = Tr
     _check_depth(space, path)
     msg = Value()
     msg.one_of.index = index
+    msg.one_of.int_index = isinstance(value[0], int)
     msg.one_of.value.CopyFrom(encode(space.spaces[index], value[1], f"{path}[1]", bounds=bounds))
     return msg
 
@@ -383,38 +447,54 @@ def decode(space: spaces.Space[Any], msg: Value, path: str = "value", *, bounds:
 
 
 @decode.register
-def _(space: spaces.Box, msg: Value, path: str = "value", *, bounds: bool = True) -> np.ndarray[Any, Any]:
-    array = _decode_array(space, msg, path)
+def _(space: spaces.Box, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
+    value, array = _decode_array(space, msg, path)
     if bounds and not _box_bounds(space).check(array):
         raise _out_of_bounds(path, space, array, space.low, space.high)
-    return array
+    return value
+
+
+def _decoded_integer(space: spaces.Discrete, msg: Value, path: str) -> Any:
+    """A Discrete value in the form it was encoded: a numpy integer scalar (of any integer dtype,
+    as Gymnasium's Discrete.contains allows), a Python int or bool, or a 0-d integer array."""
+    kind = msg.WhichOneof("kind")
+    if kind == "scalar":
+        number: Any = tensor_to_scalar(msg.scalar)
+        if number.dtype.kind not in "iu":
+            raise _mismatch(path, space, f"a {space.dtype} scalar", f"a {number.dtype} scalar")
+        return number
+    if kind in ("int_value", "big_int", "bool_value"):
+        return decode_object(msg, path)
+    if kind == "array":
+        array = tensor_to_array(msg.array)
+        if array.shape != () or array.dtype.kind not in "iu":
+            raise _mismatch(path, space, "an integer scalar or 0-d integer array", describe_value(array))
+        return array
+    raise _mismatch(path, space, "a scalar value", f"{kind or 'an empty'} value")
 
 
 @decode.register
-def _(space: spaces.Discrete, msg: Value, path: str = "value", *, bounds: bool = True) -> np.integer[Any]:
-    _kind(msg, "scalar", path, space)
-    number = tensor_to_scalar(msg.scalar)
-    if number.dtype != space.dtype:
-        raise _mismatch(path, space, f"a {space.dtype} scalar", f"a {number.dtype} scalar")
-    if bounds and not space.start <= number < space.start + space.n:
+def _(space: spaces.Discrete, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
+    number = _decoded_integer(space, msg, path)
+    if bounds and not space.start <= int(number) < space.start + space.n:
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", int(number))
-    return number  # type: ignore[return-value]
+    return number
 
 
 @decode.register
-def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value", *, bounds: bool = True) -> np.ndarray[Any, Any]:
-    array = _decode_array(space, msg, path)
+def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
+    value, array = _decode_array(space, msg, path)
     if bounds and not _multi_discrete_bounds(space).check(array):
         raise _out_of_bounds(path, space, array, space.start, space.start + space.nvec - 1)
-    return array
+    return value
 
 
 @decode.register
-def _(space: spaces.MultiBinary, msg: Value, path: str = "value", *, bounds: bool = True) -> np.ndarray[Any, Any]:
-    array = _decode_array(space, msg, path)
+def _(space: spaces.MultiBinary, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
+    value, array = _decode_array(space, msg, path)
     if bounds and array.size and not (array.min() >= 0 and array.max() <= 1):
         raise _mismatch(path, space, "only 0s and 1s", array)
-    return array
+    return value
 
 
 @decode.register
@@ -437,29 +517,44 @@ def _(space: spaces.Dict, msg: Value, path: str = "value", *, bounds: bool = Tru
         if entry.WhichOneof("key") != "str_key":
             raise _mismatch(path, space, "str keys", f"key {getattr(entry, entry.WhichOneof('key') or 'str_key')!r}")
         received[entry.str_key] = entry.value
-    if received.keys() != space.spaces.keys() or len(received) != len(msg.dict.entries):
-        missing = [k for k in space.spaces if k not in received]
-        extra = [k for k in received if k not in space.spaces]
-        raise _mismatch(path, space, f"keys {list(space.spaces)}", f"missing {missing}, unexpected {extra} (or repeated keys)")
-    return {key: decode(sub, received[key], f"{path}[{key!r}]", bounds=bounds) for key, sub in space.spaces.items()}
+    subspaces = space.spaces
+    if received.keys() != subspaces.keys() or len(received) != len(msg.dict.entries):
+        missing = [k for k in subspaces if k not in received]
+        extra = [k for k in received if k not in subspaces]
+        raise _mismatch(path, space, f"keys {list(subspaces)}", f"missing {missing}, unexpected {extra} (or repeated keys)")
+    # In the order they travelled (the value's), as the type they were.
+    out: dict[str, Any] = OrderedDict() if msg.dict.type == values_pb2.MAP_TYPE_ORDERED_DICT else {}
+    for key, item in received.items():
+        out[key] = decode(subspaces[key], item, f"{path}[{key!r}]", bounds=bounds)
+    return out
+
+
+def _listed_items(msg: Value, path: str, space: spaces.Space[Any]) -> tuple[Any, bool]:
+    """The items of a tuple or list value, and whether it was a list."""
+    kind = msg.WhichOneof("kind")
+    if kind == "tuple":
+        return msg.tuple.items, False
+    if kind == "list":
+        return msg.list.items, True
+    raise _mismatch(path, space, "a tuple value", f"{kind or 'an empty'} value")
 
 
 @decode.register
-def _(space: spaces.Tuple, msg: Value, path: str = "value", *, bounds: bool = True) -> tuple[Any, ...]:
-    _kind(msg, "tuple", path, space)
-    items = msg.tuple.items
+def _(space: spaces.Tuple, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
+    items, is_list = _listed_items(msg, path, space)
     if len(items) != len(space.spaces):
         raise _mismatch(path, space, f"{len(space.spaces)} items", f"{len(items)} items")
-    return tuple(decode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, items)))
+    values = [decode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, items))]
+    return values if is_list else tuple(values)
 
 
 @decode.register
 def _(space: spaces.Sequence, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    _kind(msg, "tuple", path, space)
+    listed, is_list = _listed_items(msg, path, space)
     feature = space.feature_space
-    items = tuple(decode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(msg.tuple.items))
+    items = tuple(decode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(listed))
     if not space.stack:
-        return items
+        return list(items) if is_list else items
     out: Any = create_empty_array(feature, len(items))
     return concatenate(feature, items, out) if items else out
 
@@ -501,12 +596,50 @@ def _(space: spaces.Graph, msg: Value, path: str = "value", *, bounds: bool = Tr
 
 
 @decode.register
-def _(space: spaces.OneOf, msg: Value, path: str = "value", *, bounds: bool = True) -> tuple[np.int64, Any]:
+def _(space: spaces.OneOf, msg: Value, path: str = "value", *, bounds: bool = True) -> tuple[Any, Any]:
     _kind(msg, "one_of", path, space)
     index = msg.one_of.index
     if index >= len(space.spaces):
         raise _mismatch(path, space, f"an index in [0, {len(space.spaces)})", index)
-    return np.int64(index), decode(space.spaces[index], msg.one_of.value, f"{path}[1]", bounds=bounds)
+    value = decode(space.spaces[index], msg.one_of.value, f"{path}[1]", bounds=bounds)
+    return (int(index) if msg.one_of.int_index else np.int64(index)), value
+
+
+# ---------------------------------------------------------------------------------------------
+# spaces of types with no codec: by their standard form (codec.foreign)
+
+
+def _fits_own_test(space: spaces.Space[Any], value: Any) -> bool:
+    # Third-party contains() may raise on values it does not expect instead of returning False.
+    try:
+        return bool(space.contains(value))
+    except Exception:
+        return False
+
+
+@encode.register
+def _(space: spaces.Space, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
+    form = standard_form(space)
+    if form.text:
+        if not isinstance(value, str):
+            raise _mismatch(path, space, "a str", describe_value(value))
+        return Value(text=value)
+    return _encode_array_leaf(space, value, path)  # its dtype and shape are the form's
+
+
+@decode.register
+def _(space: spaces.Space, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
+    form = standard_form(space)
+    if form.text:
+        _kind(msg, "text", path, space)
+        value: Any = msg.text
+    else:
+        value, _ = _decode_array(space, msg, path)
+    # Bounds: the space's own test, where it is known (an action reaching the environment).
+    if bounds and not _fits_own_test(space, value):
+        raise _mismatch(path, space, f"a value {type(space).__name__}.contains() accepts", describe_value(value))
+    return value
+
 
 
 def parse_message(message_type: type[M], data: bytes, what: str) -> M:

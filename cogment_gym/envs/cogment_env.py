@@ -14,6 +14,7 @@ from gymnasium.envs.registration import EnvSpec
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
+from cogment_gym.codec.returns import flag_summary
 from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActor, ServiceActors, TickData
@@ -250,7 +251,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         obs, reward, terminated, truncated, info = self._unpack(event.observation.content)
         if event.final:
             self._session = None
-            if not (terminated or truncated):
+            if not (flag_summary(terminated) or flag_summary(truncated, "truncated")):  # tuples per agent: all done
                 # The Orchestrator ended the trial (max_steps, soft TerminateTrial) and the env did
                 # not mark it: for Gymnasium this is a time limit, a truncation.
                 truncated = True
@@ -325,7 +326,7 @@ class CogmentEnv(gym.Env[Any, Any]):
             await self._connection.terminate(session.trial_id)
             await session.finish()
 
-    def _unpack(self, content: bytes) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def _unpack(self, content: bytes) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, reward, terminated, truncated, info, frame = unpack_observation(content, self.observation_space)
         if frame is not None:
             self._frame = frame

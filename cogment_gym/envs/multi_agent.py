@@ -69,13 +69,14 @@ ServiceActors = Mapping[str, Union[ServiceActor, str, Callable[..., Any]]]
 class TickData:
     """One tick as the facade's actors saw it: each controlled actor's decoded payload."""
 
-    __slots__ = ("ticks", "final", "agents", "agent_selection", "state", "frame")
+    __slots__ = ("ticks", "final", "agents", "step_agents", "agent_selection", "state", "frame")
 
     def __init__(self, ticks: dict[str, AgentTick], final: bool) -> None:
         self.ticks = ticks
         self.final = final
         first = next(iter(ticks.values()))
         self.agents = first.agents
+        self.step_agents = first.step_agents
         self.agent_selection = first.agent_selection
         self.state: Any = None
         self.frame: Any = None

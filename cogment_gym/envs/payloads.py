@@ -9,13 +9,14 @@ import gymnasium as gym
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, parse_message, tensor_to_array
+from cogment_gym.codec.returns import decode_flags, decode_reward
 
 __all__ = ["unpack_observation"]
 
 
 def unpack_observation(
     content: bytes, space: gym.Space[Any], path: str = "observation", where: str = ""
-) -> tuple[Any, float, bool, bool, dict[str, Any], Any]:
+) -> tuple[Any, Any, Any, Any, dict[str, Any], Any]:
     """``(obs, reward, terminated, truncated, info, frame)`` of one ObservationPayload; ``frame``
     is None when the payload carries none. ``where`` prefixes the error of a malformed payload."""
     payload = parse_message(env_pb2.ObservationPayload, content, f"{where}observation")
@@ -26,4 +27,5 @@ def unpack_observation(
         frame = tensor_to_array(payload.frame)
     elif payload.text_frame:
         frame = payload.text_frame
-    return obs, payload.reward, payload.terminated, payload.truncated, info, frame
+    terminated, truncated = decode_flags(payload)  # the env's own types (codec.returns)
+    return obs, decode_reward(payload), terminated, truncated, info, frame

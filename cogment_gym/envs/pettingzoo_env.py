@@ -395,6 +395,8 @@ class CogmentParallelEnv(_Facade, ParallelEnv):  # type: ignore[misc]
             if tick.status in (ACTING, LEAVING):
                 reported[tick.agent] = tick
                 self._actor_of[tick.agent] = actor
+        if data.step_agents:  # the env's dict order, where the actors' order is not it
+            reported = {**{a: reported[a] for a in data.step_agents if a in reported}, **reported}
         observations = {a: t.observation for a, t in reported.items() if t.observation is not MISSING}
         rewards = {a: t.reward for a, t in reported.items()}
         terminations = {a: t.terminated for a, t in reported.items()}

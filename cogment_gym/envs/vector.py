@@ -39,6 +39,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.actors.payloads import action_payload
 from cogment_gym.codec import encode_object, space_from_proto
+from cogment_gym.codec.returns import vector_returns
 from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.payloads import unpack_observation
@@ -493,7 +494,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 except BaseException:
                     logger.debug("abandoned work ended badly", exc_info=True)
 
-    def _unpack(self, sub: _SubEnv, event: TrialEvent) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def _unpack(self, sub: _SubEnv, event: TrialEvent) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, reward, terminated, truncated, info, frame = unpack_observation(
             event.observation.content, self.single_observation_space, sub.obs_path, where=f"sub-environment {sub.index}: "
         )
@@ -518,6 +519,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             sub.autoreset = False
             if step.event is not None:
                 obs, reward, terminated, truncated, info = self._unpack(sub, step.event)
+                reward, terminated, truncated = vector_returns(reward, terminated, truncated, f"sub-environment {i}")
                 if step.final and not (terminated or truncated):
                     truncated = True  # the Orchestrator ended the trial (max_steps): a time limit
                 rewards[i], terminations[i], truncations[i] = reward, terminated, truncated

@@ -3,15 +3,21 @@
 The same environment is stepped twice with the same seeds, reset options and actions: once
 directly (``gymnasium.make`` or a factory), once through a bridge such as
 :class:`cogment_gym.CogmentEnv`. Observations, rewards, ``terminated``, ``truncated`` and
-``info`` must be exactly equal: same types, dtypes, shapes and values, floats compared bit for
-bit except that NaN equals NaN (and ``-0.0`` differs from ``0.0``).
+``info`` must be exactly equal: same types (``type(x) is type(y)``: ``int`` is not ``np.int64``,
+``dict`` is not ``OrderedDict``), dtypes, shapes, dict key order and values, floats compared bit
+for bit except that NaN equals NaN (and ``-0.0`` differs from ``0.0``). cogment_gym's bridge
+keeps the environment's own types, so nothing is converted by default.
 
-What a bridge may change, and only with ``canonical=True`` (the default): values travel encoded
-by their space, so the bridge gives back each observation in its space's canonical types (a
+For a bridge that gives values back in their space's canonical types instead, ``canonical=True``
+converts the direct side first: each observation as its space encodes it canonically (a
 ``Discrete`` observation as ``np.int64`` even when the env returned a Python ``int``, a list for
-a ``Box`` as an array of the Box's dtype), rewards as Python ``float`` and the two flags as
-Python ``bool``. The direct side is converted that way before the comparison; nothing else is.
-``info`` is never converted. With ``canonical=False`` nothing at all is converted.
+a ``Box`` as an array of the Box's dtype, dict entries in the space's key order), rewards as
+Python ``float`` and the two flags as Python ``bool``. ``info`` is never converted.
+
+Spaces must be equal too, or describe the same way on the wire (a space of a type with no codec
+arrives as a :class:`cogment_gym.codec.ForeignSpace`, not equal to the env's own). Flags that are
+tuples (one per agent, highway-env's multi-agent intersection) end an episode when all are set,
+as the bridge ends its trial then.
 
 Example:
     >>> from cogment_gym import CogmentEnv
@@ -34,7 +40,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["MatchReport", "assert_data_equal", "canonical_value", "check_bridge_matches"]
+from cogment_gym.codec import space_to_proto
+from cogment_gym.codec.returns import flag_summary
+from cogment_gym.errors import CogmentGymError
+
+__all__ = ["MatchReport", "assert_data_equal", "canonical_value", "check_bridge_matches", "same_space"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,9 +76,10 @@ def _mismatch(path: str, what: str, expected: Any, actual: Any) -> AssertionErro
 def assert_data_equal(expected: Any, actual: Any, path: str = "value") -> None:
     """Assert ``actual`` is exactly ``expected``, recursively; the error names the first difference.
 
-    Types must be identical (``int`` is not ``np.int64``, ``tuple`` is not ``list``), arrays must
-    have the same dtype, shape and elements, floats are compared exactly with NaN equal to NaN
-    and the sign of zero kept. Dict keys are compared as sets, values key by key.
+    Types must be identical (``int`` is not ``np.int64``, ``tuple`` is not ``list``, ``dict`` is
+    not ``OrderedDict``), arrays must have the same dtype, shape and elements, floats are compared
+    exactly with NaN equal to NaN and the sign of zero kept. Dict keys must be the same, in the
+    same order; values are compared key by key.
 
     Raises:
         AssertionError: naming the path of the first difference, e.g. ``obs['pair'][1]: dtype``.
@@ -80,6 +91,8 @@ def assert_data_equal(expected: Any, actual: Any, path: str = "value") -> None:
             missing = [k for k in expected if k not in actual]
             extra = [k for k in actual if k not in expected]
             raise AssertionError(f"{path}: keys differ: missing {missing}, unexpected {extra}")
+        if list(expected) != list(actual):
+            raise AssertionError(f"{path}: key order differs: expected {list(expected)}, got {list(actual)}")
         for key in expected:
             assert_data_equal(expected[key], actual[key], f"{path}[{key!r}]")
         return
@@ -118,6 +131,17 @@ def assert_data_equal(expected: Any, actual: Any, path: str = "value") -> None:
         raise AssertionError(f"{path}: values cannot be compared ({err}): expected {_describe(expected)}, got {_describe(actual)}") from err
     if not equal:
         raise _mismatch(path, "values differ", expected, actual)
+
+
+def same_space(direct: spaces.Space[Any], bridged: spaces.Space[Any]) -> bool:
+    """Whether a bridged space stands for the direct one: equal, or described alike on the wire
+    (a space of a type with no codec is rebuilt as a ForeignSpace, equal only to its like)."""
+    if direct == bridged:
+        return True
+    try:
+        return bool(space_to_proto(direct).SerializeToString(deterministic=True) == space_to_proto(bridged).SerializeToString(deterministic=True))
+    except CogmentGymError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +228,7 @@ def check_bridge_matches(
     policy: Policy | None = None,
     action_seed: int = 0,
     options: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
-    canonical: bool = True,
+    canonical: bool = False,
     env_kwargs: Mapping[str, Any] | None = None,
 ) -> MatchReport:
     """Step ``env`` directly and ``bridged`` with the same seeds and actions; assert they match.
@@ -221,7 +245,7 @@ def check_bridge_matches(
             samples of a copy of the action space seeded with ``action_seed``.
         options: reset options for every episode, or one entry (or None) per episode.
         canonical: convert the direct side's observations, rewards and flags to the canonical
-            types a space-encoding bridge gives back (see the module docstring).
+            types of their spaces first (see the module docstring); off by default.
         env_kwargs: passed to ``gymnasium.make`` or the factory.
 
     Returns:
@@ -250,9 +274,9 @@ def _check(
     options: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None,
     canonical: bool,
 ) -> MatchReport:
-    if direct.observation_space != bridged.observation_space:
+    if not same_space(direct.observation_space, bridged.observation_space):
         raise AssertionError(f"observation spaces differ: direct {direct.observation_space}, bridge {bridged.observation_space}")
-    if direct.action_space != bridged.action_space:
+    if not same_space(direct.action_space, bridged.action_space):
         raise AssertionError(f"action spaces differ: direct {direct.action_space}, bridge {bridged.action_space}")
     n_episodes = len(seeds) if episodes is None else episodes
     if policy is None:
@@ -297,9 +321,10 @@ def _check(
             same(where, rew_d, rew_b, "reward")
             same(where, obs_d, obs_b, "obs")
             same(where, info_d, info_b, "info")
-            if term_d or trunc_d:
-                report.terminated += bool(term_d)
-                report.truncated += bool(trunc_d)
+            ended_by = flag_summary(term_d), flag_summary(trunc_d, "truncated")
+            if any(ended_by):
+                report.terminated += ended_by[0]
+                report.truncated += ended_by[1]
                 ended = True
                 break
         report.capped += not ended

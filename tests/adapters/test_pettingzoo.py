@@ -207,7 +207,9 @@ def test_turn_based_wire_contract_with_raw_client_actors() -> None:
             assert acting.agent == acting.agent_selection and acting.HasField("value")
             assert not other.HasField("value")  # no one sees the other's observation
     # Moves 0,1,0,1,0,1,0: player_0 wins vertically at tick 7; the 6s sent off-turn never landed.
-    board = decode(spaces.Box(0, 1, (6, 7, 2), np.int8), p0[6].value.dict.entries[1].value)
+    # The env's own key order travels: {"observation", "action_mask"}, not the space's sorted one.
+    assert [e.str_key for e in p0[6].value.dict.entries] == ["observation", "action_mask"]
+    board = decode(spaces.Box(0, 1, (6, 7, 2), np.int8), p0[6].value.dict.entries[0].value)
     assert board[:, 6].sum() == 0
     end = p0[7], p1[7]
     assert [(x.reward, x.cumulative_reward, x.terminated) for x in end] == [(1.0, 1.0, True), (-1.0, -1.0, True)]

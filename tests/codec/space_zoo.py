@@ -227,14 +227,13 @@ def assert_value_equal(actual: Any, expected: Any, path: str = "value") -> None:
 
 
 def as_decoded(space: spaces.Space[Any], value: Any) -> Any:
-    """``value`` in the form the codec decodes it: Box values as arrays.
-
-    Gymnasium's ``Box.sample()`` returns a numpy scalar (``np.int64(3)``), not a 0-d array, for
-    integer Boxes of shape ``()``; on the wire every Box value is an array, so it decodes as
-    ``array(3)``. Everything else is returned unchanged.
+    """``value`` in the form the codec decodes it: as it is, except stacked Sequence values
+    (rebuilt by Gymnasium's ``concatenate``). Box values keep their form: Gymnasium's
+    ``Box.sample()`` returns a numpy scalar (``np.int64(3)``) for integer Boxes of shape ``()``,
+    and it decodes as that scalar.
     """
     if isinstance(space, spaces.Box):
-        return np.asarray(value) if isinstance(value, np.generic) else value
+        return value
     if isinstance(space, spaces.Dict):
         return {key: as_decoded(space[key], item) for key, item in value.items()}
     if isinstance(space, spaces.Tuple):

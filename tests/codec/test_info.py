@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict, defaultdict, namedtuple
 from typing import Any
 
 import numpy as np
@@ -122,11 +122,13 @@ def test_big_int_travels_as_decimal() -> None:
     assert encode_info({"n": 2**63 - 1}).dict.entries[0].value.WhichOneof("kind") == "int_value"
 
 
-def test_container_subclasses_decode_as_builtins() -> None:
+def test_container_subclasses_decode_as_builtins_except_ordered_dict() -> None:
     point = namedtuple("point", "x y")
-    out = _round_trip({"od": OrderedDict(b=1, a=2), "nt": point(1, 2)})
-    assert type(out["od"]) is dict and list(out["od"]) == ["b", "a"]
+    out = _round_trip({"od": OrderedDict(b=1, a=2), "nt": point(1, 2), "dd": defaultdict(int, z=1, y=2), "plain": {"b": 1, "a": 2}})
+    assert type(out["od"]) is OrderedDict and list(out["od"]) == ["b", "a"]
     assert type(out["nt"]) is tuple and out["nt"] == (1, 2)
+    assert type(out["dd"]) is dict and list(out["dd"]) == ["z", "y"]
+    assert type(out["plain"]) is dict and list(out["plain"]) == ["b", "a"]
 
 
 def test_empty_and_absent_info() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import create_empty_array
 
 from cogment_gym._proto.cogment_gym.v1 import spaces_pb2, tensor_pb2, values_pb2
-from cogment_gym.codec import array_to_tensor, decode, encode, parse_value, space_from_proto, space_to_proto
+from cogment_gym.codec import array_to_tensor, decode, encode, encode_object, parse_value, space_from_proto, space_to_proto
 from cogment_gym.codec.tensor import DTYPES
 from cogment_gym.errors import CogmentGymError, SpaceMismatchError
 
@@ -51,14 +51,21 @@ def test_encoding_is_deterministic(name: str) -> None:
     assert encode(space, again).SerializeToString() == encode(space, value).SerializeToString()
 
 
-def test_dict_values_keep_the_space_key_order() -> None:
+def test_dict_values_keep_their_own_key_order_and_type() -> None:
     space = SPACE_ZOO["dict-unsorted-keys"]
     value = space.sample()
+    assert list(decode(space, _wire(space, value))) == ["zeta", "alpha", "mid", "Beta"]
+    # A value in another order than the space's (PettingZoo's {"observation", "action_mask"} in a
+    # Dict space that sorted its keys) travels and decodes in its own order.
     reordered = dict(reversed(list(value.items())))
     decoded = decode(space, _wire(space, reordered))
-    assert list(decoded) == ["zeta", "alpha", "mid", "Beta"]
+    assert_value_equal(decoded, reordered)
     keys_on_wire = [entry.str_key for entry in encode(space, reordered).dict.entries]
-    assert keys_on_wire == ["zeta", "alpha", "mid", "Beta"]
+    assert keys_on_wire == ["Beta", "mid", "alpha", "zeta"]
+    ordered = OrderedDict(reversed(list(value.items())))
+    back = decode(space, _wire(space, ordered))
+    assert type(back) is OrderedDict and list(back) == list(ordered)
+    assert type(decode(space, _wire(space, value))) is dict
 
 
 def test_graph_with_zero_edges_round_trips() -> None:
@@ -106,7 +113,7 @@ def _numeric_spaces() -> list[tuple[str, spaces.Space[Any]]]:
 
 @pytest.mark.parametrize("name, space", _numeric_spaces(), ids=[n for n, _ in _numeric_spaces()])
 def test_numeric_leaves_decode_zero_copy_and_read_only(name: str, space: spaces.Space[Any]) -> None:
-    msg = _wire(space, space.sample())
+    msg = _wire(space, np.asarray(space.sample()))  # an integer Box of shape () samples a scalar
     array = decode(space, msg)
     assert isinstance(array, np.ndarray)
     assert not array.flags.writeable
@@ -165,15 +172,18 @@ def test_bytes_are_little_endian_c_order() -> None:
 # No flattening, no one-hot
 
 
-def test_discrete_value_is_an_8_byte_scalar() -> None:
-    msg = encode(spaces.Discrete(1000), 999)
+def test_discrete_value_is_an_8_byte_scalar_or_a_varint() -> None:
+    msg = encode(spaces.Discrete(1000), np.int64(999))
     assert msg.WhichOneof("kind") == "scalar"
     assert msg.scalar.dtype == tensor_pb2.DTYPE_INT64
     assert list(msg.scalar.shape) == []
     assert len(msg.scalar.data) == 8
     assert len(msg.SerializeToString()) <= 16
-    msg32 = encode(spaces.Discrete(5, dtype=np.int32), 4)
+    msg32 = encode(spaces.Discrete(5, dtype=np.int32), np.int32(4))
     assert msg32.scalar.dtype == tensor_pb2.DTYPE_INT32 and len(msg32.scalar.data) == 4
+    # A Python int (FrozenLake's observations) stays one: a varint, smaller still.
+    python = encode(spaces.Discrete(1000), 999)
+    assert python.WhichOneof("kind") == "int_value" and len(python.SerializeToString()) <= 4
 
 
 def test_dict_of_discrete_is_a_few_bytes_per_leaf() -> None:
@@ -198,44 +208,62 @@ def test_multi_binary_and_frames_are_not_inflated() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# encode: lossless conversions accepted
+# encode: values that fit but are not in the space's own types travel as they are
+
+
+@pytest.mark.parametrize(
+    "space, value",
+    [
+        pytest.param(spaces.Box(0, 10, (3,), np.int64), [1, 2, 3], id="int-list-int64-box"),
+        pytest.param(spaces.Box(0, 10, (3,), np.uint8), [1, 2, 3], id="int-list-uint8-box"),
+        pytest.param(spaces.Box(0, 10, (2,), np.float32), [1, 2], id="int-list-float32-box"),
+        pytest.param(spaces.Box(0, 10, (2,), np.float32), [0.5, 2.25], id="exact-float-list"),
+        pytest.param(spaces.Box(0, 10, (2,), np.float32), (0.5, np.float32(2.25)), id="tuple-of-mixed-numbers"),
+        pytest.param(spaces.Box(0, 10, (2, 2), np.int64), [[1, 2], [3, 4]], id="nested-list"),
+        pytest.param(spaces.Box(0, 1, (2,), np.float64), np.array([0.5, 0.25], np.float32), id="float32-array-float64-box"),
+        pytest.param(spaces.Box(0, 10, (2,), np.int64), np.array([1, 2], np.int8), id="int8-array-int64-box"),
+        pytest.param(spaces.Box(-5, 5, (), np.int64), 3, id="python-int-0d-box"),
+        pytest.param(spaces.Box(-5, 5, (), np.float32), np.float32(1.5), id="np-scalar-0d-box"),
+        pytest.param(spaces.Box(-5, 5, (), np.float32), np.array(1.5, np.float32), id="0d-array-0d-box"),
+        pytest.param(spaces.Box(0, 1, (2,), bool), [True, False], id="bool-list"),
+        pytest.param(spaces.MultiBinary(3), [0, 1, 1], id="multibinary-int-list"),
+        pytest.param(spaces.MultiBinary(2), np.array([True, False]), id="multibinary-bool-array"),
+        pytest.param(spaces.MultiDiscrete([3, 4]), (2, 3), id="multidiscrete-tuple"),
+        pytest.param(spaces.Discrete(3, start=-1), -1, id="python-int-discrete"),
+        pytest.param(spaces.Discrete(3), np.int8(2), id="np-int8-discrete"),
+        pytest.param(spaces.Discrete(3), np.array(2), id="0d-array-discrete"),
+        pytest.param(spaces.Discrete(3), np.array(2, np.uint8), id="0d-uint8-array-discrete"),
+        pytest.param(spaces.Discrete(3), True, id="bool-discrete"),
+        pytest.param(spaces.Discrete(5, dtype=np.int32), 4, id="python-int-int32-discrete"),
+        pytest.param(spaces.Tuple((spaces.Discrete(2), spaces.Text(2))), [1, "a"], id="list-for-tuple"),
+        pytest.param(spaces.Dict({"a": spaces.Discrete(2)}), OrderedDict(a=1), id="ordereddict-for-dict"),
+        pytest.param(spaces.Dict({"a": spaces.Discrete(2), "b": spaces.Discrete(2)}), {"b": 1, "a": np.int64(0)}, id="dict-own-order"),
+        pytest.param(spaces.Sequence(spaces.Discrete(3)), [0, 2], id="list-for-sequence"),
+        pytest.param(spaces.OneOf((spaces.Discrete(2), spaces.Text(3))), (1, "ab"), id="oneof-python-index"),
+        pytest.param(spaces.OneOf((spaces.Discrete(2), spaces.Text(3))), (np.int64(1), "ab"), id="oneof-numpy-index"),
+    ],
+)
+def test_encode_keeps_the_types_of_values_that_fit(space: spaces.Space[Any], value: Any) -> None:
+    for bounds in (True, False):
+        assert_value_equal(decode(space, _wire(space, value), bounds=bounds), value)
+        assert_value_equal(decode(space, encode(space, value, bounds=bounds), bounds=bounds), value)
+    if not isinstance(space, spaces.Sequence):  # Sequence.contains wants a tuple; the codec takes lists too
+        assert space.contains(value)  # what fits is what Gymnasium's contains accepts
 
 
 @pytest.mark.parametrize(
     "space, value, expected",
     [
-        pytest.param(spaces.Box(0, 10, (3,), np.int64), [1, 2, 3], np.array([1, 2, 3], np.int64), id="int-list-int64-box"),
-        pytest.param(spaces.Box(0, 10, (3,), np.uint8), [1, 2, 3], np.array([1, 2, 3], np.uint8), id="int-list-uint8-box"),
-        pytest.param(spaces.Box(0, 10, (2,), np.float32), [1, 2], np.array([1, 2], np.float32), id="int-list-float32-box"),
-        pytest.param(spaces.Box(0, 10, (2,), np.float32), [0.5, 2.25], np.array([0.5, 2.25], np.float32), id="exact-float-list"),
-        pytest.param(
-            spaces.Box(0, 1, (2,), np.float64), np.array([0.5, 0.25], np.float32), np.array([0.5, 0.25]), id="float32-to-float64"
-        ),
-        pytest.param(spaces.Box(0, 10, (2,), np.int64), np.array([1, 2], np.int8), np.array([1, 2]), id="int8-to-int64"),
+        # Documented changes (codec.values): native byte order, plain ndarrays, np.str_ as str,
+        # other integer OneOf indices as np.int64, mappings other than dict/OrderedDict as dict.
         pytest.param(spaces.Box(0, 1, (2,), np.float32), np.array([0.5, 1], ">f4"), np.array([0.5, 1], np.float32), id="big-endian"),
-        pytest.param(spaces.Box(-5, 5, (), np.int64), 3, np.array(3, np.int64), id="python-int-0d-box"),
-        pytest.param(spaces.Box(-5, 5, (), np.float32), np.float32(1.5), np.array(1.5, np.float32), id="np-scalar-0d-box"),
-        pytest.param(spaces.Box(0, 1, (2,), bool), [True, False], np.array([True, False]), id="bool-list"),
-        pytest.param(spaces.MultiBinary(3), [0, 1, 1], np.array([0, 1, 1], np.int8), id="multibinary-int-list"),
-        pytest.param(spaces.MultiBinary(2), np.array([True, False]), np.array([1, 0], np.int8), id="multibinary-bool-array"),
-        pytest.param(spaces.MultiDiscrete([3, 4]), (2, 3), np.array([2, 3]), id="multidiscrete-tuple"),
-        pytest.param(spaces.Discrete(3, start=-1), -1, np.int64(-1), id="python-int-discrete"),
-        pytest.param(spaces.Discrete(3), np.int8(2), np.int64(2), id="np-int8-discrete"),
-        pytest.param(spaces.Discrete(3), np.array(2), np.int64(2), id="0d-array-discrete"),
-        pytest.param(spaces.Discrete(5, dtype=np.int32), 4, np.int32(4), id="python-int-int32-discrete"),
-        pytest.param(spaces.Tuple((spaces.Discrete(2), spaces.Text(2))), [1, "a"], (np.int64(1), "a"), id="list-for-tuple"),
-        pytest.param(
-            spaces.Dict({"a": spaces.Discrete(2)}), OrderedDict(a=1), {"a": np.int64(1)}, id="ordereddict-for-dict"
-        ),
-        pytest.param(
-            spaces.Sequence(spaces.Discrete(3)), [0, 2], (np.int64(0), np.int64(2)), id="list-for-sequence"
-        ),
-        pytest.param(
-            spaces.OneOf((spaces.Discrete(2), spaces.Text(3))), (1, "ab"), (np.int64(1), "ab"), id="oneof-python-index"
-        ),
+        pytest.param(spaces.Box(0, 1, (2,), np.float64), np.ma.masked_array([0.5, 1.0]), np.array([0.5, 1.0]), id="masked-array"),
+        pytest.param(spaces.Text(3), np.str_("ab"), "ab", id="np-str"),
+        pytest.param(spaces.OneOf((spaces.Discrete(2), spaces.Text(3))), (np.int32(1), "ab"), (np.int64(1), "ab"), id="oneof-int32-index"),
+        pytest.param(spaces.Dict({"a": spaces.Discrete(2)}), defaultdict(int, a=1), {"a": 1}, id="defaultdict"),
     ],
 )
-def test_encode_accepts_lossless_conversions(space: spaces.Space[Any], value: Any, expected: Any) -> None:
+def test_encode_changes_only_the_documented_types(space: spaces.Space[Any], value: Any, expected: Any) -> None:
     assert_value_equal(decode(space, _wire(space, value)), expected)
 
 
@@ -392,24 +420,36 @@ DECODE_MISMATCHES = [
         "obs['mode']", ["[-1, 2)", "got 2"], id="discrete-out-of-range",
     ),
     pytest.param(
-        _obs_msg(mode=_tensor_value(np.int32(0), "scalar")),
-        "obs['mode']", ["int64 scalar", "int32 scalar"], id="discrete-wrong-dtype",
+        _obs_msg(mode=_tensor_value(np.float32(0), "scalar")),
+        "obs['mode']", ["int64 scalar", "float32 scalar"], id="discrete-wrong-dtype",
     ),
     pytest.param(
         _obs_msg(mode=_tensor_value(np.array([0]))),
-        "obs['mode']", ["a scalar value", "got array value"], id="discrete-as-array",
+        "obs['mode']", ["0-d integer array", "int64 array of shape (1,)"], id="discrete-as-array",
     ),
     pytest.param(
-        _obs_msg(mode=values_pb2.Value(int_value=0)),
-        "obs['mode']", ["a scalar value", "int_value"], id="discrete-as-int",
+        _obs_msg(mode=values_pb2.Value(float_value=0.0)),
+        "obs['mode']", ["a scalar value", "float_value"], id="discrete-as-float",
+    ),
+    pytest.param(
+        _obs_msg(camera=encode_object([[[0.5] * 3] * 4] * 4)),
+        "obs['camera']", ["uint8 values", "list"], id="box-as-float-list",
+    ),
+    pytest.param(
+        _obs_msg(pos=encode_object([0.0])),
+        "obs['pos']", ["shape (2,)", "list"], id="box-as-short-list",
+    ),
+    pytest.param(
+        _obs_msg(pos=encode_object(["a", "b"])),
+        "obs['pos']", ["float64 values", "list"], id="box-as-str-list",
     ),
     pytest.param(
         _obs_msg(arm=values_pb2.Value(tuple=values_pb2.ListValue(items=[_tensor_value(np.array([1, 2]))]))),
         "obs['arm']", ["2 items", "1 items"], id="tuple-too-short",
     ),
     pytest.param(
-        _obs_msg(arm=values_pb2.Value(list=values_pb2.ListValue())),
-        "obs['arm']", ["a tuple value", "list value"], id="tuple-as-list",
+        _obs_msg(arm=values_pb2.Value(dict=values_pb2.MapValue())),
+        "obs['arm']", ["a tuple value", "dict value"], id="tuple-as-dict",
     ),
     pytest.param(
         _obs_msg(arm=_wire(OBS["arm"], (np.array([1, 3]), np.array([0, 1], np.int8)))),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import OrderedDict
 from typing import Any, Callable, SupportsFloat
 
 import gymnasium as gym
@@ -61,7 +62,9 @@ def test_strict_comparison_finds_differences(expected: Any, actual: Any, phrase:
 
 def test_strict_comparison_names_the_path_and_accepts_equal_data() -> None:
     value = {"a": (np.int64(1), {"b": [np.array([np.nan, -0.0, np.inf], np.float32), None]}), "c": float("nan")}
-    assert_data_equal(value, {"c": float("nan"), "a": (np.int64(1), {"b": [np.array([np.nan, -0.0, np.inf], np.float32), None]})})
+    assert_data_equal(value, {"a": (np.int64(1), {"b": [np.array([np.nan, -0.0, np.inf], np.float32), None]}), "c": float("nan")})
+    with pytest.raises(AssertionError, match=r"^obs: key order differs: expected \['a', 'c'\], got \['c', 'a'\]"):
+        assert_data_equal(value, {"c": float("nan"), "a": value["a"]}, "obs")
     other = {"a": (np.int64(1), {"b": [np.array([np.nan, 0.0, np.inf], np.float32), None]}), "c": float("nan")}
     with pytest.raises(AssertionError, match=r"^obs\['a'\]\[1\]\['b'\]\[0\]: values differ"):
         assert_data_equal(value, other, "obs")
@@ -181,10 +184,41 @@ def test_canonical_mode_is_what_lets_python_ints_match() -> None:
     def bridge() -> gym.Env[Any, Any]:
         return AsNumpy(gym.make("FrozenLake-v1"))
 
-    report = check_bridge_matches("FrozenLake-v1", bridge(), seeds=[0, 1, 2])
+    report = check_bridge_matches("FrozenLake-v1", bridge(), seeds=[0, 1, 2], canonical=True)
     assert report.episodes == 3 and report.steps > 0
+    # The default is strict: the env's Python int is not np.int64.
     with pytest.raises(AssertionError, match=r"reset: obs: type differs: expected int 0, got int64"):
-        check_bridge_matches("FrozenLake-v1", bridge(), seeds=[0], canonical=False)
+        check_bridge_matches("FrozenLake-v1", bridge(), seeds=[0])
+
+
+def test_the_default_comparison_is_strict_about_types_and_key_order() -> None:
+    """The bridge keeps the env's own types: a bridge that changes any of them fails the check."""
+
+    class Changes(gym.Wrapper[Any, Any, Any, Any]):
+        def __init__(self, env: gym.Env[Any, Any], change: Callable[[Any, Any], tuple[Any, Any]]) -> None:
+            super().__init__(env)
+            self.change = change
+
+        def reset(self, **kwargs: Any) -> Any:
+            obs, info = self.env.reset(**kwargs)
+            return self.change(obs, 0)[0], info
+
+        def step(self, action: Any) -> Any:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            obs, reward = self.change(obs, reward)
+            return obs, reward, terminated, truncated, info
+
+    cases = [
+        ("FrozenLake-v1", lambda o, r: (o, float(r)), "reward: type differs: expected int 0, got float"),
+        ("Pendulum-v1", lambda o, r: (o, float(r)), "reward: type differs: expected float64"),
+        (COMPOSITE_ENV_ID, lambda o, r: (dict(reversed(list(o.items()))), r), "obs: key order differs"),
+        (COMPOSITE_ENV_ID, lambda o, r: (OrderedDict(o), r), "obs: type differs: expected dict"),
+    ]
+    for env_id, change, phrase in cases:
+        with pytest.raises(AssertionError) as err:
+            check_bridge_matches(env_id, Changes(gym.make(env_id), change), seeds=[0], max_steps=3)
+        assert phrase in str(err.value), (env_id, str(err.value))
+        check_bridge_matches(env_id, Changes(gym.make(env_id), lambda o, r: (o, r)), seeds=[0], max_steps=3)
 
 
 def test_policy_and_options_reach_both_sides() -> None:

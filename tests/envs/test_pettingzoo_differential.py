@@ -2,9 +2,9 @@
 same seeds and actions give exactly equal observations, rewards, terminations, truncations,
 infos, agent lists and (AEC) agent selections, at every step.
 
-"Exactly" as in :func:`cogment_gym.testing.assert_data_equal`, after the canonical conversions a
-space-encoding bridge makes (observations in their space's types, rewards as Python floats,
-flags as Python bools); infos are not converted at all.
+"Exactly" as in :func:`cogment_gym.testing.assert_data_equal`, with nothing converted: the
+facades return the environment's own types (``int`` rewards stay ``int``, a 0-d array
+observation stays one, dicts keep the env's key order).
 
 Modes: the embedded default for every environment; an environment service reached over gRPC
 and a remote Orchestrator (``OrchestratorServer``) for a few.
@@ -30,7 +30,7 @@ from pettingzoo.utils.conversions import turn_based_aec_to_parallel
 import cogment_gym
 from cogment_gym import CogmentAECEnv, CogmentParallelEnv
 from cogment_gym.orchestrator.server import OrchestratorServer
-from cogment_gym.testing import assert_data_equal, canonical_value
+from cogment_gym.testing import assert_data_equal
 
 SEEDS = [0, None, 7]  # None: the same env instance goes on with its generator, on both sides
 # The generated-agents test envs reseed their spaces with reset's seed: None draws OS entropy.
@@ -98,9 +98,9 @@ def _choose(rng: np.random.Generator, space: spaces.Space[Any], mask: Any) -> An
 
 def _same_observation(space: spaces.Space[Any], direct: Any, bridged: Any, path: str, *, exact: bool = True) -> None:
     if not exact:  # values the env itself draws from unseeded generators: only their space
-        assert space.contains(bridged) and space.contains(canonical_value(space, direct)), path
+        assert space.contains(bridged) and space.contains(direct), path
         return
-    assert_data_equal(canonical_value(space, direct), bridged, path)
+    assert_data_equal(direct, bridged, path)
 
 
 def _seeded(agent: str) -> bool:
@@ -113,17 +113,20 @@ def _seeded(agent: str) -> bool:
 
 def _same_tables(direct: Any, bridged: Any, where: str) -> None:
     assert bridged.agents == list(direct.agents), f"{where}: agents"
-    assert_data_equal({a: float(r) for a, r in direct.rewards.items()}, bridged.rewards, f"{where}: rewards")
-    assert_data_equal({a: float(r) for a, r in direct._cumulative_rewards.items()}, bridged._cumulative_rewards, f"{where}: cumulative rewards")
-    assert_data_equal({a: bool(t) for a, t in direct.terminations.items()}, bridged.terminations, f"{where}: terminations")
-    assert_data_equal({a: bool(t) for a, t in direct.truncations.items()}, bridged.truncations, f"{where}: truncations")
+    assert_data_equal(dict(direct.rewards), bridged.rewards, f"{where}: rewards")
+    assert_data_equal(dict(direct._cumulative_rewards), bridged._cumulative_rewards, f"{where}: cumulative rewards")
+    assert_data_equal(dict(direct.terminations), bridged.terminations, f"{where}: terminations")
+    assert_data_equal(dict(direct.truncations), bridged.truncations, f"{where}: truncations")
     assert_data_equal(dict(direct.infos), bridged.infos, f"{where}: infos")
     if direct.agents:
         assert bridged.agent_selection == direct.agent_selection, f"{where}: agent_selection"
 
 
-def check_aec_match(make_direct: Callable[[], Any], bridged: CogmentAECEnv, seeds: list[int | None], rng_seed: int = 0) -> int:
-    """Play the same episodes on both; returns the number of AEC steps compared."""
+def check_aec_match(
+    make_direct: Callable[[], Any], bridged: CogmentAECEnv, seeds: list[int | None], rng_seed: int = 0, max_iterations: int = MAX_ITERATIONS,
+) -> int:
+    """Play the same episodes on both (at most ``max_iterations`` AEC steps each); returns the
+    number of AEC steps compared."""
     direct = make_direct()
     rng = np.random.default_rng(rng_seed)
     compared = 0
@@ -132,7 +135,7 @@ def check_aec_match(make_direct: Callable[[], Any], bridged: CogmentAECEnv, seed
             direct.reset(seed=seed)
             bridged.reset(seed=seed)
             _same_tables(direct, bridged, f"episode {episode} reset")
-            for step, agent in enumerate(direct.agent_iter(MAX_ITERATIONS)):
+            for step, agent in enumerate(direct.agent_iter(max_iterations)):
                 where = f"episode {episode} step {step} agent {agent!r}"
                 assert bridged.agent_selection == agent, f"{where}: selection"
                 obs_d, reward_d, term_d, trunc_d, info_d = direct.last()
@@ -140,8 +143,8 @@ def check_aec_match(make_direct: Callable[[], Any], bridged: CogmentAECEnv, seed
                 _same_observation(direct.observation_space(agent), obs_d, obs_b, f"{where}: observation", exact=_seeded(agent))
                 if not _seeded(agent) and isinstance(obs_d, dict) and "action_mask" in obs_d:
                     break  # its random action mask decides what is legal there: the runs part
-                assert_data_equal(float(reward_d), reward_b, f"{where}: reward")
-                assert_data_equal((bool(term_d), bool(trunc_d)), (term_b, trunc_b), f"{where}: flags")
+                assert_data_equal(reward_d, reward_b, f"{where}: reward")
+                assert_data_equal((term_d, trunc_d), (term_b, trunc_b), f"{where}: flags")
                 assert_data_equal(info_d, info_b, f"{where}: info")
                 action = None if term_d or trunc_d else _choose(rng, direct.action_space(agent), _mask_of(obs_d, info_d))
                 direct.step(action)
@@ -153,7 +156,9 @@ def check_aec_match(make_direct: Callable[[], Any], bridged: CogmentAECEnv, seed
     return compared
 
 
-def check_parallel_match(make_direct: Callable[[], Any], bridged: CogmentParallelEnv, seeds: list[int | None], rng_seed: int = 0) -> int:
+def check_parallel_match(
+    make_direct: Callable[[], Any], bridged: CogmentParallelEnv, seeds: list[int | None], rng_seed: int = 0, max_iterations: int = MAX_ITERATIONS,
+) -> int:
     direct = make_direct()
     rng = np.random.default_rng(rng_seed)
     compared = 0
@@ -168,9 +173,9 @@ def check_parallel_match(make_direct: Callable[[], Any], bridged: CogmentParalle
             assert_data_equal(rest_d[0], rest_b[0], f"{where}: infos")
             return
         rewards_d, terms_d, truncs_d, infos_d = rest_d
-        assert_data_equal({a: float(r) for a, r in rewards_d.items()}, rest_b[0], f"{where}: rewards")
-        assert_data_equal({a: bool(t) for a, t in terms_d.items()}, rest_b[1], f"{where}: terminations")
-        assert_data_equal({a: bool(t) for a, t in truncs_d.items()}, rest_b[2], f"{where}: truncations")
+        assert_data_equal(dict(rewards_d), rest_b[0], f"{where}: rewards")
+        assert_data_equal(dict(terms_d), rest_b[1], f"{where}: terminations")
+        assert_data_equal(dict(truncs_d), rest_b[2], f"{where}: truncations")
         assert_data_equal(infos_d, rest_b[3], f"{where}: infos")
 
     try:
@@ -180,7 +185,7 @@ def check_parallel_match(make_direct: Callable[[], Any], bridged: CogmentParalle
             same(result_d, result_b, f"episode {episode} reset")
             assert bridged.agents == list(direct.agents)
             observations, infos = result_d
-            for step in range(MAX_ITERATIONS):
+            for step in range(max_iterations):
                 if not direct.agents:
                     break
                 actions = {
@@ -193,7 +198,7 @@ def check_parallel_match(make_direct: Callable[[], Any], bridged: CogmentParalle
                 assert bridged.agents == list(direct.agents), f"{where}: agents"
                 observations, infos = result_d[0], result_d[4]
                 compared += 1
-            assert not direct.agents or step == MAX_ITERATIONS - 1
+            assert not direct.agents or step == max_iterations - 1
     finally:
         direct.close()
     return compared

@@ -91,7 +91,7 @@ class ActorConfig(_message.Message):
     def __init__(self, settings: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ...) -> None: ...
 
 class ObservationPayload(_message.Message):
-    __slots__ = ("value", "reward", "terminated", "truncated", "info", "frame", "text_frame", "status", "agent", "cumulative_reward", "agent_selection", "agents", "observation_space", "action_space", "state", "batch")
+    __slots__ = ("value", "reward", "terminated", "truncated", "info", "frame", "text_frame", "status", "agent", "cumulative_reward", "agent_selection", "agents", "observation_space", "action_space", "state", "batch", "exact", "step_agents")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     TERMINATED_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,8 @@ class ObservationPayload(_message.Message):
     ACTION_SPACE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    STEP_AGENTS_FIELD_NUMBER: _ClassVar[int]
     value: _values_pb2.Value
     reward: float
     terminated: bool
@@ -124,7 +126,21 @@ class ObservationPayload(_message.Message):
     action_space: _spaces_pb2.Space
     state: _values_pb2.Value
     batch: BatchedStep
-    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reward: _Optional[float] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., frame: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_frame: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., agent: _Optional[str] = ..., cumulative_reward: _Optional[float] = ..., agent_selection: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., state: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., batch: _Optional[_Union[BatchedStep, _Mapping]] = ...) -> None: ...
+    exact: ExactReturns
+    step_agents: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reward: _Optional[float] = ..., terminated: bool = ..., truncated: bool = ..., info: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., frame: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_frame: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., agent: _Optional[str] = ..., cumulative_reward: _Optional[float] = ..., agent_selection: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., observation_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_spaces_pb2.Space, _Mapping]] = ..., state: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., batch: _Optional[_Union[BatchedStep, _Mapping]] = ..., exact: _Optional[_Union[ExactReturns, _Mapping]] = ..., step_agents: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ExactReturns(_message.Message):
+    __slots__ = ("reward", "terminated", "truncated", "cumulative_reward")
+    REWARD_FIELD_NUMBER: _ClassVar[int]
+    TERMINATED_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_REWARD_FIELD_NUMBER: _ClassVar[int]
+    reward: _values_pb2.Value
+    terminated: _values_pb2.Value
+    truncated: _values_pb2.Value
+    cumulative_reward: _values_pb2.Value
+    def __init__(self, reward: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., terminated: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., truncated: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., cumulative_reward: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ActionPayload(_message.Message):
     __slots__ = ("value",)

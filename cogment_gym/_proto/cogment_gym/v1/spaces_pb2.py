@@ -13,39 +13,42 @@ _sym_db = _symbol_database.Default()
 
 
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as cogment__gym_dot_v1_dot_tensor__pb2
+from cogment_gym._proto.cogment_gym.v1 import values_pb2 as cogment__gym_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ogment_gym/v1/spaces.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/tensor.proto\"U\n\x08\x42oxSpace\x12#\n\x03low\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12$\n\x04high\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\"O\n\rDiscreteSpace\x12\t\n\x01n\x18\x01 \x01(\x03\x12\r\n\x05start\x18\x02 \x01(\x03\x12$\n\x05\x64type\x18\x03 \x01(\x0e\x32\x15.cogment_gym.v1.DType\"a\n\x12MultiDiscreteSpace\x12$\n\x04nvec\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12%\n\x05start\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\"0\n\x10MultiBinarySpace\x12\r\n\x05shape\x18\x01 \x03(\x04\x12\r\n\x05int_n\x18\x02 \x01(\x08\"D\n\tTextSpace\x12\x12\n\nmin_length\x18\x01 \x01(\x04\x12\x12\n\nmax_length\x18\x02 \x01(\x04\x12\x0f\n\x07\x63harset\x18\x03 \x01(\t\"C\n\x0e\x44ictSpaceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05space\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"<\n\tDictSpace\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.cogment_gym.v1.DictSpaceEntry\"3\n\nTupleSpace\x12%\n\x06spaces\x18\x01 \x03(\x0b\x32\x15.cogment_gym.v1.Space\"L\n\rSequenceSpace\x12,\n\rfeature_space\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12\r\n\x05stack\x18\x02 \x01(\x08\"b\n\nGraphSpace\x12)\n\nnode_space\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12)\n\nedge_space\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"3\n\nOneOfSpace\x12%\n\x06spaces\x18\x01 \x03(\x0b\x32\x15.cogment_gym.v1.Space\"4\n\x0b\x43ustomSpace\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x12\n\nparameters\x18\x02 \x01(\x0c\"\xa3\x04\n\x05Space\x12\'\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x18.cogment_gym.v1.BoxSpaceH\x00\x12\x31\n\x08\x64iscrete\x18\x02 \x01(\x0b\x32\x1d.cogment_gym.v1.DiscreteSpaceH\x00\x12<\n\x0emulti_discrete\x18\x03 \x01(\x0b\x32\".cogment_gym.v1.MultiDiscreteSpaceH\x00\x12\x38\n\x0cmulti_binary\x18\x04 \x01(\x0b\x32 .cogment_gym.v1.MultiBinarySpaceH\x00\x12)\n\x04text\x18\x05 \x01(\x0b\x32\x19.cogment_gym.v1.TextSpaceH\x00\x12)\n\x04\x64ict\x18\x06 \x01(\x0b\x32\x19.cogment_gym.v1.DictSpaceH\x00\x12+\n\x05tuple\x18\x07 \x01(\x0b\x32\x1a.cogment_gym.v1.TupleSpaceH\x00\x12\x31\n\x08sequence\x18\x08 \x01(\x0b\x32\x1d.cogment_gym.v1.SequenceSpaceH\x00\x12+\n\x05graph\x18\t \x01(\x0b\x32\x1a.cogment_gym.v1.GraphSpaceH\x00\x12,\n\x06one_of\x18\n \x01(\x0b\x32\x1a.cogment_gym.v1.OneOfSpaceH\x00\x12-\n\x06\x63ustom\x18\x0f \x01(\x0b\x32\x1b.cogment_gym.v1.CustomSpaceH\x00\x42\x06\n\x04kindb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ogment_gym/v1/spaces.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/tensor.proto\x1a\x1b\x63ogment_gym/v1/values.proto\"U\n\x08\x42oxSpace\x12#\n\x03low\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12$\n\x04high\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\"O\n\rDiscreteSpace\x12\t\n\x01n\x18\x01 \x01(\x03\x12\r\n\x05start\x18\x02 \x01(\x03\x12$\n\x05\x64type\x18\x03 \x01(\x0e\x32\x15.cogment_gym.v1.DType\"a\n\x12MultiDiscreteSpace\x12$\n\x04nvec\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12%\n\x05start\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\"0\n\x10MultiBinarySpace\x12\r\n\x05shape\x18\x01 \x03(\x04\x12\r\n\x05int_n\x18\x02 \x01(\x08\"D\n\tTextSpace\x12\x12\n\nmin_length\x18\x01 \x01(\x04\x12\x12\n\nmax_length\x18\x02 \x01(\x04\x12\x0f\n\x07\x63harset\x18\x03 \x01(\t\"C\n\x0e\x44ictSpaceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05space\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"<\n\tDictSpace\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.cogment_gym.v1.DictSpaceEntry\"3\n\nTupleSpace\x12%\n\x06spaces\x18\x01 \x03(\x0b\x32\x15.cogment_gym.v1.Space\"L\n\rSequenceSpace\x12,\n\rfeature_space\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12\r\n\x05stack\x18\x02 \x01(\x08\"b\n\nGraphSpace\x12)\n\nnode_space\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12)\n\nedge_space\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"3\n\nOneOfSpace\x12%\n\x06spaces\x18\x01 \x03(\x0b\x32\x15.cogment_gym.v1.Space\"4\n\x0b\x43ustomSpace\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x12\n\nparameters\x18\x02 \x01(\x0c\"\x8c\x01\n\x0c\x46oreignSpace\x12\x11\n\ttype_name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\x08\x12$\n\x05\x64type\x18\x03 \x01(\x0e\x32\x15.cogment_gym.v1.DType\x12\r\n\x05shape\x18\x04 \x03(\x04\x12&\n\x07samples\x18\x05 \x03(\x0b\x32\x15.cogment_gym.v1.Value\"\xd4\x04\n\x05Space\x12\'\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x18.cogment_gym.v1.BoxSpaceH\x00\x12\x31\n\x08\x64iscrete\x18\x02 \x01(\x0b\x32\x1d.cogment_gym.v1.DiscreteSpaceH\x00\x12<\n\x0emulti_discrete\x18\x03 \x01(\x0b\x32\".cogment_gym.v1.MultiDiscreteSpaceH\x00\x12\x38\n\x0cmulti_binary\x18\x04 \x01(\x0b\x32 .cogment_gym.v1.MultiBinarySpaceH\x00\x12)\n\x04text\x18\x05 \x01(\x0b\x32\x19.cogment_gym.v1.TextSpaceH\x00\x12)\n\x04\x64ict\x18\x06 \x01(\x0b\x32\x19.cogment_gym.v1.DictSpaceH\x00\x12+\n\x05tuple\x18\x07 \x01(\x0b\x32\x1a.cogment_gym.v1.TupleSpaceH\x00\x12\x31\n\x08sequence\x18\x08 \x01(\x0b\x32\x1d.cogment_gym.v1.SequenceSpaceH\x00\x12+\n\x05graph\x18\t \x01(\x0b\x32\x1a.cogment_gym.v1.GraphSpaceH\x00\x12,\n\x06one_of\x18\n \x01(\x0b\x32\x1a.cogment_gym.v1.OneOfSpaceH\x00\x12/\n\x07\x66oreign\x18\x0b \x01(\x0b\x32\x1c.cogment_gym.v1.ForeignSpaceH\x00\x12-\n\x06\x63ustom\x18\x0f \x01(\x0b\x32\x1b.cogment_gym.v1.CustomSpaceH\x00\x42\x06\n\x04kindb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cogment_gym.v1.spaces_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_BOXSPACE']._serialized_start=76
-  _globals['_BOXSPACE']._serialized_end=161
-  _globals['_DISCRETESPACE']._serialized_start=163
-  _globals['_DISCRETESPACE']._serialized_end=242
-  _globals['_MULTIDISCRETESPACE']._serialized_start=244
-  _globals['_MULTIDISCRETESPACE']._serialized_end=341
-  _globals['_MULTIBINARYSPACE']._serialized_start=343
-  _globals['_MULTIBINARYSPACE']._serialized_end=391
-  _globals['_TEXTSPACE']._serialized_start=393
-  _globals['_TEXTSPACE']._serialized_end=461
-  _globals['_DICTSPACEENTRY']._serialized_start=463
-  _globals['_DICTSPACEENTRY']._serialized_end=530
-  _globals['_DICTSPACE']._serialized_start=532
-  _globals['_DICTSPACE']._serialized_end=592
-  _globals['_TUPLESPACE']._serialized_start=594
-  _globals['_TUPLESPACE']._serialized_end=645
-  _globals['_SEQUENCESPACE']._serialized_start=647
-  _globals['_SEQUENCESPACE']._serialized_end=723
-  _globals['_GRAPHSPACE']._serialized_start=725
-  _globals['_GRAPHSPACE']._serialized_end=823
-  _globals['_ONEOFSPACE']._serialized_start=825
-  _globals['_ONEOFSPACE']._serialized_end=876
-  _globals['_CUSTOMSPACE']._serialized_start=878
-  _globals['_CUSTOMSPACE']._serialized_end=930
-  _globals['_SPACE']._serialized_start=933
-  _globals['_SPACE']._serialized_end=1480
+  _globals['_BOXSPACE']._serialized_start=105
+  _globals['_BOXSPACE']._serialized_end=190
+  _globals['_DISCRETESPACE']._serialized_start=192
+  _globals['_DISCRETESPACE']._serialized_end=271
+  _globals['_MULTIDISCRETESPACE']._serialized_start=273
+  _globals['_MULTIDISCRETESPACE']._serialized_end=370
+  _globals['_MULTIBINARYSPACE']._serialized_start=372
+  _globals['_MULTIBINARYSPACE']._serialized_end=420
+  _globals['_TEXTSPACE']._serialized_start=422
+  _globals['_TEXTSPACE']._serialized_end=490
+  _globals['_DICTSPACEENTRY']._serialized_start=492
+  _globals['_DICTSPACEENTRY']._serialized_end=559
+  _globals['_DICTSPACE']._serialized_start=561
+  _globals['_DICTSPACE']._serialized_end=621
+  _globals['_TUPLESPACE']._serialized_start=623
+  _globals['_TUPLESPACE']._serialized_end=674
+  _globals['_SEQUENCESPACE']._serialized_start=676
+  _globals['_SEQUENCESPACE']._serialized_end=752
+  _globals['_GRAPHSPACE']._serialized_start=754
+  _globals['_GRAPHSPACE']._serialized_end=852
+  _globals['_ONEOFSPACE']._serialized_start=854
+  _globals['_ONEOFSPACE']._serialized_end=905
+  _globals['_CUSTOMSPACE']._serialized_start=907
+  _globals['_CUSTOMSPACE']._serialized_end=959
+  _globals['_FOREIGNSPACE']._serialized_start=962
+  _globals['_FOREIGNSPACE']._serialized_end=1102
+  _globals['_SPACE']._serialized_start=1105
+  _globals['_SPACE']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as _tensor_pb2
+from cogment_gym._proto.cogment_gym.v1 import values_pb2 as _values_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -100,8 +101,22 @@ class CustomSpace(_message.Message):
     parameters: bytes
     def __init__(self, type_name: _Optional[str] = ..., parameters: _Optional[bytes] = ...) -> None: ...
 
+class ForeignSpace(_message.Message):
+    __slots__ = ("type_name", "text", "dtype", "shape", "samples")
+    TYPE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    type_name: str
+    text: bool
+    dtype: _tensor_pb2.DType
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    samples: _containers.RepeatedCompositeFieldContainer[_values_pb2.Value]
+    def __init__(self, type_name: _Optional[str] = ..., text: bool = ..., dtype: _Optional[_Union[_tensor_pb2.DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., samples: _Optional[_Iterable[_Union[_values_pb2.Value, _Mapping]]] = ...) -> None: ...
+
 class Space(_message.Message):
-    __slots__ = ("box", "discrete", "multi_discrete", "multi_binary", "text", "dict", "tuple", "sequence", "graph", "one_of", "custom")
+    __slots__ = ("box", "discrete", "multi_discrete", "multi_binary", "text", "dict", "tuple", "sequence", "graph", "one_of", "foreign", "custom")
     BOX_FIELD_NUMBER: _ClassVar[int]
     DISCRETE_FIELD_NUMBER: _ClassVar[int]
     MULTI_DISCRETE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +127,7 @@ class Space(_message.Message):
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     GRAPH_FIELD_NUMBER: _ClassVar[int]
     ONE_OF_FIELD_NUMBER: _ClassVar[int]
+    FOREIGN_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_FIELD_NUMBER: _ClassVar[int]
     box: BoxSpace
     discrete: DiscreteSpace
@@ -123,5 +139,6 @@ class Space(_message.Message):
     sequence: SequenceSpace
     graph: GraphSpace
     one_of: OneOfSpace
+    foreign: ForeignSpace
     custom: CustomSpace
-    def __init__(self, box: _Optional[_Union[BoxSpace, _Mapping]] = ..., discrete: _Optional[_Union[DiscreteSpace, _Mapping]] = ..., multi_discrete: _Optional[_Union[MultiDiscreteSpace, _Mapping]] = ..., multi_binary: _Optional[_Union[MultiBinarySpace, _Mapping]] = ..., text: _Optional[_Union[TextSpace, _Mapping]] = ..., dict: _Optional[_Union[DictSpace, _Mapping]] = ..., tuple: _Optional[_Union[TupleSpace, _Mapping]] = ..., sequence: _Optional[_Union[SequenceSpace, _Mapping]] = ..., graph: _Optional[_Union[GraphSpace, _Mapping]] = ..., one_of: _Optional[_Union[OneOfSpace, _Mapping]] = ..., custom: _Optional[_Union[CustomSpace, _Mapping]] = ...) -> None: ...
+    def __init__(self, box: _Optional[_Union[BoxSpace, _Mapping]] = ..., discrete: _Optional[_Union[DiscreteSpace, _Mapping]] = ..., multi_discrete: _Optional[_Union[MultiDiscreteSpace, _Mapping]] = ..., multi_binary: _Optional[_Union[MultiBinarySpace, _Mapping]] = ..., text: _Optional[_Union[TextSpace, _Mapping]] = ..., dict: _Optional[_Union[DictSpace, _Mapping]] = ..., tuple: _Optional[_Union[TupleSpace, _Mapping]] = ..., sequence: _Optional[_Union[SequenceSpace, _Mapping]] = ..., graph: _Optional[_Union[GraphSpace, _Mapping]] = ..., one_of: _Optional[_Union[OneOfSpace, _Mapping]] = ..., foreign: _Optional[_Union[ForeignSpace, _Mapping]] = ..., custom: _Optional[_Union[CustomSpace, _Mapping]] = ...) -> None: ...

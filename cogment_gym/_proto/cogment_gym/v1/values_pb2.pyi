@@ -1,10 +1,18 @@
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as _tensor_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class MapType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MAP_TYPE_DICT: _ClassVar[MapType]
+    MAP_TYPE_ORDERED_DICT: _ClassVar[MapType]
+MAP_TYPE_DICT: MapType
+MAP_TYPE_ORDERED_DICT: MapType
 
 class NoneValue(_message.Message):
     __slots__ = ()
@@ -27,10 +35,12 @@ class MapEntry(_message.Message):
     def __init__(self, str_key: _Optional[str] = ..., int_key: _Optional[int] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
 
 class MapValue(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "type")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[MapEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ...) -> None: ...
+    type: MapType
+    def __init__(self, entries: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ..., type: _Optional[_Union[MapType, str]] = ...) -> None: ...
 
 class ListValue(_message.Message):
     __slots__ = ("items",)
@@ -49,12 +59,14 @@ class GraphValue(_message.Message):
     def __init__(self, nodes: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., edges: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., edge_links: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class OneOfValue(_message.Message):
-    __slots__ = ("index", "value")
+    __slots__ = ("index", "value", "int_index")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_INDEX_FIELD_NUMBER: _ClassVar[int]
     index: int
     value: Value
-    def __init__(self, index: _Optional[int] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    int_index: bool
+    def __init__(self, index: _Optional[int] = ..., value: _Optional[_Union[Value, _Mapping]] = ..., int_index: bool = ...) -> None: ...
 
 class Value(_message.Message):
     __slots__ = ("array", "scalar", "text", "dict", "tuple", "list", "graph", "one_of", "bool_value", "int_value", "float_value", "none", "bytes_value", "big_int", "custom")
