@@ -9,14 +9,17 @@ of the offending leaf.
 Types are kept: a value decodes as the Python / numpy objects it was encoded from, as long as it
 fits the space the way Gymnasium's ``contains`` defines it (bounds aside with ``bounds=False``).
 A Discrete value given as a Python ``int`` comes back as ``int``, as ``np.int32`` as ``np.int32``,
-as a 0-d array as a 0-d array; a Box value given as a list as that list (its numbers' types
-kept), as an int32 array for an int64 Box as an int32 array; a Dict value in its own key order
-(not the space's), an ``OrderedDict`` as an ``OrderedDict``; a list for a Tuple as a list. Where
-a type must change it is said here:
+as a 0-d array as a 0-d array; a Box value given as a list of numbers as that list, as an int32
+array for an int64 Box as an int32 array; a Dict value in its own key order (not the space's),
+an ``OrderedDict`` as an ``OrderedDict``; a list for a Tuple as a list. On the wire the value is
+in its space's canonical form, which any reader understands, plus what tells the form it was
+given in (``Value.exact`` and a few flags, see ``values.proto``). Where a type must change it is
+said here:
 
 - numpy arrays arrive read-only, native byte order, C-contiguous; ndarray subclasses (masked
-  arrays, ``np.matrix``) as plain ndarrays; objects converted by ``np.asarray`` (``__array__``)
-  as the array;
+  arrays, ``np.matrix``) as plain ndarrays; nested lists (a 2-d Box given as a list of lists) and
+  objects that only ``np.asarray`` understands (``__array__``) as the space's array: their form
+  would nest the message deeper than protobuf parses for the deepest spaces;
 - mappings that are neither ``dict`` nor ``OrderedDict`` as ``dict``; ``np.str_`` as ``str``;
 - a OneOf index that is neither a Python ``int`` nor ``np.int64`` as ``np.int64``;
 - a stacked Sequence as Gymnasium's ``concatenate`` builds it.
@@ -146,8 +149,12 @@ MAX_VALUE_DEPTH = 96
 
 
 def _value_leaf_depth(space: spaces.Space[Any]) -> int:
-    # Value > GraphValue > Tensor; Value > Tensor (or a custom / text leaf)
-    return 3 if isinstance(space, spaces.Graph) else 2
+    if isinstance(space, (spaces.Graph, spaces.Discrete)):
+        return 3  # Value > GraphValue > Tensor; Value > exact Value > Tensor (an np.int32 Discrete value)
+    dtype = getattr(space, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufc":
+        return 5  # an array leaf given as a list of numpy scalars: Value > exact > ListValue > Value > Tensor
+    return 2  # a text or custom leaf
 
 
 def _check_depth(space: spaces.Space[Any], path: str) -> None:
@@ -215,45 +222,62 @@ def _array_value(array: np.ndarray[Any, Any]) -> Value:
     return msg
 
 
-# Value kinds of plain data (codec.info) that a numeric leaf may arrive as: Python numbers, numpy
-# scalars, and lists / tuples of those, as the environment or the actor gave them.
-_PLAIN_NUMERIC_KINDS = frozenset({"scalar", "list", "tuple", "int_value", "float_value", "bool_value", "big_int"})
+def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> np.ndarray[Any, Any]:
+    _kind(msg, "array", path, space)
+    array = tensor_to_array(msg.array)
+    if array.dtype != space.dtype:
+        raise _mismatch(path, space, f"dtype {space.dtype}", f"dtype {array.dtype}")
+    if array.shape != space.shape:
+        raise _mismatch(path, space, f"shape {space.shape}", f"shape {array.shape}")
+    return array
 
 
-def _plain(value: Any, path: str, converted: np.ndarray[Any, Any]) -> Value:
-    """A fitting non-array value (list, Python or numpy number) in its own types; an object
-    that only ``np.asarray`` understands (``__array__``) travels as its array."""
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.shape == ())
+
+
+def _exact_form(value: Any, dtype: np.dtype[Any], path: str) -> Value | None:
+    """``Value.exact`` of an array leaf given as ``value``; None when the canonical array says it
+    all, or when the form cannot travel (see the module docstring)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.newbyteorder("=") == dtype:
+            return None  # another byte order or an ndarray subclass: the canonical array
+    elif isinstance(value, (list, tuple)):
+        if not all(_is_number(x) for x in value):
+            return None  # nested lists: each level would nest the message two levels deeper
+    elif not _is_number(value):
+        return None  # an object np.asarray understands: its array
     try:
         return encode_object(value, path)
     except UnsupportedValueError:
-        return _array_value(converted)
+        return None
 
 
 def _encode_array_leaf(space: spaces.Space[Any], value: Any, path: str) -> Value:
-    """A Box / MultiDiscrete / MultiBinary (or array-form) value, in its own types."""
+    """A Box / MultiDiscrete / MultiBinary (or array-form) value: the canonical array, and the
+    form it was given in when that is another."""
     if type(value) is np.ndarray and value.dtype == space.dtype and value.shape == space.shape:
         return _array_value(value)  # the usual case, first
-    converted = _as_array_of(space, value, path)  # raises if it does not fit
-    if isinstance(value, np.ndarray):
-        return _array_value(value)  # its own dtype (one that casts safely to the space's)
-    return _plain(value, path, converted)
+    dtype: Any = space.dtype
+    msg = _array_value(_as_array_of(space, value, path))  # raises if it does not fit
+    exact = _exact_form(value, dtype, path)
+    if exact is not None:
+        msg.exact.CopyFrom(exact)
+    return msg
 
 
-def _decode_array(space: spaces.Space[Any], msg: Value, path: str) -> tuple[Any, np.ndarray[Any, Any]]:
-    """``(value, array)``: the value as it was encoded, and it as an array for bounds checks."""
-    kind = msg.WhichOneof("kind")
-    if kind == "array":
-        array = tensor_to_array(msg.array)
-        dtype: Any = space.dtype
-        if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="safe"):
-            raise _mismatch(path, space, f"dtype {dtype}", f"dtype {array.dtype}")
-        if array.shape != space.shape:
-            raise _mismatch(path, space, f"shape {space.shape}", f"shape {array.shape}")
-        return array, array
-    if kind in _PLAIN_NUMERIC_KINDS:
-        value = decode_object(msg, path)
-        return value, _as_array_of(space, value, path)
-    raise _mismatch(path, space, "a array value", f"{kind or 'an empty'} value")
+def _given_form(
+    space: spaces.Space[Any], msg: Value, path: str, canonical: Any, in_bounds: Callable[[np.ndarray[Any, Any]], None] | None,
+) -> Any:
+    """The leaf in the form it was given (``msg.exact``), checked as the canonical one is; else
+    ``canonical``."""
+    if not msg.HasField("exact"):
+        return canonical
+    value = decode_object(msg.exact, path)
+    array = _as_array_of(space, value, path)
+    if in_bounds is not None:
+        in_bounds(array)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,13 +328,11 @@ def _(space: spaces.Discrete, value: Any, path: str = "value", *, bounds: bool =
     number = _integer(space, value, path)
     if bounds and not int(space.start) <= number < int(space.start) + int(space.n):
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", number)
-    if isinstance(value, np.ndarray):
-        return _array_value(value)  # a 0-d array stays one
-    if isinstance(value, np.integer):
-        msg = Value()
-        array_to_tensor(value, out=msg.scalar)  # its own dtype
-        return msg
-    return encode_object(value, path)  # a Python int (or bool) stays one
+    msg = Value()
+    array_to_tensor(space.dtype.type(number), out=msg.scalar)
+    if type(value) is not space.dtype.type:  # a Python int or bool, another numpy integer, a 0-d array
+        msg.exact.CopyFrom(encode_object(value, path))
+    return msg
 
 
 @encode.register
@@ -355,13 +377,13 @@ def _(space: spaces.Tuple, value: Any, path: str = "value", *, bounds: bool = Tr
     if not isinstance(value, (tuple, list)) or len(value) != len(space.spaces):
         raise _mismatch(path, space, f"a tuple of {len(space.spaces)} items", describe_value(value))
     _check_depth(space, path)
-    items = [encode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, value))]
-    return list_value(items, "list" if isinstance(value, list) else "tuple")
+    msg = list_value([encode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, value))])
+    msg.tuple.as_list = isinstance(value, list)
+    return msg
 
 
 @encode.register
 def _(space: spaces.Sequence, value: Any, path: str = "value", *, bounds: bool = True) -> Value:
-    kind = "tuple"
     if space.stack:
         try:
             items = list(iterate(space.stacked_feature_space, value))
@@ -369,12 +391,13 @@ def _(space: spaces.Sequence, value: Any, path: str = "value", *, bounds: bool =
             raise _mismatch(path, space, "a stacked sequence", describe_value(value)) from err
     elif isinstance(value, (tuple, list)):
         items = list(value)
-        kind = "list" if isinstance(value, list) else "tuple"
     else:
         raise _mismatch(path, space, "a tuple of elements", describe_value(value))
     feature = space.feature_space
     _check_depth(space, path)
-    return list_value([encode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(items)], kind)
+    msg = list_value([encode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(items)])
+    msg.tuple.as_list = isinstance(value, list)
+    return msg
 
 
 def _graph_part(space: spaces.Space[Any], array: Any, path: str, owner: spaces.Graph) -> tensor_pb2.Tensor:
@@ -446,55 +469,73 @@ def decode(space: spaces.Space[Any], msg: Value, path: str = "value", *, bounds:
     )
 
 
+def _box_in_bounds(space: spaces.Box, path: str) -> Callable[[np.ndarray[Any, Any]], None]:
+    def check(array: np.ndarray[Any, Any]) -> None:
+        if not _box_bounds(space).check(array):
+            raise _out_of_bounds(path, space, array, space.low, space.high)
+
+    return check
+
+
+def _multi_discrete_in_bounds(space: spaces.MultiDiscrete, path: str) -> Callable[[np.ndarray[Any, Any]], None]:
+    def check(array: np.ndarray[Any, Any]) -> None:
+        if not _multi_discrete_bounds(space).check(array):
+            raise _out_of_bounds(path, space, array, space.start, space.start + space.nvec - 1)
+
+    return check
+
+
+def _multi_binary_in_bounds(space: spaces.MultiBinary, path: str) -> Callable[[np.ndarray[Any, Any]], None]:
+    def check(array: np.ndarray[Any, Any]) -> None:
+        if array.size and not (array.min() >= 0 and array.max() <= 1):
+            raise _mismatch(path, space, "only 0s and 1s", array)
+
+    return check
+
+
 @decode.register
 def _(space: spaces.Box, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    value, array = _decode_array(space, msg, path)
-    if bounds and not _box_bounds(space).check(array):
-        raise _out_of_bounds(path, space, array, space.low, space.high)
-    return value
-
-
-def _decoded_integer(space: spaces.Discrete, msg: Value, path: str) -> Any:
-    """A Discrete value in the form it was encoded: a numpy integer scalar (of any integer dtype,
-    as Gymnasium's Discrete.contains allows), a Python int or bool, or a 0-d integer array."""
-    kind = msg.WhichOneof("kind")
-    if kind == "scalar":
-        number: Any = tensor_to_scalar(msg.scalar)
-        if number.dtype.kind not in "iu":
-            raise _mismatch(path, space, f"a {space.dtype} scalar", f"a {number.dtype} scalar")
-        return number
-    if kind in ("int_value", "big_int", "bool_value"):
-        return decode_object(msg, path)
-    if kind == "array":
-        array = tensor_to_array(msg.array)
-        if array.shape != () or array.dtype.kind not in "iu":
-            raise _mismatch(path, space, "an integer scalar or 0-d integer array", describe_value(array))
-        return array
-    raise _mismatch(path, space, "a scalar value", f"{kind or 'an empty'} value")
+    array = _decode_array(space, msg, path)
+    if not bounds:
+        return _given_form(space, msg, path, array, None) if msg.HasField("exact") else array
+    check = _box_in_bounds(space, path)
+    check(array)
+    return _given_form(space, msg, path, array, check)
 
 
 @decode.register
 def _(space: spaces.Discrete, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    number = _decoded_integer(space, msg, path)
-    if bounds and not space.start <= int(number) < space.start + space.n:
+    _kind(msg, "scalar", path, space)
+    number = tensor_to_scalar(msg.scalar)
+    if number.dtype != space.dtype:
+        raise _mismatch(path, space, f"a {space.dtype} scalar", f"a {number.dtype} scalar")
+    if bounds and not space.start <= number < space.start + space.n:
         raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", int(number))
-    return number
+    if not msg.HasField("exact"):
+        return number
+    value = decode_object(msg.exact, path)  # the form it was given in (a Python int, a 0-d array...)
+    given = _integer(space, value, path)
+    if bounds and not space.start <= given < space.start + space.n:
+        raise _mismatch(path, space, f"an integer in [{space.start}, {space.start + space.n})", given)
+    return value
 
 
 @decode.register
 def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    value, array = _decode_array(space, msg, path)
-    if bounds and not _multi_discrete_bounds(space).check(array):
-        raise _out_of_bounds(path, space, array, space.start, space.start + space.nvec - 1)
-    return value
+    array = _decode_array(space, msg, path)
+    check = _multi_discrete_in_bounds(space, path) if bounds else None
+    if check is not None:
+        check(array)
+    return _given_form(space, msg, path, array, check)
 
 
 @decode.register
 def _(space: spaces.MultiBinary, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    value, array = _decode_array(space, msg, path)
-    if bounds and array.size and not (array.min() >= 0 and array.max() <= 1):
-        raise _mismatch(path, space, "only 0s and 1s", array)
-    return value
+    array = _decode_array(space, msg, path)
+    check = _multi_binary_in_bounds(space, path) if bounds else None
+    if check is not None:
+        check(array)
+    return _given_form(space, msg, path, array, check)
 
 
 @decode.register
@@ -529,32 +570,23 @@ def _(space: spaces.Dict, msg: Value, path: str = "value", *, bounds: bool = Tru
     return out
 
 
-def _listed_items(msg: Value, path: str, space: spaces.Space[Any]) -> tuple[Any, bool]:
-    """The items of a tuple or list value, and whether it was a list."""
-    kind = msg.WhichOneof("kind")
-    if kind == "tuple":
-        return msg.tuple.items, False
-    if kind == "list":
-        return msg.list.items, True
-    raise _mismatch(path, space, "a tuple value", f"{kind or 'an empty'} value")
-
-
 @decode.register
 def _(space: spaces.Tuple, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    items, is_list = _listed_items(msg, path, space)
+    _kind(msg, "tuple", path, space)
+    items = msg.tuple.items
     if len(items) != len(space.spaces):
         raise _mismatch(path, space, f"{len(space.spaces)} items", f"{len(items)} items")
     values = [decode(s, v, f"{path}[{i}]", bounds=bounds) for i, (s, v) in enumerate(zip(space.spaces, items))]
-    return values if is_list else tuple(values)
+    return values if msg.tuple.as_list else tuple(values)
 
 
 @decode.register
 def _(space: spaces.Sequence, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
-    listed, is_list = _listed_items(msg, path, space)
+    _kind(msg, "tuple", path, space)
     feature = space.feature_space
-    items = tuple(decode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(listed))
+    items = tuple(decode(feature, v, f"{path}[{i}]", bounds=bounds) for i, v in enumerate(msg.tuple.items))
     if not space.stack:
-        return list(items) if is_list else items
+        return list(items) if msg.tuple.as_list else items
     out: Any = create_empty_array(feature, len(items))
     return concatenate(feature, items, out) if items else out
 
@@ -634,7 +666,7 @@ def _(space: spaces.Space, msg: Value, path: str = "value", *, bounds: bool = Tr
         _kind(msg, "text", path, space)
         value: Any = msg.text
     else:
-        value, _ = _decode_array(space, msg, path)
+        value = _given_form(space, msg, path, _decode_array(space, msg, path), None)
     # Bounds: the space's own test, where it is known (an action reaching the environment).
     if bounds and not _fits_own_test(space, value):
         raise _mismatch(path, space, f"a value {type(space).__name__}.contains() accepts", describe_value(value))

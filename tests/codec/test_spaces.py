@@ -284,18 +284,22 @@ def _describes(space: spaces.Space[Any]) -> bool:
 
 
 def test_values_too_deep_for_protobuf_are_refused_when_encoded() -> None:
-    space = _nested_dicts(32)  # 3 * 32 + 2 = 98 message levels > MAX_VALUE_DEPTH
-    with pytest.raises(UnsupportedSpaceError, match="98 message levels"):
+    space = _nested_dicts(32)  # 3 * 32 + 3 (Value > exact > Tensor) = 99 message levels > MAX_VALUE_DEPTH
+    with pytest.raises(UnsupportedSpaceError, match="99 message levels"):
         encode(space, space.sample())
 
 
 def test_the_deepest_encodable_value_still_parses_inside_a_batched_payload() -> None:
-    space = _nested_dicts(31)  # 3 * 31 + 2 = 95 levels, + 3 for ObservationPayload > BatchedStep > SubEnvEnd
+    space = _nested_dicts(31)  # 3 * 31 + 3 = 96 levels, + 3 for ObservationPayload > BatchedStep > SubEnvEnd
     value = space.sample()
-    payload = env_pb2.ObservationPayload()
-    payload.batch.ends.add(index=0).observation.CopyFrom(encode(space, value))
-    back = env_pb2.ObservationPayload.FromString(payload.SerializeToString())
-    assert decode(space, back.batch.ends[0].observation) == value
+    leaf_int32: Any = np.int32(1)  # the deepest leaf form: Value > exact Value > Tensor
+    for _ in range(31):
+        leaf_int32 = {"k": leaf_int32}
+    for given in (value, leaf_int32):
+        payload = env_pb2.ObservationPayload()
+        payload.batch.ends.add(index=0).observation.CopyFrom(encode(space, given))
+        back = env_pb2.ObservationPayload.FromString(payload.SerializeToString())
+        assert decode(space, back.batch.ends[0].observation) == given
 
 
 def test_multi_binary_size_is_capped_on_both_sides() -> None:

@@ -14,6 +14,7 @@ from cogment_gym._proto.cogment_gym.v1 import spaces_pb2, tensor_pb2, values_pb2
 from cogment_gym.codec import array_to_tensor, decode, encode, encode_object, parse_value, space_from_proto, space_to_proto
 from cogment_gym.codec.tensor import DTYPES
 from cogment_gym.errors import CogmentGymError, SpaceMismatchError
+from cogment_gym.testing import canonical_value
 
 from .space_zoo import ALL_NUMERIC_DTYPES, SPACE_ZOO, as_decoded, assert_value_equal, make_space_zoo
 
@@ -181,9 +182,10 @@ def test_discrete_value_is_an_8_byte_scalar_or_a_varint() -> None:
     assert len(msg.SerializeToString()) <= 16
     msg32 = encode(spaces.Discrete(5, dtype=np.int32), np.int32(4))
     assert msg32.scalar.dtype == tensor_pb2.DTYPE_INT32 and len(msg32.scalar.data) == 4
-    # A Python int (FrozenLake's observations) stays one: a varint, smaller still.
+    # A Python int (FrozenLake's observations) is the same scalar, plus that it was an int: a varint.
     python = encode(spaces.Discrete(1000), 999)
-    assert python.WhichOneof("kind") == "int_value" and len(python.SerializeToString()) <= 4
+    assert python.WhichOneof("kind") == "scalar" and python.exact.WhichOneof("kind") == "int_value"
+    assert len(python.SerializeToString()) <= 16 + 5
 
 
 def test_dict_of_discrete_is_a_few_bytes_per_leaf() -> None:
@@ -211,6 +213,28 @@ def test_multi_binary_and_frames_are_not_inflated() -> None:
 # encode: values that fit but are not in the space's own types travel as they are
 
 
+def _without_form_fields(msg: values_pb2.Value) -> values_pb2.Value:
+    """``msg`` as a reader of the schema before these fields sees it: exact, as_list, MapValue.type
+    and int_index unknown (cleared), recursively."""
+    out = values_pb2.Value()
+    out.CopyFrom(msg)
+    stack = [out]
+    while stack:
+        value = stack.pop()
+        value.ClearField("exact")
+        kind = value.WhichOneof("kind")
+        if kind == "dict":
+            value.dict.ClearField("type")
+            stack.extend(entry.value for entry in value.dict.entries)
+        elif kind in ("tuple", "list"):
+            getattr(value, kind).ClearField("as_list")
+            stack.extend(getattr(value, kind).items)
+        elif kind == "one_of":
+            value.one_of.ClearField("int_index")
+            stack.append(value.one_of.value)
+    return out
+
+
 @pytest.mark.parametrize(
     "space, value",
     [
@@ -219,7 +243,6 @@ def test_multi_binary_and_frames_are_not_inflated() -> None:
         pytest.param(spaces.Box(0, 10, (2,), np.float32), [1, 2], id="int-list-float32-box"),
         pytest.param(spaces.Box(0, 10, (2,), np.float32), [0.5, 2.25], id="exact-float-list"),
         pytest.param(spaces.Box(0, 10, (2,), np.float32), (0.5, np.float32(2.25)), id="tuple-of-mixed-numbers"),
-        pytest.param(spaces.Box(0, 10, (2, 2), np.int64), [[1, 2], [3, 4]], id="nested-list"),
         pytest.param(spaces.Box(0, 1, (2,), np.float64), np.array([0.5, 0.25], np.float32), id="float32-array-float64-box"),
         pytest.param(spaces.Box(0, 10, (2,), np.int64), np.array([1, 2], np.int8), id="int8-array-int64-box"),
         pytest.param(spaces.Box(-5, 5, (), np.int64), 3, id="python-int-0d-box"),
@@ -247,6 +270,15 @@ def test_encode_keeps_the_types_of_values_that_fit(space: spaces.Space[Any], val
     for bounds in (True, False):
         assert_value_equal(decode(space, _wire(space, value), bounds=bounds), value)
         assert_value_equal(decode(space, encode(space, value, bounds=bounds), bounds=bounds), value)
+    # A reader that does not know the fields saying how the value was given (an older
+    # cogment_gym, the official SDK's scripts) reads the canonical value, as before.
+    old_reader = _without_form_fields(encode(space, value))
+    # (canonical_value leaves a bool as it is, to show it in a comparison; on the wire it is 1.)
+    expected = space.dtype.type(value) if isinstance(value, bool) else canonical_value(space, value)
+    back = decode(space, old_reader)
+    if isinstance(expected, dict):
+        back = {key: back[key] for key in expected}  # older readers gave the space's order
+    assert_value_equal(back, expected)
     if not isinstance(space, spaces.Sequence):  # Sequence.contains wants a tuple; the codec takes lists too
         assert space.contains(value)  # what fits is what Gymnasium's contains accepts
 
@@ -261,6 +293,7 @@ def test_encode_keeps_the_types_of_values_that_fit(space: spaces.Space[Any], val
         pytest.param(spaces.Text(3), np.str_("ab"), "ab", id="np-str"),
         pytest.param(spaces.OneOf((spaces.Discrete(2), spaces.Text(3))), (np.int32(1), "ab"), (np.int64(1), "ab"), id="oneof-int32-index"),
         pytest.param(spaces.Dict({"a": spaces.Discrete(2)}), defaultdict(int, a=1), {"a": 1}, id="defaultdict"),
+        pytest.param(spaces.Box(0, 10, (2, 2), np.int64), [[1, 2], [3, 4]], np.array([[1, 2], [3, 4]]), id="nested-list"),
     ],
 )
 def test_encode_changes_only_the_documented_types(space: spaces.Space[Any], value: Any, expected: Any) -> None:
@@ -386,6 +419,11 @@ def _tensor_value(array: Any, kind: str = "array") -> values_pb2.Value:
     return values_pb2.Value(**{kind: array_to_tensor(np.asarray(array))})
 
 
+def _with_exact(canonical: values_pb2.Value, exact: values_pb2.Value) -> values_pb2.Value:
+    canonical.exact.CopyFrom(exact)
+    return canonical
+
+
 DECODE_MISMATCHES = [
     pytest.param(
         _obs_msg(camera=_tensor_value(np.zeros((4, 4, 3), np.float32))),
@@ -420,36 +458,52 @@ DECODE_MISMATCHES = [
         "obs['mode']", ["[-1, 2)", "got 2"], id="discrete-out-of-range",
     ),
     pytest.param(
-        _obs_msg(mode=_tensor_value(np.float32(0), "scalar")),
-        "obs['mode']", ["int64 scalar", "float32 scalar"], id="discrete-wrong-dtype",
+        _obs_msg(mode=_tensor_value(np.int32(0), "scalar")),
+        "obs['mode']", ["int64 scalar", "int32 scalar"], id="discrete-wrong-dtype",
     ),
     pytest.param(
         _obs_msg(mode=_tensor_value(np.array([0]))),
-        "obs['mode']", ["0-d integer array", "int64 array of shape (1,)"], id="discrete-as-array",
+        "obs['mode']", ["a scalar value", "got array value"], id="discrete-as-array",
     ),
     pytest.param(
-        _obs_msg(mode=values_pb2.Value(float_value=0.0)),
-        "obs['mode']", ["a scalar value", "float_value"], id="discrete-as-float",
+        _obs_msg(mode=values_pb2.Value(int_value=0)),
+        "obs['mode']", ["a scalar value", "int_value"], id="discrete-as-int",
     ),
     pytest.param(
-        _obs_msg(camera=encode_object([[[0.5] * 3] * 4] * 4)),
-        "obs['camera']", ["uint8 values", "list"], id="box-as-float-list",
+        _obs_msg(pos=encode_object([0.0, 1.0])),
+        "obs['pos']", ["a array value", "list value"], id="box-as-list-without-canonical-form",
     ),
     pytest.param(
-        _obs_msg(pos=encode_object([0.0])),
-        "obs['pos']", ["shape (2,)", "list"], id="box-as-short-list",
+        _obs_msg(mode=_with_exact(_tensor_value(np.int64(0), "scalar"), encode_object(0.5))),
+        "obs['mode']", ["an integer", "float 0.5"], id="discrete-exact-not-an-integer",
     ),
     pytest.param(
-        _obs_msg(pos=encode_object(["a", "b"])),
-        "obs['pos']", ["float64 values", "list"], id="box-as-str-list",
+        _obs_msg(mode=_with_exact(_tensor_value(np.int64(0), "scalar"), encode_object(7))),
+        "obs['mode']", ["[-1, 2)", "7"], id="discrete-exact-out-of-range",
+    ),
+    pytest.param(
+        _obs_msg(pos=_with_exact(_tensor_value(np.array([0.0, 1.0])), encode_object(["a", "b"]))),
+        "obs['pos']", ["float64 values", "list"], id="box-exact-not-numbers",
+    ),
+    pytest.param(
+        _obs_msg(pos=_with_exact(_tensor_value(np.array([0.0, 1.0])), encode_object([0.0]))),
+        "obs['pos']", ["shape (2,)", "list"], id="box-exact-wrong-shape",
+    ),
+    pytest.param(
+        _obs_msg(pos=_with_exact(_tensor_value(np.array([0.0, 1.0])), encode_object([0.0, 5.0]))),
+        "obs['pos']", ["bounds", "5.0"], id="box-exact-out-of-bounds",
+    ),
+    pytest.param(
+        _obs_msg(camera=_with_exact(_tensor_value(np.zeros((4, 4, 3), np.uint8)), encode_object(np.zeros((4, 4, 3), np.float32)))),
+        "obs['camera']", ["dtype uint8", "not safely castable"], id="box-exact-unsafe-dtype",
     ),
     pytest.param(
         _obs_msg(arm=values_pb2.Value(tuple=values_pb2.ListValue(items=[_tensor_value(np.array([1, 2]))]))),
         "obs['arm']", ["2 items", "1 items"], id="tuple-too-short",
     ),
     pytest.param(
-        _obs_msg(arm=values_pb2.Value(dict=values_pb2.MapValue())),
-        "obs['arm']", ["a tuple value", "dict value"], id="tuple-as-dict",
+        _obs_msg(arm=values_pb2.Value(list=values_pb2.ListValue())),
+        "obs['arm']", ["a tuple value", "list value"], id="tuple-as-list",
     ),
     pytest.param(
         _obs_msg(arm=_wire(OBS["arm"], (np.array([1, 3]), np.array([0, 1], np.int8)))),
@@ -583,6 +637,8 @@ BOUNDS_ONLY = {
     "discrete-out-of-range": ("mode", np.int64(2)),
     "multidiscrete-out-of-range": ("arm", (np.array([1, 3]), np.array([0, 1], np.int8))),
     "multibinary-2": ("arm", (np.array([1, 2]), np.array([0, 2], np.int8))),
+    "discrete-exact-out-of-range": ("mode", 7),  # the form it was given in: a Python int
+    "box-exact-out-of-bounds": ("pos", [0.0, 5.0]),
 }
 
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 from cogment_gym import CogmentAECEnv, CogmentEnv, CogmentParallelEnv
 from cogment_gym.codec import ForeignSpace
@@ -194,3 +195,23 @@ def test_pettingzoo_families_match_strictly(family: str, module: str, api: str, 
         finally:
             bridged_par.close()
 
+
+
+@pytest.mark.parametrize("source", ["minigrid:MiniGrid-Fetch-5x5-N2-v0", "minigrid:BabyAI-GoToRedBall-v0"])
+def test_gymnasium_env_checker_passes_with_foreign_spaces(source: str, closing: Callable[[Any], Any]) -> None:
+    """Gymnasium's check_env on the bridge warns about nothing it does not warn about directly."""
+    _need("minigrid")
+
+    def warnings_of(env: gym.Env[Any, Any]) -> set[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(env, skip_render_check=True)
+        return {str(w.message) for w in caught}
+
+    direct = gym.make(source)
+    try:
+        expected = warnings_of(direct.unwrapped)
+    finally:
+        direct.close()
+    got = warnings_of(closing(CogmentEnv(source)))
+    assert got <= expected, f"warnings only the bridge raises: {sorted(got - expected)}"

@@ -15,15 +15,15 @@ _sym_db = _symbol_database.Default()
 from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as cogment__gym_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ogment_gym/v1/values.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/tensor.proto\"\x0b\n\tNoneValue\"\x19\n\x06\x42igInt\x12\x0f\n\x07\x64\x65\x63imal\x18\x01 \x01(\t\"]\n\x08MapEntry\x12\x11\n\x07str_key\x18\x01 \x01(\tH\x00\x12\x11\n\x07int_key\x18\x02 \x01(\x12H\x00\x12$\n\x05value\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.ValueB\x05\n\x03key\"\\\n\x08MapValue\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.cogment_gym.v1.MapEntry\x12%\n\x04type\x18\x02 \x01(\x0e\x32\x17.cogment_gym.v1.MapType\"1\n\tListValue\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.cogment_gym.v1.Value\"\x86\x01\n\nGraphValue\x12%\n\x05nodes\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12%\n\x05\x65\x64ges\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12*\n\nedge_links\x18\x03 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\"T\n\nOneOfValue\x12\r\n\x05index\x18\x01 \x01(\x04\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x11\n\tint_index\x18\x03 \x01(\x08\"\x8f\x04\n\x05Value\x12\'\n\x05\x61rray\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.TensorH\x00\x12(\n\x06scalar\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.TensorH\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12(\n\x04\x64ict\x18\x04 \x01(\x0b\x32\x18.cogment_gym.v1.MapValueH\x00\x12*\n\x05tuple\x18\x05 \x01(\x0b\x32\x19.cogment_gym.v1.ListValueH\x00\x12)\n\x04list\x18\x06 \x01(\x0b\x32\x19.cogment_gym.v1.ListValueH\x00\x12+\n\x05graph\x18\x07 \x01(\x0b\x32\x1a.cogment_gym.v1.GraphValueH\x00\x12,\n\x06one_of\x18\x08 \x01(\x0b\x32\x1a.cogment_gym.v1.OneOfValueH\x00\x12\x14\n\nbool_value\x18\t \x01(\x08H\x00\x12\x13\n\tint_value\x18\n \x01(\x12H\x00\x12\x15\n\x0b\x66loat_value\x18\x0b \x01(\x01H\x00\x12)\n\x04none\x18\x0c \x01(\x0b\x32\x19.cogment_gym.v1.NoneValueH\x00\x12\x15\n\x0b\x62ytes_value\x18\r \x01(\x0cH\x00\x12)\n\x07\x62ig_int\x18\x0e \x01(\x0b\x32\x16.cogment_gym.v1.BigIntH\x00\x12\x10\n\x06\x63ustom\x18\x0f \x01(\x0cH\x00\x42\x06\n\x04kind*7\n\x07MapType\x12\x11\n\rMAP_TYPE_DICT\x10\x00\x12\x19\n\x15MAP_TYPE_ORDERED_DICT\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63ogment_gym/v1/values.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/tensor.proto\"\x0b\n\tNoneValue\"\x19\n\x06\x42igInt\x12\x0f\n\x07\x64\x65\x63imal\x18\x01 \x01(\t\"]\n\x08MapEntry\x12\x11\n\x07str_key\x18\x01 \x01(\tH\x00\x12\x11\n\x07int_key\x18\x02 \x01(\x12H\x00\x12$\n\x05value\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.ValueB\x05\n\x03key\"\\\n\x08MapValue\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.cogment_gym.v1.MapEntry\x12%\n\x04type\x18\x02 \x01(\x0e\x32\x17.cogment_gym.v1.MapType\"B\n\tListValue\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0f\n\x07\x61s_list\x18\x02 \x01(\x08\"\x86\x01\n\nGraphValue\x12%\n\x05nodes\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12%\n\x05\x65\x64ges\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12*\n\nedge_links\x18\x03 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\"T\n\nOneOfValue\x12\r\n\x05index\x18\x01 \x01(\x04\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x11\n\tint_index\x18\x03 \x01(\x08\"\xb5\x04\n\x05Value\x12\'\n\x05\x61rray\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.TensorH\x00\x12(\n\x06scalar\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.TensorH\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12(\n\x04\x64ict\x18\x04 \x01(\x0b\x32\x18.cogment_gym.v1.MapValueH\x00\x12*\n\x05tuple\x18\x05 \x01(\x0b\x32\x19.cogment_gym.v1.ListValueH\x00\x12)\n\x04list\x18\x06 \x01(\x0b\x32\x19.cogment_gym.v1.ListValueH\x00\x12+\n\x05graph\x18\x07 \x01(\x0b\x32\x1a.cogment_gym.v1.GraphValueH\x00\x12,\n\x06one_of\x18\x08 \x01(\x0b\x32\x1a.cogment_gym.v1.OneOfValueH\x00\x12\x14\n\nbool_value\x18\t \x01(\x08H\x00\x12\x13\n\tint_value\x18\n \x01(\x12H\x00\x12\x15\n\x0b\x66loat_value\x18\x0b \x01(\x01H\x00\x12)\n\x04none\x18\x0c \x01(\x0b\x32\x19.cogment_gym.v1.NoneValueH\x00\x12\x15\n\x0b\x62ytes_value\x18\r \x01(\x0cH\x00\x12)\n\x07\x62ig_int\x18\x0e \x01(\x0b\x32\x16.cogment_gym.v1.BigIntH\x00\x12\x10\n\x06\x63ustom\x18\x0f \x01(\x0cH\x00\x12$\n\x05\x65xact\x18\x10 \x01(\x0b\x32\x15.cogment_gym.v1.ValueB\x06\n\x04kind*7\n\x07MapType\x12\x11\n\rMAP_TYPE_DICT\x10\x00\x12\x19\n\x15MAP_TYPE_ORDERED_DICT\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cogment_gym.v1.values_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_MAPTYPE']._serialized_start=1109
-  _globals['_MAPTYPE']._serialized_end=1164
+  _globals['_MAPTYPE']._serialized_start=1164
+  _globals['_MAPTYPE']._serialized_end=1219
   _globals['_NONEVALUE']._serialized_start=76
   _globals['_NONEVALUE']._serialized_end=87
   _globals['_BIGINT']._serialized_start=89
@@ -33,11 +33,11 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_MAPVALUE']._serialized_start=211
   _globals['_MAPVALUE']._serialized_end=303
   _globals['_LISTVALUE']._serialized_start=305
-  _globals['_LISTVALUE']._serialized_end=354
-  _globals['_GRAPHVALUE']._serialized_start=357
-  _globals['_GRAPHVALUE']._serialized_end=491
-  _globals['_ONEOFVALUE']._serialized_start=493
-  _globals['_ONEOFVALUE']._serialized_end=577
-  _globals['_VALUE']._serialized_start=580
-  _globals['_VALUE']._serialized_end=1107
+  _globals['_LISTVALUE']._serialized_end=371
+  _globals['_GRAPHVALUE']._serialized_start=374
+  _globals['_GRAPHVALUE']._serialized_end=508
+  _globals['_ONEOFVALUE']._serialized_start=510
+  _globals['_ONEOFVALUE']._serialized_end=594
+  _globals['_VALUE']._serialized_start=597
+  _globals['_VALUE']._serialized_end=1162
 # @@protoc_insertion_point(module_scope)

@@ -43,10 +43,12 @@ class MapValue(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ..., type: _Optional[_Union[MapType, str]] = ...) -> None: ...
 
 class ListValue(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "as_list")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    AS_LIST_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[Value]
-    def __init__(self, items: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
+    as_list: bool
+    def __init__(self, items: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., as_list: bool = ...) -> None: ...
 
 class GraphValue(_message.Message):
     __slots__ = ("nodes", "edges", "edge_links")
@@ -69,7 +71,7 @@ class OneOfValue(_message.Message):
     def __init__(self, index: _Optional[int] = ..., value: _Optional[_Union[Value, _Mapping]] = ..., int_index: bool = ...) -> None: ...
 
 class Value(_message.Message):
-    __slots__ = ("array", "scalar", "text", "dict", "tuple", "list", "graph", "one_of", "bool_value", "int_value", "float_value", "none", "bytes_value", "big_int", "custom")
+    __slots__ = ("array", "scalar", "text", "dict", "tuple", "list", "graph", "one_of", "bool_value", "int_value", "float_value", "none", "bytes_value", "big_int", "custom", "exact")
     ARRAY_FIELD_NUMBER: _ClassVar[int]
     SCALAR_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +87,7 @@ class Value(_message.Message):
     BYTES_VALUE_FIELD_NUMBER: _ClassVar[int]
     BIG_INT_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
     array: _tensor_pb2.Tensor
     scalar: _tensor_pb2.Tensor
     text: str
@@ -100,4 +103,5 @@ class Value(_message.Message):
     bytes_value: bytes
     big_int: BigInt
     custom: bytes
-    def __init__(self, array: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scalar: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text: _Optional[str] = ..., dict: _Optional[_Union[MapValue, _Mapping]] = ..., tuple: _Optional[_Union[ListValue, _Mapping]] = ..., list: _Optional[_Union[ListValue, _Mapping]] = ..., graph: _Optional[_Union[GraphValue, _Mapping]] = ..., one_of: _Optional[_Union[OneOfValue, _Mapping]] = ..., bool_value: bool = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., none: _Optional[_Union[NoneValue, _Mapping]] = ..., bytes_value: _Optional[bytes] = ..., big_int: _Optional[_Union[BigInt, _Mapping]] = ..., custom: _Optional[bytes] = ...) -> None: ...
+    exact: Value
+    def __init__(self, array: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., scalar: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text: _Optional[str] = ..., dict: _Optional[_Union[MapValue, _Mapping]] = ..., tuple: _Optional[_Union[ListValue, _Mapping]] = ..., list: _Optional[_Union[ListValue, _Mapping]] = ..., graph: _Optional[_Union[GraphValue, _Mapping]] = ..., one_of: _Optional[_Union[OneOfValue, _Mapping]] = ..., bool_value: bool = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., none: _Optional[_Union[NoneValue, _Mapping]] = ..., bytes_value: _Optional[bytes] = ..., big_int: _Optional[_Union[BigInt, _Mapping]] = ..., custom: _Optional[bytes] = ..., exact: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
