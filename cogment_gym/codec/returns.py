@@ -36,6 +36,7 @@ from cogment_gym.errors import UnsupportedValueError
 __all__ = [
     "decode_cumulative_reward",
     "decode_flags",
+    "decode_returns",
     "decode_reward",
     "encode_returns",
     "flag_summary",
@@ -134,6 +135,9 @@ def encode_returns(
     Raises:
         UnsupportedValueError: a reward or a flag that cannot travel (see the module docstring).
     """
+    if type(reward) is float and type(terminated) is bool and type(truncated) is bool and cumulative_reward is None:
+        out.reward, out.terminated, out.truncated = reward, terminated, truncated  # the usual case, first
+        return reward, terminated, truncated
     reward_f = reward_summary(reward, f"{path}reward")
     out.reward = reward_f
     if type(reward) is not float:
@@ -156,6 +160,13 @@ def _read(payload: env_pb2.ObservationPayload, name: str, plain: Any) -> Any:
     if payload.HasField("exact") and payload.exact.HasField(name):
         return decode_object(getattr(payload.exact, name), name.replace("_", " "))
     return plain
+
+
+def decode_returns(payload: env_pb2.ObservationPayload) -> tuple[Any, Any, Any]:
+    """``(reward, terminated, truncated)`` as the environment returned them."""
+    if not payload.HasField("exact"):
+        return payload.reward, payload.terminated, payload.truncated
+    return decode_reward(payload), *decode_flags(payload)
 
 
 def decode_reward(payload: env_pb2.ObservationPayload) -> Any:

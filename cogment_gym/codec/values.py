@@ -266,13 +266,8 @@ def _encode_array_leaf(space: spaces.Space[Any], value: Any, path: str) -> Value
     return msg
 
 
-def _given_form(
-    space: spaces.Space[Any], msg: Value, path: str, canonical: Any, in_bounds: Callable[[np.ndarray[Any, Any]], None] | None,
-) -> Any:
-    """The leaf in the form it was given (``msg.exact``), checked as the canonical one is; else
-    ``canonical``."""
-    if not msg.HasField("exact"):
-        return canonical
+def _given_form(space: spaces.Space[Any], msg: Value, path: str, in_bounds: Callable[[np.ndarray[Any, Any]], None] | None) -> Any:
+    """An array leaf in the form it was given (``msg.exact``), checked as the canonical one is."""
     value = decode_object(msg.exact, path)
     array = _as_array_of(space, value, path)
     if in_bounds is not None:
@@ -496,11 +491,11 @@ def _multi_binary_in_bounds(space: spaces.MultiBinary, path: str) -> Callable[[n
 @decode.register
 def _(space: spaces.Box, msg: Value, path: str = "value", *, bounds: bool = True) -> Any:
     array = _decode_array(space, msg, path)
-    if not bounds:
-        return _given_form(space, msg, path, array, None) if msg.HasField("exact") else array
-    check = _box_in_bounds(space, path)
-    check(array)
-    return _given_form(space, msg, path, array, check)
+    if bounds and not _box_bounds(space).check(array):
+        raise _out_of_bounds(path, space, array, space.low, space.high)
+    if msg.HasField("exact"):
+        return _given_form(space, msg, path, _box_in_bounds(space, path) if bounds else None)
+    return array
 
 
 @decode.register
@@ -526,7 +521,7 @@ def _(space: spaces.MultiDiscrete, msg: Value, path: str = "value", *, bounds: b
     check = _multi_discrete_in_bounds(space, path) if bounds else None
     if check is not None:
         check(array)
-    return _given_form(space, msg, path, array, check)
+    return _given_form(space, msg, path, check) if msg.HasField("exact") else array
 
 
 @decode.register
@@ -535,7 +530,7 @@ def _(space: spaces.MultiBinary, msg: Value, path: str = "value", *, bounds: boo
     check = _multi_binary_in_bounds(space, path) if bounds else None
     if check is not None:
         check(array)
-    return _given_form(space, msg, path, array, check)
+    return _given_form(space, msg, path, check) if msg.HasField("exact") else array
 
 
 @decode.register
@@ -666,12 +661,12 @@ def _(space: spaces.Space, msg: Value, path: str = "value", *, bounds: bool = Tr
         _kind(msg, "text", path, space)
         value: Any = msg.text
     else:
-        value = _given_form(space, msg, path, _decode_array(space, msg, path), None)
+        array = _decode_array(space, msg, path)
+        value = _given_form(space, msg, path, None) if msg.HasField("exact") else array
     # Bounds: the space's own test, where it is known (an action reaching the environment).
     if bounds and not _fits_own_test(space, value):
         raise _mismatch(path, space, f"a value {type(space).__name__}.contains() accepts", describe_value(value))
     return value
-
 
 
 def parse_message(message_type: type[M], data: bytes, what: str) -> M:

@@ -9,7 +9,7 @@ import gymnasium as gym
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, parse_message, tensor_to_array
-from cogment_gym.codec.returns import decode_flags, decode_reward
+from cogment_gym.codec.returns import decode_returns
 
 __all__ = ["unpack_observation"]
 
@@ -27,5 +27,5 @@ def unpack_observation(
         frame = tensor_to_array(payload.frame)
     elif payload.text_frame:
         frame = payload.text_frame
-    terminated, truncated = decode_flags(payload)  # the env's own types (codec.returns)
-    return obs, decode_reward(payload), terminated, truncated, info, frame
+    reward, terminated, truncated = decode_returns(payload)  # the env's own types (codec.returns)
+    return obs, reward, terminated, truncated, info, frame

@@ -28,10 +28,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import SyncVectorEnv
 
 from cogment_gym import CogmentAECEnv, CogmentEnv, CogmentParallelEnv
 from cogment_gym.codec import ForeignSpace
-from cogment_gym.testing import check_bridge_matches
+from cogment_gym.envs import CogmentVectorEnv
+from cogment_gym.testing import assert_data_equal, check_bridge_matches
 
 from tests.envs.test_pettingzoo_differential import check_aec_match, check_parallel_match
 
@@ -215,3 +217,20 @@ def test_gymnasium_env_checker_passes_with_foreign_spaces(source: str, closing: 
         direct.close()
     got = warnings_of(closing(CogmentEnv(source)))
     assert got <= expected, f"warnings only the bridge raises: {sorted(got - expected)}"
+
+
+@pytest.mark.parametrize("envs_per_trial", [1, 2])
+def test_vector_envs_with_foreign_spaces_match_sync_vector_env(envs_per_trial: int, closing: Callable[[Any], Any]) -> None:
+    """batch_space of a ForeignSpace batches as the env's own space does (a Tuple of copies), in
+    trials of one env and in batched trials."""
+    _need("minigrid")
+    source = "minigrid:BabyAI-GoToRedBall-v0"
+    bridged = closing(CogmentVectorEnv(source, num_envs=2, envs_per_trial=envs_per_trial))
+    direct = SyncVectorEnv([lambda: gym.make(source) for _ in range(2)])
+    try:
+        assert_data_equal(direct.reset(seed=3), bridged.reset(seed=3), "reset")
+        for t in range(20):
+            action = np.array([t % 3, (t + 1) % 3])
+            assert_data_equal(direct.step(action), bridged.step(action), f"step {t}")
+    finally:
+        direct.close()
