@@ -8,6 +8,8 @@ import gymnasium as gym
 import pytest
 
 import cogment_gym
+from cogment_gym.adapters import hosting
+from cogment_gym.adapters.hosting import EnvHost
 from cogment_gym.errors import UnsupportedSpaceError
 
 
