@@ -314,7 +314,7 @@ class Orchestrator:
         slot = trial.claim_slot(selection.actor_name, selection.actor_class)
         link.description = f"client actor {slot.name!r} of trial {trial.id!r}"
         try:
-            await within(link.write(trial.init_input(slot)), self.join_timeout)
+            await within(link.write(slot.init_input()), self.join_timeout)
         except asyncio.TimeoutError:
             raise PeerTimeoutError(f"{link.description} did not take its init data within {self.join_timeout:g} s") from None
         if not trial.attach_client(slot, link):

@@ -10,7 +10,13 @@ Tick loop (behaviour of the Cogment 2.x Orchestrator, docs/protocol.md §1.4, §
 4. if an end was requested or ``tick >= max_steps``: LAST to the environment (so with
    ``max_steps = M`` the environment gets ActionSets 0..M, the last after LAST, and the final
    observation is tick M+1);
-5. messages for the environment, then the ActionSet; the answer is the next ObservationSet.
+5. the ActionSet; the answer is the next ObservationSet.
+
+Every actor stream is processed as data arrives, whatever the trial waits for (actions, the
+environment's observations, LAST_ACKs): rewards are stamped with the tick they were sent in and
+delivered before the next observation, messages are forwarded at once (to the environment too),
+and what is sent before END is delivered (rewards owed after the final observation go out just
+before END). The per-actor part lives in :class:`~cogment_gym.orchestrator.slots.ActorSlot`.
 
 Soft end: the environment's LAST_ACK (60 s), the actors' LAST_ACKs (30 s), then END to all.
 Any failure (a required actor missing, a peer lost, a deadline passed, a hard TerminateTrial,
@@ -18,10 +24,10 @@ inactivity): a hard END to everyone, whose ``details`` carry the in-band Failure
 
 Concurrency: everything runs in the trial's task (only the actors' init runs in one child task
 per actor). Links read into inboxes (a reader task per gRPC stream, none for local streams), so
-the trial takes a message that is there without suspending, and gathers the actions of many
-actors by polling their inboxes and sleeping on one future that any of them wakes: no task per
-actor and tick. Deadlines: the trial's watchdog is re-armed per phase of a tick without touching
-the loop's timers in the steady state; response timeouts are inbox deadlines.
+the trial takes a message that is there without suspending, and waits on several streams by
+sleeping on one future that any of their inboxes wakes: no task per actor and tick. Deadlines:
+the trial's watchdog is re-armed per phase of a tick without touching the loop's timers in the
+steady state; response timeouts are inbox deadlines.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import asyncio
 import enum
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Container, Coroutine, Sequence
 
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, orchestrator_pb2
 from cogment_gym.errors import (
@@ -43,14 +49,16 @@ from cogment_gym.errors import (
 )
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import Watchdog, within
-from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
-from cogment_gym.protocol.local import EMPTY, TIMED_OUT
+from cogment_gym.protocol.local import EMPTY
 from cogment_gym.protocol.metadata import TRIAL_ID
+
+from cogment_gym.orchestrator.slots import NO_ACTION, UNBOUNDED_WAIT, ActorSlot, Failed, is_client_endpoint, kind_of
 
 if TYPE_CHECKING:
     from cogment_gym.orchestrator.datalog import DatalogWriter
     from cogment_gym.orchestrator.transports import Connector
     from cogment_gym.protocol.links import Link, ServerLink
+    from cogment_gym.protocol.local import Inbox
 
 __all__ = ["ActorSlot", "Trial", "TrialState"]
 
@@ -62,16 +70,12 @@ EnvIn = environment_pb2.EnvRunTrialInput
 
 _ENV_LAST = EnvIn(state=LAST)
 _ENV_END = EnvIn(state=END)
-_ACTOR_LAST = ActorIn(state=LAST)
 _ACTOR_END = ActorIn(state=END)
-_ACTOR_HEARTBEAT = ActorIn(state=HEARTBEAT)
 _ENV_HEARTBEAT = EnvIn(state=HEARTBEAT)
 
 # Waits the Cogment Orchestrator also bounds (seconds).
 ENV_LAST_ACK_TIMEOUT = 60.0
 ACTOR_LAST_ACK_TIMEOUT = 30.0
-# Upper bound on a wait Cogment leaves unbounded (timeout parameter 0).
-UNBOUNDED_WAIT = 3600.0
 # Seconds one best-effort END write may take when a trial ends.
 FAREWELL_TIMEOUT = 5.0
 # Seconds a component gets to end its call once it was sent END (Cogment: WritesDone, Finish).
@@ -93,52 +97,12 @@ class TrialState(enum.IntEnum):
     ENDED = common_pb2.ENDED
 
 
-class _Failed(Exception):
-    """Internal: carries the Failure that ends the trial hard."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.summary)
-        self.failure = failure
-
-
 def _matches(pattern: str, name: str, actor_class: str) -> bool:
     """Cogment receiver patterns: ``name``, ``*``, ``class.*``, ``class.name``."""
     if pattern == name or pattern == "*":
         return True
     cls, dot, who = pattern.partition(".")
     return bool(dot) and cls == actor_class and who in ("*", name)
-
-
-def is_client_endpoint(endpoint: str) -> bool:
-    """``cogment://client`` (any case), or the deprecated bare ``client``."""
-    return endpoint.lower() in (CLIENT_ENDPOINT, "client")
-
-
-class ActorSlot:
-    """One actor of the trial (an entry of TrialParams.actors)."""
-
-    def __init__(self, index: int, params: common_pb2.ActorParams) -> None:
-        self.index = index
-        self.params = params
-        self.name = params.name
-        self.actor_class = params.actor_class
-        self.is_client = is_client_endpoint(params.endpoint)
-        self.link: Link | ServerLink | None = None
-        self.available = False  # connected and not disengaged
-        self.claimed = False  # client actors: a join selected this slot
-        self.joined: asyncio.Future[None] | None = None  # client actors: set when joined
-        self.released: asyncio.Future[None] | None = None  # client actors: the servicer returns when set
-        self.rewards: dict[int, list[common_pb2.RewardSource]] = {}
-        self.got_last_ack = False
-        self.farewell_sent = False  # END already sent (disengaged at init)
-        self.missing_reason = ""
-        # Its last response_timeout expired with the read still pending: it is behind, and the
-        # soft end waits for its LAST_ACK no longer than one response_timeout.
-        self.lagging = False
-
-    @property
-    def description(self) -> str:
-        return f"actor {self.name!r}"
 
 
 class Trial:
@@ -164,7 +128,7 @@ class Trial:
         self.params = params
         self.user_id = user_id
         self.env_name = params.environment.name or "env"
-        self.actors = [ActorSlot(i, a) for i, a in enumerate(params.actors)]
+        self.actors = [ActorSlot(self, i, a) for i, a in enumerate(params.actors)]
         self._by_name = {slot.name: slot for slot in self.actors}
         self._single = len(self.actors) == 1
         self.connector = connector
@@ -184,9 +148,9 @@ class Trial:
         self._last_sent = False  # this side sent LAST to the environment
         self._env_last_ack = False
         self._closing = False  # the hard end began: no more joins, no more terminate()
+        self.ending = False  # the final observations went out: actors' streams may end
         self._task: asyncio.Task[None] | None = None
         self._watchdog: Watchdog | None = None
-        self._messages_to_env: list[common_pb2.Message] = []
         self._env_wait = ""  # what the env deadline waits for (formatted once)
         self._watched: Link | ServerLink | None = None  # what the main task's watchdog guards
         self._gathering: list[Link | ServerLink] = []  # actors whose actions are awaited (several)
@@ -274,22 +238,7 @@ class Trial:
 
     def attach_client(self, slot: ActorSlot, link: ServerLink | Link) -> bool:
         """The client of ``slot`` got its init data; False if the trial ended meanwhile."""
-        if self._closing or slot.joined is None or slot.joined.done():
-            return False
-        slot.link = link
-        slot.joined.set_result(None)
-        return True
-
-    def init_input(self, slot: ActorSlot) -> ActorIn:
-        init = common_pb2.ActorInitialInput(
-            actor_name=slot.name,
-            actor_class=slot.actor_class,
-            impl_name=slot.params.implementation,
-            env_name=self.env_name,
-        )
-        if slot.params.HasField("config"):
-            init.config.CopyFrom(slot.params.config)
-        return ActorIn(state=NORMAL, init_input=init)
+        return not self._closing and slot.attach(link)
 
     # ------------------------------------------------------------------ main
 
@@ -313,10 +262,10 @@ class Trial:
                     failure = Failure(FailureKind.TIMEOUT.value, watchdog.expired, f"trial {self.id!r}", "PeerTimeoutError")
                 else:
                     failure = self.failure or Failure(FailureKind.TERMINATED.value, "the trial was cancelled (the orchestrator is shutting down)", f"trial {self.id!r}")
-            except _Failed as failed:
+            except Failed as failed:
                 failure = failed.failure
             except (PeerLostError, EndpointUnreachableError, PeerTimeoutError, AuthenticationError) as err:
-                kind = _kind_of(err)
+                kind = kind_of(err)
                 failure = Failure(kind.value, str(err), f"trial {self.id!r}", type(err).__name__)
             except TrialFailedError as err:
                 failure = failure_from_exception(err, origin=f"trial {self.id!r}", kind=FailureKind.OTHER)
@@ -340,60 +289,20 @@ class Trial:
                 if self.datalog is not None:
                     self.datalog.close(int(TrialState.ENDED))
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """What every stream of the trial carries."""
         return ((TRIAL_ID, self.id),)
 
     # ------------------------------------------------------------------ connecting
 
     async def _connect_actors(self) -> None:
         if self._single:
-            await self._connect_actor(self.actors[0])
+            await self.actors[0].connect()
         else:
-            await _run_all([self._connect_actor(slot) for slot in self.actors])
+            await _run_all([slot.connect() for slot in self.actors])
         if not any(slot.available for slot in self.actors):
             logger.warning("trial %s: no actor is available; stepping with default/empty actions", self.id)
-
-    async def _connect_actor(self, slot: ActorSlot) -> None:
-        timeout = slot.params.initial_connection_timeout or UNBOUNDED_WAIT
-        try:
-            if slot.is_client:
-                assert slot.joined is not None
-                try:
-                    await asyncio.wait_for(asyncio.shield(slot.joined), timeout)
-                except asyncio.TimeoutError:
-                    slot.joined.cancel()  # a late join is refused
-                    raise PeerTimeoutError(f"client {slot.description} did not join within {timeout:g} s") from None
-            else:
-                link = self.connector.service_actor(slot.params.endpoint, self._metadata(), f"{slot.description} at {slot.params.endpoint}")
-                slot.link = link
-                try:
-                    await asyncio.wait_for(self._init_service_actor(slot, link), timeout)
-                except asyncio.TimeoutError:
-                    raise PeerTimeoutError(f"{slot.description} did not answer its init within {timeout:g} s") from None
-            slot.available = True
-        except CogmentGymError as err:
-            if not slot.params.optional:
-                raise _Failed(Failure(_kind_of(err).value, f"failed to initialize required {slot.description}: {err}", f"trial {self.id!r}", type(err).__name__)) from None
-            logger.warning("trial %s: optional %s is unavailable for the whole trial: %s", self.id, slot.description, err)
-            if slot.link is not None:  # closed with the others when the trial ends
-                slot.farewell_sent = True
-                await _quietly(slot.link.write(ActorIn(state=END, details=f"{slot.description} is disengaged: {err}")))
-
-    async def _init_service_actor(self, slot: ActorSlot, link: Link | ServerLink) -> None:
-        """Send the init data, await the actor's init_output (answering heartbeats)."""
-        await link.write(self.init_input(slot))
-        while True:
-            msg = await link.read()
-            if msg is None:
-                raise PeerLostError(f"{slot.description} closed its stream during init")
-            if msg.state == HEARTBEAT:
-                await link.write(_ACTOR_HEARTBEAT)
-            elif msg.state == NORMAL and msg.HasField("init_output"):
-                return
-            elif msg.state == END:
-                raise PeerLostError(f"{slot.description} ended during init: {Failure.from_details(msg.details).summary}" if msg.details else f"{slot.description} ended during init")
-            else:
-                raise PeerLostError(f"{slot.description} sent {msg.WhichOneof('data')} in state {msg.state} before init_output")
 
     async def _connect_env(self) -> None:
         try:
@@ -413,7 +322,7 @@ class Trial:
 
     async def _connect_env_once(self) -> None:
         env = self.params.environment
-        self._env = link = self.connector.environment(env.endpoint, self._metadata(), f"environment {env.implementation or self.env_name!r} at {env.endpoint}")
+        self._env = link = self.connector.environment(env.endpoint, self.metadata, f"environment {env.implementation or self.env_name!r} at {env.endpoint}")
         self._env_wait = f"observations from {link.description}"
         init = environment_pb2.EnvInitialInput(
             name=self.env_name,
@@ -437,7 +346,7 @@ class Trial:
             elif msg.state == NORMAL and msg.HasField("init_output"):
                 break
             elif msg.state == END:
-                raise _Failed(Failure.from_details(msg.details) if msg.details else Failure(FailureKind.PEER_LOST.value, "ended during init", link.description))
+                raise Failed(Failure.from_details(msg.details) if msg.details else Failure(FailureKind.PEER_LOST.value, "ended during init", link.description))
             else:
                 raise PeerLostError(f"{link.description} sent {msg.WhichOneof('data')} in state {msg.state} before init_output")
         watchdog.disarm()
@@ -445,7 +354,9 @@ class Trial:
     # ------------------------------------------------------------------ ticks
 
     async def _read_observations(self, *, armed: bool = False) -> environment_pb2.ObservationSet:
-        """The next ObservationSet (``armed``: the caller already armed the env deadline)."""
+        """The next ObservationSet (``armed``: the caller already armed the env deadline).
+        Meanwhile what the actors send is taken as it arrives; what they sent before the set
+        came keeps the tick it was sent in."""
         link = self._env
         watchdog = self._watchdog
         assert link is not None and watchdog is not None
@@ -453,7 +364,10 @@ class Trial:
             self._watched = link
             watchdog.arm(self.env_timeout, self._env_wait)
         while True:
-            msg = await link.read()
+            msg = link.poll()
+            if msg is EMPTY:
+                await self._sleep(link.inbox)
+                continue
             if msg is None:
                 raise PeerLostError(f"{link.description} closed its stream")
             state = msg.state
@@ -462,19 +376,56 @@ class Trial:
                 if kind == "observation_set":
                     watchdog.disarm()
                     self.last_activity = time.monotonic()
+                    await self._take_from_actors()
                     return msg.observation_set
                 if kind == "reward":
-                    self._route_reward(msg.reward, self.env_name)
+                    self.route_reward(msg.reward, self.env_name)
                 elif kind == "message":
-                    await self._route_message(msg.message, self.env_name)
+                    await self.route_message(msg.message, self.env_name)
             elif state == LAST:
                 self._env_ending = True
             elif state == LAST_ACK:
                 self._env_last_ack = True
             elif state == END:
-                raise _Failed(Failure.from_details(msg.details) if msg.details else Failure(FailureKind.PEER_LOST.value, "the environment ended the trial", link.description))
+                raise Failed(Failure.from_details(msg.details) if msg.details else Failure(FailureKind.PEER_LOST.value, "the environment ended the trial", link.description))
             # HEARTBEAT after init: not answered (Cogment answers during init only; an SDK
             # peer answers every heartbeat, so answering here would ping-pong forever).
+
+    async def _sleep(self, inbox: Inbox | None, until: float = 0.0, awaited: Container[ActorSlot] = ()) -> None:
+        """Until ``inbox`` (None: none) or an actor's stream has something, or the loop time
+        ``until`` (0: no limit), then take what the actors sent (but the ``awaited`` ones,
+        whose actions the caller polls). No task per actor: one future that any inbox wakes."""
+        loop = asyncio.get_running_loop()
+        wake = loop.create_future()
+        watched: list[Inbox] = []
+        if inbox is not None:
+            inbox.waiter = wake
+            watched.append(inbox)
+        for slot in self.actors:
+            link = slot.link
+            if link is None or not slot.available or slot.stream_over:
+                continue
+            other = link.inbox
+            other.waiter = wake
+            watched.append(other)
+            if (other.items or other.closed) and not wake.done():
+                wake.set_result(None)
+        timer = loop.call_at(until, _wake, wake) if until else None
+        try:
+            await wake
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for other in watched:
+                if other.waiter is wake:
+                    other.waiter = None
+        await self._take_from_actors(awaited)
+
+    async def _take_from_actors(self, awaited: Container[ActorSlot] = ()) -> None:
+        """Take what every actor (but the ``awaited`` ones) sent, without waiting."""
+        for slot in self.actors:
+            if slot.has_news() and slot not in awaited:
+                await slot.drain()
 
     async def _run_ticks(self) -> None:
         obs_set = await self._read_observations()
@@ -505,10 +456,6 @@ class Trial:
             # The env deadline covers sending the ActionSet and receiving the next observations.
             self._watched = env
             watchdog.arm(self.env_timeout, self._env_wait)
-            if self._messages_to_env:
-                for message in self._messages_to_env:
-                    await env.write(EnvIn(state=NORMAL, message=message))
-                self._messages_to_env.clear()
             if self.end_requested or (max_steps and self.tick >= max_steps):
                 if not self.end_requested:
                     self.record_event(EVENT_MAX_STEPS)
@@ -522,45 +469,25 @@ class Trial:
     async def _dispatch(self, obs_set: environment_pb2.ObservationSet, final: bool) -> None:
         observations, actors_map = obs_set.observations, obs_set.actors_map
         if len(actors_map) != len(self.actors):
-            raise _Failed(Failure(FailureKind.OTHER.value, f"observation set maps {len(actors_map)} actors, the trial has {len(self.actors)}", "environment"))
+            raise Failed(Failure(FailureKind.OTHER.value, f"observation set maps {len(actors_map)} actors, the trial has {len(self.actors)}", "environment"))
+        if final:
+            self.ending = True  # from now on an actor's stream may end (after its LAST_ACK)
         for slot in self.actors:
             if not slot.available:
                 continue
-            link = slot.link
-            assert link is not None
             index = actors_map[slot.index]
             if not 0 <= index < len(observations):
-                raise _Failed(Failure(FailureKind.OTHER.value, f"actors_map[{slot.index}] = {index} is out of range", "environment"))
-            try:
-                if slot.rewards:
-                    for tick in sorted(slot.rewards):
-                        await link.write(ActorIn(state=NORMAL, reward=_aggregate(tick, slot.name, slot.rewards[tick])))
-                    slot.rewards.clear()
-                if final:
-                    await link.write(_ACTOR_LAST)
-                message = ActorIn(state=NORMAL)
-                observation = message.observation  # filled in place: no copy of the content
-                observation.tick_id = self.tick
-                observation.timestamp = obs_set.timestamp
-                observation.content = observations[index]
-                await link.write(message)
-            except (PeerLostError, EndpointUnreachableError) as err:
-                self._disengage(slot, err)
-
-    def _disengage(self, slot: ActorSlot, reason: object) -> None:
-        if slot.available:
-            logger.info("trial %s: %s disengaged: %s", self.id, slot.description, reason)
-        slot.available = False
-        slot.missing_reason = str(reason)
-        if not slot.params.optional:
-            raise _Failed(Failure(FailureKind.PEER_LOST.value, f"required {slot.description} is gone: {reason}", f"trial {self.id!r}"))
+                raise Failed(Failure(FailureKind.OTHER.value, f"actors_map[{slot.index}] = {index} is out of range", "environment"))
+            await slot.deliver(observations[index], self.tick, obs_set.timestamp, final)
 
     async def _gather_actions(self) -> environment_pb2.EnvRunTrialInput:
         """This tick's actions as the message to the environment (an ActionSet)."""
         actors = self.actors
         actions: Sequence[common_pb2.Action | None]
         if self._single:
-            actions = (await self._action_of(actors[0]),)
+            slot = actors[0]
+            self._watched = slot.link
+            actions = (await slot.next_action(),)
         else:
             actions = await self._actions_of_all()
         message = EnvIn(state=NORMAL)
@@ -585,7 +512,7 @@ class Trial:
             self.datalog.missing(defaults, action_set.unavailable_actors)
         if missing:
             reasons = "; ".join(f"{s.name!r}: {s.missing_reason or 'no action'}" for s in missing)
-            raise _Failed(
+            raise Failed(
                 Failure(
                     FailureKind.TIMEOUT.value,
                     f"required actors {[s.name for s in missing]} unavailable at tick {self.tick} ({reasons})",
@@ -594,132 +521,42 @@ class Trial:
             )
         return message
 
-    async def _action_of(self, slot: ActorSlot) -> common_pb2.Action | None:
-        """The slot's action for this tick, or None (unavailable, or response timeout). Waits
-        under the trial's watchdog (armed for the tick by ``_run_ticks``) and the slot's
-        ``response_timeout``."""
-        if not slot.available:
-            return None
-        link = slot.link
-        assert link is not None
-        response_timeout = slot.params.response_timeout
-        deadline = time.monotonic() + response_timeout if response_timeout > 0 else 0.0
-        self._watched = link
-        while True:
-            try:
-                msg = await link.read_within(deadline - time.monotonic() if deadline else None)
-            except (PeerLostError, EndpointUnreachableError) as err:
-                self._disengage(slot, err)
-                return None
-            if msg is TIMED_OUT:
-                self._response_timed_out(slot)
-                return None
-            result = await self._take(slot, msg)
-            if result is not _NO_ACTION:
-                return result
-
     async def _actions_of_all(self) -> list[common_pb2.Action | None]:
         """Every actor's action for this tick (None: unavailable, or response timeout), without
-        a task per actor: poll every awaited actor's inbox, then sleep on one future that a
-        message to any of them (or the earliest response deadline) wakes."""
+        a task per actor: poll every awaited actor's inbox, take what the others send, then
+        sleep on one future that a message to any of them (or the earliest response deadline)
+        wakes."""
         actions: list[common_pb2.Action | None] = [None] * len(self.actors)
         loop = asyncio.get_running_loop()
-        now = time.monotonic()
+        now = loop.time()
         # (slot, its response deadline or 0.0); an actor without response_timeout waits under
         # the trial's watchdog, armed for the tick by _run_ticks.
-        awaited = [(slot, now + slot.params.response_timeout if slot.params.response_timeout > 0 else 0.0) for slot in self.actors if slot.available]
+        awaited = {slot: now + slot.params.response_timeout if slot.params.response_timeout > 0 else 0.0 for slot in self.actors if slot.available}
         # If the trial's watchdog expires meanwhile, these actors passed a deadline.
-        self._gathering = [slot.link for slot, _ in awaited if slot.link is not None]
+        self._gathering = [slot.link for slot in awaited if slot.link is not None]
         while True:
-            still: list[tuple[ActorSlot, float]] = []
-            for slot, deadline in awaited:
-                result = await self._poll_action(slot)
-                if result is _NO_ACTION:
-                    if deadline and deadline - time.monotonic() <= 0:
-                        self._response_timed_out(slot)
-                    else:
-                        still.append((slot, deadline))
+            for slot, deadline in list(awaited.items()):
+                result = await slot.poll_action()
+                if result is NO_ACTION:
+                    if deadline and deadline - loop.time() <= 0:
+                        slot.response_timed_out()
+                        del awaited[slot]
                 else:
                     actions[slot.index] = result
-            awaited = still
+                    del awaited[slot]
             if not awaited:
                 self._gathering = []
                 return actions
             # Polling an actor may have routed its messages (a write: a suspension), during
-            # which messages for actors polled before may have come: no sleep then.
-            wake = loop.create_future()
-            for slot, _ in awaited:
-                assert slot.link is not None
-                inbox = slot.link.inbox
-                inbox.waiter = wake
-                if (inbox.items or inbox.closed) and not wake.done():
-                    wake.set_result(None)
-            earliest = min((deadline for _, deadline in awaited if deadline), default=0.0)
-            timer = loop.call_later(earliest - time.monotonic(), _wake, wake) if earliest else None
-            try:
-                await wake
-            finally:
-                if timer is not None:
-                    timer.cancel()
-                for slot, _ in awaited:
-                    if slot.link is not None and slot.link.inbox.waiter is wake:
-                        slot.link.inbox.waiter = None
-
-    async def _poll_action(self, slot: ActorSlot) -> Any:
-        """Take the slot's queued messages up to its action: the action, None (the actor is
-        gone), or _NO_ACTION (nothing usable queued yet)."""
-        link = slot.link
-        assert link is not None
-        while True:
-            try:
-                msg = link.poll()
-            except (PeerLostError, EndpointUnreachableError) as err:
-                self._disengage(slot, err)
-                return None
-            if msg is EMPTY:
-                return _NO_ACTION
-            result = await self._take(slot, msg)
-            if result is not _NO_ACTION:
-                return result
-
-    async def _take(self, slot: ActorSlot, msg: Any) -> Any:
-        """Handle one message of an actor while its action is awaited: the action, None (the
-        actor is gone), or _NO_ACTION (keep reading)."""
-        if msg is None:
-            self._disengage(slot, "its stream closed")
-            return None
-        state = msg.state
-        if state == NORMAL:
-            kind = msg.WhichOneof("data")
-            if kind == "action":
-                action = msg.action
-                if action.tick_id == -1 or action.tick_id == self.tick:
-                    slot.lagging = False
-                    self.last_activity = time.monotonic()
-                    if self.datalog is not None:
-                        self.datalog.action(slot.index, action)
-                    return action
-                logger.debug("trial %s: dropped action of %s for tick %d (now %d)", self.id, slot.description, action.tick_id, self.tick)
-            elif kind == "reward":
-                self._route_reward(msg.reward, slot.name)
-            elif kind == "message":
-                await self._route_message(msg.message, slot.name)
-        elif state == END:
-            self._disengage(slot, f"it ended its stream: {Failure.from_details(msg.details).summary}" if msg.details else "it ended its stream")
-            return None
-        elif state == LAST_ACK:
-            slot.got_last_ack = True
-        # HEARTBEAT / LAST from an actor after init: logged only, as Cogment does.
-        return _NO_ACTION
-
-    def _response_timed_out(self, slot: ActorSlot) -> None:
-        slot.missing_reason = f"no action within its response_timeout of {slot.params.response_timeout:g} s"
-        slot.lagging = True
-        logger.debug("trial %s: %s at tick %d", self.id, slot.missing_reason, self.tick)
+            # which messages for actors polled before may have come: _sleep then does not sleep.
+            earliest = min((deadline for deadline in awaited.values() if deadline), default=0.0)
+            await self._sleep(None, earliest, awaited)
 
     # ------------------------------------------------------------------ rewards and messages
 
-    def _route_reward(self, reward: common_pb2.Reward, sender: str) -> None:
+    def route_reward(self, reward: common_pb2.Reward, sender: str) -> None:
+        """A reward from ``sender``, for the tick it names (-1: the current one), owed to every
+        actor its receiver pattern matches."""
         tick = reward.tick_id
         if tick == -1 or tick == self.tick:
             tick = self.tick
@@ -733,19 +570,20 @@ class Trial:
             return
         if self.datalog is not None:
             self.datalog.reward(reward, tick, int(self.state))
-        sources = list(reward.sources) or [common_pb2.RewardSource(value=reward.value, confidence=1.0)]
-        targets = [s for s in self.actors if _matches(reward.receiver_name, s.name, s.actor_class)]
-        if not targets:
-            logger.warning("trial %s: reward from %r for unknown receiver %r dropped", self.id, sender, reward.receiver_name)
-        for slot in targets:
-            bucket = slot.rewards.setdefault(tick, [])
-            for source in sources:
-                copy = common_pb2.RewardSource()
-                copy.CopyFrom(source)
-                copy.sender_name = sender
-                bucket.append(copy)
+        sources = reward.sources or [common_pb2.RewardSource(value=reward.value, confidence=1.0)]
+        receiver = reward.receiver_name
+        found = False
+        for slot in self.actors:
+            if _matches(receiver, slot.name, slot.actor_class):
+                found = True
+                if slot.available:
+                    slot.owe(tick, sources, sender)
+        if not found:
+            logger.warning("trial %s: reward from %r for unknown receiver %r dropped", self.id, sender, receiver)
 
-    async def _route_message(self, message: common_pb2.Message, sender: str) -> None:
+    async def route_message(self, message: common_pb2.Message, sender: str) -> None:
+        """A message from ``sender``, forwarded at once to the environment or the actors its
+        receiver names (tick, sender and receiver rewritten)."""
         if message.tick_id not in (-1, self.tick):
             logger.warning("trial %s: message from %r for tick %d (now %d) dropped", self.id, sender, message.tick_id, self.tick)
             return
@@ -754,9 +592,11 @@ class Trial:
             routed = common_pb2.Message(tick_id=self.tick, sender_name=sender, receiver_name=self.env_name)
             if message.HasField("payload"):
                 routed.payload.CopyFrom(message.payload)
-            self._messages_to_env.append(routed)  # sent by the main task, before the next ActionSet
             if self.datalog is not None:
                 self.datalog.message(routed)
+            env = self._env
+            if env is not None and not self._closing:
+                await env.write(EnvIn(state=NORMAL, message=routed))
             return
         targets = [s for s in self.actors if _matches(receiver, s.name, s.actor_class)]
         if not targets:
@@ -767,63 +607,60 @@ class Trial:
                 routed.payload.CopyFrom(message.payload)
             if self.datalog is not None:
                 self.datalog.message(routed)
-            if not slot.available:
-                continue
-            try:
-                assert slot.link is not None
-                await slot.link.write(ActorIn(state=NORMAL, message=routed))
-            except (PeerLostError, EndpointUnreachableError) as err:
-                self._disengage(slot, err)
+            await slot.forward(routed)
 
     # ------------------------------------------------------------------ ending
 
     async def _soft_end(self) -> None:
+        """The final observations went out: the environment's LAST_ACK (60 s), the actors'
+        LAST_ACKs (30 s), taking what everyone sends meanwhile; what the actors are still owed;
+        then END to all."""
         env = self._env
         watchdog = self._watchdog
         assert env is not None and watchdog is not None
+        self.ending = True
         if not self._env_last_ack:
             self._watched = env
             watchdog.arm(ENV_LAST_ACK_TIMEOUT, f"LAST_ACK from {env.description}")
             while True:
-                msg = await env.read()
+                msg = env.poll()
+                if msg is EMPTY:
+                    await self._sleep(env.inbox)
+                    continue
                 if msg is None or msg.state in (LAST_ACK, END):
                     break
                 if msg.state == NORMAL:
                     kind = msg.WhichOneof("data")
                     if kind == "reward":
-                        self._route_reward(msg.reward, self.env_name)  # logged, never delivered
+                        self.route_reward(msg.reward, self.env_name)
                     elif kind == "message":
-                        await self._route_message(msg.message, self.env_name)
+                        await self.route_message(msg.message, self.env_name)
             watchdog.disarm()
-        start = time.monotonic()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadlines: dict[ActorSlot, float] = {}
         for slot in self.actors:
-            if not slot.available or slot.got_last_ack:
-                continue
             budget = ACTOR_LAST_ACK_TIMEOUT
             if slot.lagging:
                 budget = min(budget, slot.params.response_timeout)
-            deadline = start + budget
-            link = slot.link
-            assert link is not None
-            try:
-                while True:
-                    msg = await link.read_within(deadline - time.monotonic())
-                    if msg is TIMED_OUT:
-                        logger.warning("trial %s: no LAST_ACK from %s within %g s", self.id, slot.description, budget)
-                        if slot.link is not None:
-                            self._unresponsive.append(slot.link)  # missed a deadline: no wait at close
-                        break
-                    if msg is None or msg.state in (LAST_ACK, END):
-                        break
-                    if msg.state == NORMAL:
-                        kind = msg.WhichOneof("data")
-                        if kind == "reward":
-                            self._route_reward(msg.reward, slot.name)
-                        elif kind == "message":
-                            await self._route_message(msg.message, slot.name)
-            except (PeerLostError, EndpointUnreachableError) as err:
-                logger.info("trial %s: %s lost while ending: %s", self.id, slot.description, err)
-                slot.available = False
+            deadlines[slot] = start + budget
+        await self._take_from_actors()
+        given_up: list[ActorSlot] = []
+        while True:
+            waiting = [slot for slot in self.actors if slot.available and not slot.done_sending and slot not in given_up]
+            now = loop.time()
+            for slot in waiting:
+                if deadlines[slot] - now <= 0:
+                    logger.warning("trial %s: no LAST_ACK from %s within %g s", self.id, slot.description, deadlines[slot] - start)
+                    given_up.append(slot)
+                    if slot.link is not None:
+                        self._unresponsive.append(slot.link)  # missed a deadline: no wait at close
+            waiting = [slot for slot in waiting if slot not in given_up]
+            if not waiting:
+                break
+            await self._sleep(None, min(deadlines[slot] for slot in waiting))
+        for slot in self.actors:  # owed since their final observation (rewards of its tick)
+            await slot.deliver_rewards()
         self._closing = True
         await _quietly(env.write(_ENV_END))
         for slot in self.actors:
@@ -884,7 +721,6 @@ class Trial:
         return info
 
 
-_NO_ACTION: Any = object()  # no usable action among an actor's messages yet
 _ACTORS_WAIT = "the actors to take this tick's observations and answer"
 
 
@@ -915,16 +751,6 @@ def _validate(params: common_pb2.TrialParams) -> None:
         raise ValueError(f"an actor may not be named like the environment ({env_name!r})")
 
 
-def _kind_of(err: BaseException) -> FailureKind:
-    if isinstance(err, EndpointUnreachableError):
-        return FailureKind.UNREACHABLE
-    if isinstance(err, AuthenticationError):  # a component refused the Orchestrator's token
-        return FailureKind.UNAUTHENTICATED
-    if isinstance(err, PeerTimeoutError):
-        return FailureKind.TIMEOUT
-    return FailureKind.PEER_LOST
-
-
 def _uncancel(task: asyncio.Task[Any]) -> None:
     """We handle this cancellation ourselves (Python >= 3.11 counts them)."""
     uncancel = getattr(task, "uncancel", None)
@@ -952,13 +778,6 @@ async def _run_all(coros: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
 def _wake(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _aggregate(tick: int, receiver: str, sources: Sequence[common_pb2.RewardSource]) -> common_pb2.Reward:
-    """Cogment's value: the confidence-weighted mean over sources with confidence > 0."""
-    weight = sum(s.confidence for s in sources if s.confidence > 0)
-    value = sum(s.value * s.confidence for s in sources if s.confidence > 0) / weight if weight > 0 else 0.0
-    return common_pb2.Reward(tick_id=tick, receiver_name=receiver, value=value, sources=sources)
 
 
 async def _quietly(awaitable: Any, timeout: float = FAREWELL_TIMEOUT) -> None:

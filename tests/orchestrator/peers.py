@@ -42,26 +42,32 @@ def run(coro: Awaitable[Any], timeout: float = 60.0) -> Any:
 
 
 class Recorder:
-    """Something tests wait on: ``await rec.until(lambda: cond, "what")``."""
+    """Something tests wait on: ``await rec.until(lambda: cond, "what")``; several waiters at once.
+
+    Each change sets the current event and starts a new one (never cleared): a waiter that read
+    the state after taking the event is woken by the next change, however the loop schedules
+    the other waiters (clearing one shared event lost wake-ups between two waiters).
+    """
 
     def __init__(self) -> None:
         self._changed = asyncio.Event()
 
     def touch(self) -> None:
         self._changed.set()
+        self._changed = asyncio.Event()
 
     async def until(self, predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         deadline = time.monotonic() + timeout
         while True:
+            changed = self._changed
             value = predicate()
             if value:
                 return value
-            self._changed.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                await asyncio.wait_for(changed.wait(), remaining)
             except asyncio.TimeoutError:
                 pass
 
@@ -144,6 +150,8 @@ class ScriptedEnv(Recorder, environment_pb2_grpc.EnvironmentSPServicer):
         end_after: the environment ends the trial itself with observation ``end_after``.
         hang_at: never answer ActionSet of this tick.
         crash_at: raise (an RPC error) on ActionSet of this tick.
+        before_answer: awaited with the tick before the observations answering its ActionSet
+            are sent (a test orders what other streams send before them).
     """
 
     def __init__(
@@ -153,8 +161,10 @@ class ScriptedEnv(Recorder, environment_pb2_grpc.EnvironmentSPServicer):
         end_after: int | None = None,
         hang_at: int | None = None,
         crash_at: int | None = None,
+        before_answer: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
+        self.before_answer = before_answer
         self.extra = extra
         self.end_after = end_after
         self.hang_at = hang_at
@@ -228,6 +238,8 @@ class ScriptedEnv(Recorder, environment_pb2_grpc.EnvironmentSPServicer):
                     raise RuntimeError(f"scripted environment crash at tick {tick}")
                 if tick == self.hang_at:
                     await asyncio.Event().wait()  # until the call is cancelled
+                if self.before_answer is not None:
+                    await self.before_answer(tick)
                 for out in self.extra(tick, action_set) if self.extra else ():
                     await context.write(out)
                 env_end = self.end_after is not None and tick + 1 >= self.end_after
@@ -288,6 +300,7 @@ class ActorTrial:
     rewards: list[common_pb2.Reward] = field(default_factory=list)
     messages: list[common_pb2.Message] = field(default_factory=list)
     sequence: list[str] = field(default_factory=list)  # "reward 3", "obs 4", "LAST", "END"...
+    sent_after: list[int] = field(default_factory=list)  # ticks whose after_act outputs were written
     got_last: bool = False
     end_details: str | None = None
     got_end: bool = False
@@ -304,10 +317,14 @@ class ScriptedActor(Recorder, agent_pb2_grpc.ServiceActorSPServicer):
     answers only after the next observation arrived, i.e. too late).
     """
 
-    def __init__(self, behaviours: dict[str, str] | None = None, *, gates: dict[str, asyncio.Event] | None = None) -> None:
+    def __init__(self, behaviours: dict[str, str] | None = None, *, gates: dict[str, asyncio.Event] | None = None,
+                 after_act: dict[str, Callable[[common_pb2.Observation], Iterable[ActorOut]]] | None = None,
+                 before_ack: dict[str, Callable[[common_pb2.Observation], Iterable[ActorOut]]] | None = None) -> None:
         super().__init__()
         self.behaviours = behaviours or {}
         self.gates = gates or {}  # per actor name: after its LAST_ACK, read on only once set
+        self.after_act = after_act or {}  # per actor name: what it sends right after its action
+        self.before_ack = before_ack or {}  # per actor name: what it sends before its LAST_ACK
         self.trials: dict[tuple[str, str], ActorTrial] = {}
 
     def add_to(self, server: grpc.aio.Server) -> None:
@@ -331,7 +348,8 @@ class ScriptedActor(Recorder, agent_pb2_grpc.ServiceActorSPServicer):
                         return
                 return
             await context.write(ActorOut(state=NORMAL, init_output=common_pb2.ActorInitialOutput()))
-            await _actor_loop(context.read, context.write, record, name, behaviour, self.touch, gate=self.gates.get(name))
+            await _actor_loop(context.read, context.write, record, name, behaviour, self.touch, gate=self.gates.get(name),
+                              after_act=self.after_act.get(name), before_ack=self.before_ack.get(name))
         finally:
             record.finished = True
             self.touch()
@@ -347,7 +365,11 @@ async def _actor_loop(
     act: Callable[[common_pb2.Observation], bytes | None] | None = None,
     before_act: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
     gate: asyncio.Event | None = None,
+    after_act: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
+    before_ack: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
 ) -> None:
+    """``after_act(obs)``: sent right after the action (the SDK idiom "do_action, then add_reward /
+    send_message"); ``before_ack(obs)``: sent after the final observation, before LAST_ACK."""
     ending = False
     late_from = int(behaviour.split("@")[1]) if behaviour.startswith("late@") else None
     crash_at = int(behaviour.split("@")[1]) if behaviour.startswith("crash@") else None
@@ -379,6 +401,8 @@ async def _actor_loop(
             if behaviour == "mute":
                 pass
             elif ending:
+                for out in before_ack(obs) if before_ack is not None else ():
+                    await write(out)
                 await write(ActorOut(state=LAST_ACK))
                 if gate is not None:
                     record.sequence.append("LAST_ACK")
@@ -398,6 +422,10 @@ async def _actor_loop(
                 content = act(obs) if act is not None else action_content(obs.tick_id, name)
                 if content is not None:
                     await write(ActorOut(state=NORMAL, action=common_pb2.Action(tick_id=obs.tick_id, timestamp=time.time_ns(), content=content)))
+                if after_act is not None:
+                    for out in after_act(obs):
+                        await write(out)
+                    record.sent_after.append(obs.tick_id)
         touch()
 
 
@@ -407,18 +435,25 @@ class ClientActor(Recorder):
     def __init__(self, channel: grpc.aio.Channel, trial_id: str, *, name: str = "", actor_class: str = "", behaviour: str = "act",
                  act: Callable[[common_pb2.Observation], bytes | None] | None = None,
                  before_act: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
-                 metadata: Sequence[tuple[str, str]] = ()) -> None:
+                 after_act: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
+                 before_ack: Callable[[common_pb2.Observation], Iterable[ActorOut]] | None = None,
+                 metadata: Sequence[tuple[str, str]] = (),
+                 call: Any = None) -> None:
+        """``call``: an open ClientActorSP.RunTrial call (e.g. a LocalCall to an embedded
+        Orchestrator); by default one is opened on ``channel``."""
         super().__init__()
         self.trial_id = trial_id
         self.name = name
         self.actor_class = actor_class
         self.behaviour = behaviour
         self.record = ActorTrial()
-        self.call = orchestrator_pb2_grpc.ClientActorSPStub(channel).RunTrial(metadata=(("trial-id", trial_id), *metadata))
+        self.call = call if call is not None else orchestrator_pb2_grpc.ClientActorSPStub(channel).RunTrial(metadata=(("trial-id", trial_id), *metadata))
         self.code: grpc.StatusCode | None = None
         self.details: str | None = None
         self._act = act
         self._before_act = before_act
+        self._after_act = after_act
+        self._before_ack = before_ack
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
@@ -430,13 +465,15 @@ class ClientActor(Recorder):
                 return
             self.record.init = msg.init_input
             self.touch()
-            await _actor_loop(self.call.read, self.call.write, self.record, self.name, self.behaviour, self.touch, self._act, self._before_act)
+            await _actor_loop(self.call.read, self.call.write, self.record, self.name, self.behaviour, self.touch, self._act, self._before_act,
+                              after_act=self._after_act, before_ack=self._before_ack)
         except grpc.aio.AioRpcError as err:
             self.record.error = f"{err.code().name}: {err.details()}"
         finally:
             try:
-                self.code = await asyncio.wait_for(self.call.code(), WAIT)
-                self.details = await self.call.details()
+                if hasattr(self.call, "code"):
+                    self.code = await asyncio.wait_for(self.call.code(), WAIT)
+                    self.details = await self.call.details()
             except Exception:  # the call ended some other way; code stays None
                 pass
             self.record.finished = True
