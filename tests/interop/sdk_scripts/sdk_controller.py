@@ -22,11 +22,16 @@ The trial file (JSON, or YAML when it ends in .yaml / .yml) holds:
                                        # when get_trial_info already showed it ENDED
 
 Prints, as its last stdout line, one JSON object: ``{"trial_id", "states": [states of that trial
-in the order seen: from get_trial_info right after the start, then from watch_trials], "ended":
-true, "watch_states": [those from watch_trials only], "versions": {Version reply}, "elapsed_s"}``
-and exits 0 ("ended_unseen": true when
-get_trial_info no longer knew the trial right after its start). On
-failure it prints ``{"error": ...}`` (and the message on stderr) and exits 1, or 2 on timeout.
+in the order they happened], "ended": true, "watch_states": [those from watch_trials],
+"info_after_start": [the state get_trial_info gave right after the start], "versions": {Version
+reply}, "elapsed_s"}`` and exits 0 ("ended_unseen": true when get_trial_info no longer knew the
+trial right after its start). On failure it prints ``{"error": ...}`` (and the message on stderr)
+and exits 1, or 2 on timeout.
+
+``states`` are those of watch_trials, the one ordered record of the changes; get_trial_info's
+answer is a separate call, and its reply may arrive before watch entries of earlier changes (the
+watch stream and the call are not ordered with each other): it counts only when the watch never
+reported the trial (it ended and was forgotten before the watch began).
 
 Usage: sdk_controller.py --endpoint grpc://127.0.0.1:PORT --trial FILE [--timeout S]
 """
@@ -124,10 +129,7 @@ async def run(args: argparse.Namespace, result: dict) -> None:
         after_start = result.get("info_after_start")
         if after_start == []:
             # Unknown right after it started: it has already ended and been forgotten.
-            states.append("ENDED")
             result["ended_unseen"] = True
-        elif after_start:
-            states.extend(after_start)
 
         terminated = False
         consumed = 0
@@ -138,9 +140,10 @@ async def run(args: argparse.Namespace, result: dict) -> None:
             nonlocal consumed
             for seen_id, state in seen[consumed:]:
                 if seen_id == trial_id:
-                    states.append(state)
                     watch_states.append(state)
             consumed = len(seen)
+            # Not "info state, then watch states": the info reply is not ordered with the watch.
+            states[:] = watch_states if watch_states else ["ENDED"] if result.get("ended_unseen") else []
 
         while True:
             changed.clear()
