@@ -30,7 +30,7 @@ pytestmark = pytest.mark.network
 ROOT = Path(__file__).resolve().parents[2]
 SDK_VERSION = "2.10.1"
 CACHE = ROOT / ".cache" / f"cogment-sdk-{SDK_VERSION}"
-API_FILES = ("common", "environment", "agent", "orchestrator", "datalog", "hooks", "trial_datastore")
+API_FILES = ("common", "environment", "agent", "orchestrator", "datalog", "hooks", "trial_datastore", "directory")
 PROTO_NAMES = tuple(f"cogment/api/{name}.proto" for name in API_FILES)
 
 
