@@ -282,10 +282,10 @@ class ActorSlot:
     def has_news(self) -> bool:
         """Something it sent waits to be taken (or its stream ended)."""
         link = self.link
-        if link is None or not self.available or self.stream_over:
+        if link is None:
             return False
         inbox = link.inbox
-        return bool(inbox.items) or inbox.closed
+        return (bool(inbox.items) or inbox.closed) and self.available and not self.stream_over
 
     async def drain(self) -> None:
         """Take what it sent, without waiting; no action is awaited from it now."""

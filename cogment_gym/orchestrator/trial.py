@@ -376,7 +376,9 @@ class Trial:
                 if kind == "observation_set":
                     watchdog.disarm()
                     self.last_activity = time.monotonic()
-                    await self._take_from_actors()
+                    for slot in self.actors:  # what they sent before it keeps this tick
+                        if slot.has_news():
+                            await slot.drain()
                     return msg.observation_set
                 if kind == "reward":
                     self.route_reward(msg.reward, self.env_name)
@@ -419,7 +421,9 @@ class Trial:
             for other in watched:
                 if other.waiter is wake:
                     other.waiter = None
-        await self._take_from_actors(awaited)
+        for slot in self.actors:
+            if slot.has_news() and slot not in awaited:
+                await slot.drain()
 
     async def _take_from_actors(self, awaited: Container[ActorSlot] = ()) -> None:
         """Take what every actor (but the ``awaited`` ones) sent, without waiting."""
