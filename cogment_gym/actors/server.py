@@ -31,9 +31,25 @@ class ActorServer(BackgroundServer):
         servicer: the :class:`ServiceActorServicer` (``active_trials``, ``trials_played``).
     """
 
-    def __init__(self, servicer: ServiceActorServicer, address: str, *, security: Security = NO_SECURITY) -> None:
+    def __init__(self, servicer: ServiceActorServicer, address: str, *, security: Security = NO_SECURITY, directory: str | None = None,
+                 directory_token: str = "") -> None:
         self.servicer = servicer
-        super().__init__(address, thread_name="cogment-gym-actor-server", security=security)
+        super().__init__(address, thread_name="cogment-gym-actor-server", security=security, directory=directory, directory_token=directory_token)
+
+    def _directory_services(self) -> list[tuple[int, Mapping[str, str]]]:
+        """One actor registration per policy (``__implementation``) and actor class
+        (``__actor_class``, when ``actor_classes`` was given), as the SDK does."""
+        from cogment_gym.protocol.directory import ACTOR_CLASS_PROPERTY, IMPLEMENTATION_PROPERTY, ServiceType
+
+        actor = ServiceType.Value("ACTOR_SERVICE")
+        classes = sorted(self.servicer.actor_classes or ())
+        services: list[tuple[int, Mapping[str, str]]] = []
+        for name in self.servicer.policies:
+            if classes:
+                services.extend((actor, {ACTOR_CLASS_PROPERTY: cls, IMPLEMENTATION_PROPERTY: name}) for cls in classes)
+            else:
+                services.append((actor, {IMPLEMENTATION_PROPERTY: name}))
+        return services
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         agent_pb2_grpc.add_ServiceActorSPServicer_to_server(self.servicer, server)
@@ -57,6 +73,7 @@ def serve_actor(
     env_implementation: str = "",
     run_in_thread: bool = True,
     security: Security | None = None,
+    directory: str | None = None,
     **servicer_options: Any,
 ) -> ActorServer:
     """Serve a Python policy as a Cogment service actor; returns at once (a background thread
@@ -83,6 +100,9 @@ def serve_actor(
         security: TLS, client certificates (mTLS) and a token required on every call
             (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token); the
             same settings dial ``environment``. See ``docs/security.md``.
+        directory: ``grpc://`` endpoint of a Cogment Directory to register in (an actor service
+            per policy, ``__implementation``, and per class of ``actor_classes``,
+            ``__actor_class``); deregistered by ``stop()``.
         servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds), ``strict``.
 
     Example:
@@ -100,7 +120,7 @@ def serve_actor(
         **servicer_options,
     )
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
-    return ActorServer(servicer, address, security=security or NO_SECURITY)
+    return ActorServer(servicer, address, security=security or NO_SECURITY, directory=directory)
 
 
 def serve_actor_forever(policy: Policy | Mapping[str, Policy], **kwargs: Any) -> None:

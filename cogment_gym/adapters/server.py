@@ -45,7 +45,7 @@ class EnvServer(BackgroundServer):
 
     def __init__(
         self, host: EnvHost, address: str, *, servicer_options: Mapping[str, Any] | None = None, local_socket: bool = True,
-        security: Security = NO_SECURITY,
+        security: Security = NO_SECURITY, directory: str | None = None, directory_token: str = "",
     ) -> None:
         self.host = host
         self._servicer_options = dict(servicer_options or {})
@@ -56,7 +56,13 @@ class EnvServer(BackgroundServer):
         if security.root_cert is not None and not security.serves_tls:  # an env server dials nothing
             logger.warning("serve(): security has a root_cert but no private_key/cert_chain: the service serves plaintext "
                            "and checks no client certificate")
-        super().__init__(address, thread_name="cogment-gym-env-server", security=security)
+        super().__init__(address, thread_name="cogment-gym-env-server", security=security, directory=directory, directory_token=directory_token)
+
+    def _directory_services(self) -> list[tuple[int, Mapping[str, str]]]:
+        """One environment registration per implementation (``__implementation``), as the SDK does."""
+        from cogment_gym.protocol.directory import IMPLEMENTATION_PROPERTY, ServiceType
+
+        return [(ServiceType.Value("ENVIRONMENT_SERVICE"), {IMPLEMENTATION_PROPERTY: name}) for name in self.host.implementations]
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         self.servicer = EnvironmentServicer(self.host, **self._servicer_options)
@@ -116,6 +122,7 @@ def serve(
     local_socket: bool = ...,
     security: Security | None = ...,
     workers: Literal[1] = ...,
+    directory: str | None = ...,
     **servicer_options: Any,
 ) -> EnvServer: ...
 
@@ -133,6 +140,7 @@ def serve(
     local_socket: bool = ...,
     security: Security | None = ...,
     workers: int,
+    directory: str | None = ...,
     **servicer_options: Any,
 ) -> EnvServer | EnvWorkers: ...
 
@@ -149,6 +157,7 @@ def serve(
     local_socket: bool = True,
     security: Security | None = None,
     workers: int = 1,
+    directory: str | None = None,
     **servicer_options: Any,
 ) -> EnvServer | EnvWorkers:
     """Serve Gymnasium or PettingZoo environments as a Cogment environment service
@@ -191,6 +200,9 @@ def serve(
             on ``endpoints[i % K]``. A worker failing to start raises
             :class:`~cogment_gym.errors.WorkerStartError` (the others are stopped);
             workers exit when this process does, even if it is killed.
+        directory: ``grpc://`` endpoint of a Cogment Directory to register in (one environment
+            service per implementation, property ``__implementation``), so that trial params
+            can say ``cogment://discover``; deregistered by ``stop()``. ``workers=1`` only.
         servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds).
 
     Example:
@@ -204,13 +216,15 @@ def serve(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if workers > 1:
+        if directory:
+            raise ValueError("serve(directory=...) registers one process; with workers > 1, register each endpoint yourself")
         return EnvWorkers(env, workers=workers, host=host, port=port, unix_socket=unix_socket, env_kwargs=env_kwargs,
                           api=api, max_agents=max_agents, local_socket=local_socket, security=security, **servicer_options)
     env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents)
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
     try:
         return EnvServer(env_host, address, servicer_options=servicer_options, local_socket=local_socket,
-                         security=security or NO_SECURITY)
+                         security=security or NO_SECURITY, directory=directory)
     except BaseException:
         env_host.close()
         raise

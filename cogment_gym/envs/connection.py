@@ -37,6 +37,7 @@ from cogment_gym.errors import AuthenticationError, CogmentGymError, TrialStartE
 from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.protocol import LocalCall, parse_endpoint
+from cogment_gym.protocol.directory import IMPLEMENTATION_PROPERTY, resolve_with_default_directory
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol.metadata import TRIAL_ID
@@ -243,6 +244,7 @@ class TrialConnection:
                 self.spec = self._host.get(key).spec
                 return
             assert self._environment is not None
+            await self._discover()
             self.env_endpoint = self._environment
             self.env_endpoints = list(self._environments)
             for endpoint in self.env_endpoints:
@@ -287,6 +289,15 @@ class TrialConnection:
         except BaseException:
             await self.close()
             raise
+
+    async def _discover(self) -> None:
+        """``cogment://discover`` endpoints, looked up in the directory of ``COGMENT_DIRECTORY_ENDPOINT``."""
+        context = {IMPLEMENTATION_PROPERTY: self.implementation}
+        self._environments = [await resolve_with_default_directory(e, "ENVIRONMENT_SERVICE", context) for e in self._environments]
+        self._environment = self._environments[0]
+        if self._orchestrator_endpoint is not None:
+            self._actor_endpoint = await resolve_with_default_directory(self._actor_endpoint or "", "CLIENT_ACTOR_CONNECTION_SERVICE")
+            self._orchestrator_endpoint = await resolve_with_default_directory(self._orchestrator_endpoint, "TRIAL_LIFE_CYCLE_SERVICE")
 
     async def _fetch_spec(self, channel: grpc.aio.Channel, endpoint: str, timeout: float | None = None) -> env_pb2.EnvSpec:
         """``GetSpec`` of ``endpoint`` (within ``timeout`` s, default: the RPC deadline); typed errors."""

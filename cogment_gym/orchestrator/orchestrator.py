@@ -22,7 +22,9 @@ from cogment_gym.protocol import END, HEARTBEAT, NORMAL, Failure, FailureKind, p
 from cogment_gym.protocol.deadlines import within
 from cogment_gym.protocol.links import ServerLink
 from cogment_gym.protocol.local import TIMED_OUT
+from cogment_gym.protocol.directory import ACTOR_CLASS_PROPERTY, IMPLEMENTATION_PROPERTY, DirectoryClient, ServiceType, is_discovery
 from cogment_gym.protocol.metadata import TRIAL_ID, USER_ID, metadata_value
+from cogment_gym.orchestrator.slots import is_client_endpoint
 
 __all__ = ["Orchestrator"]
 
@@ -47,6 +49,8 @@ class Orchestrator:
         hook_timeout: seconds each pre-trial hook may take.
         sweep_interval: seconds between two checks for inactive trials (``max_inactivity``).
         join_timeout: seconds a joining client actor has to send its init data.
+        directory: resolves ``cogment://discover`` endpoints (and empty actor / environment
+            endpoints, as Cogment does) of trial params and pre-trial hooks, at each StartTrial.
     """
 
     def __init__(
@@ -59,10 +63,15 @@ class Orchestrator:
         hook_timeout: float = 30.0,
         sweep_interval: float = 0.25,
         join_timeout: float = 30.0,
+        directory: DirectoryClient | None = None,
     ) -> None:
         for hook in pre_trial_hooks:
-            if parse_endpoint(hook).scheme not in ("grpc", "unix"):
+            if is_discovery(hook):
+                if directory is None:
+                    raise ValueError(f"pre-trial hook {hook!r} is found through a Cogment Directory: give the Orchestrator one")
+            elif parse_endpoint(hook).scheme not in ("grpc", "unix"):
                 raise ValueError(f"pre-trial hook {hook!r}: hooks are reached over gRPC (grpc:// or unix:)")
+        self.directory = directory
         self.default_params = default_params
         self.pre_trial_hooks = list(pre_trial_hooks)
         self.connector = connector or Connector()
@@ -121,6 +130,8 @@ class Orchestrator:
                 raise TrialStartError("the orchestrator is shut down")
             if not params.environment.name:
                 params.environment.name = "env"
+            if self.directory is not None:
+                params = await self._discover(self.directory, params, trial_id)
             if policy is not None:
                 trusted = [e for _, e in trial_endpoints(self.default_params)] if self.default_params is not None else []
                 policy.check(params, trial_id=trial_id, trusted=trusted)
@@ -141,8 +152,38 @@ class Orchestrator:
         self._forget_old_trials()
         return trial_id
 
+    async def _discover(self, directory: DirectoryClient, params: common_pb2.TrialParams, trial_id: str) -> common_pb2.TrialParams:
+        """A copy of ``params`` whose ``cogment://discover`` endpoints (and empty actor and
+        environment endpoints: context discovery, as Cogment does) the directory resolved."""
+        resolved = common_pb2.TrialParams()
+        resolved.CopyFrom(params)
+
+        async def resolve(endpoint: str, what: str, service: str, context: dict[str, str]) -> str:
+            try:
+                return await directory.resolve(endpoint or "cogment://discover", context_type=ServiceType.Value(service), context=context)
+            except CogmentGymError as err:
+                raise TrialStartError(f"trial {trial_id!r} cannot start: {what}: {err}") from None
+
+        env = resolved.environment
+        if not env.endpoint or is_discovery(env.endpoint):
+            env.endpoint = await resolve(env.endpoint, "the environment", "ENVIRONMENT_SERVICE", {IMPLEMENTATION_PROPERTY: env.implementation})
+        for actor in resolved.actors:
+            if not is_client_endpoint(actor.endpoint) and (not actor.endpoint or is_discovery(actor.endpoint)):
+                context = {ACTOR_CLASS_PROPERTY: actor.actor_class, IMPLEMENTATION_PROPERTY: actor.implementation}
+                actor.endpoint = await resolve(actor.endpoint, f"actor {actor.name!r}", "ACTOR_SERVICE", context)
+        if is_discovery(resolved.datalog.endpoint):
+            resolved.datalog.endpoint = await resolve(resolved.datalog.endpoint, "the datalog", "DATALOG_SERVICE", {})
+        return resolved
+
     async def _run_hooks(self, params: common_pb2.TrialParams, trial_id: str, user_id: str) -> common_pb2.TrialParams:
         for endpoint in self.pre_trial_hooks:
+            if is_discovery(endpoint):
+                if self.directory is None:  # checked in __init__ already
+                    raise TrialStartError(f"pre-trial hook {endpoint}: no Cogment Directory to find it in")
+                try:
+                    endpoint = await self.directory.resolve(endpoint, context_type=ServiceType.Value("PRE_HOOK_SERVICE"))
+                except CogmentGymError as err:
+                    raise TrialStartError(f"pre-trial hook {endpoint}: {err}") from None
             try:
                 reply = await self.connector.hooks(endpoint).OnPreTrial(
                     hooks_pb2.PreTrialParams(params=params),

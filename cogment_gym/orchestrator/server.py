@@ -4,11 +4,12 @@ background thread) or run in the foreground by the CLI (:func:`run_orchestrator`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import threading
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import grpc
 
@@ -22,7 +23,7 @@ from cogment_gym.protocol.links import GRPC_OPTIONS
 from cogment_gym.protocol.runtime import BackgroundLoop
 from cogment_gym.protocol.security import NO_SECURITY, Security, bind, new_server
 
-__all__ = ["OrchestratorServer", "run_orchestrator", "start_orchestrator"]
+__all__ = ["DirectorySettings", "OrchestratorServer", "run_orchestrator", "start_orchestrator"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,37 @@ def _default_params(default_params: DefaultParams) -> common_pb2.TrialParams | N
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
+@dataclasses.dataclass(frozen=True)
+class DirectorySettings:
+    """The Cogment Directory an Orchestrator uses (as ``cogment services orchestrator --directory_*``).
+
+    Attributes:
+        endpoint: ``grpc://host:port`` of the directory.
+        token: its ``authentication-token`` ("" : none).
+        register: register the Orchestrator there (``TRIAL_LIFE_CYCLE_SERVICE`` and
+            ``CLIENT_ACTOR_CONNECTION_SERVICE``), deregistered when it stops.
+        registration_host: the host registered (default: the one bound, 127.0.0.1 for all interfaces).
+        properties: registered with both services.
+    """
+
+    endpoint: str
+    token: str = ""
+    register: bool = True
+    registration_host: str = ""
+    properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
 def _new_orchestrator(
-    params: common_pb2.TrialParams | None, hooks: list[str], env_timeout: float, component_security: Security
+    params: common_pb2.TrialParams | None, hooks: list[str], env_timeout: float, component_security: Security,
+    directory: DirectorySettings | None = None,
 ) -> Orchestrator:
-    return Orchestrator(default_params=params, pre_trial_hooks=hooks, env_timeout=env_timeout, connector=Connector(component_security))
+    client = None
+    if directory is not None:
+        from cogment_gym.protocol.directory import DirectoryClient
+
+        client = DirectoryClient(directory.endpoint, token=directory.token)
+    return Orchestrator(default_params=params, pre_trial_hooks=hooks, env_timeout=env_timeout, connector=Connector(component_security),
+                        directory=client)
 
 
 def _policy(allowed_endpoints: Sequence[str] | None, allow_local_endpoints: bool) -> EndpointPolicy:
@@ -54,13 +82,28 @@ def _policy(allowed_endpoints: Sequence[str] | None, allow_local_endpoints: bool
 class _Serving:
     """The gRPC servers of one Orchestrator, in the running loop."""
 
-    def __init__(self, orchestrator: Orchestrator, security: Security = NO_SECURITY, policy: EndpointPolicy | None = None) -> None:
+    def __init__(self, orchestrator: Orchestrator, security: Security = NO_SECURITY, policy: EndpointPolicy | None = None,
+                 directory: DirectorySettings | None = None) -> None:
         self.orchestrator = orchestrator
         self.security = security
         self.policy = policy or EndpointPolicy()
         self.servers: list[grpc.aio.Server] = []
         self.lifecycle_endpoint = ""
         self.actor_endpoint = ""
+        self.directory = directory
+        self.registrations: list[Any] = []
+
+    async def _register(self) -> None:
+        from cogment_gym.protocol.directory import ServiceType, register_all
+
+        client, settings = self.orchestrator.directory, self.directory
+        if client is None or settings is None or not settings.register:
+            return
+        for endpoint, service in ((self.lifecycle_endpoint, "TRIAL_LIFE_CYCLE_SERVICE"), (self.actor_endpoint, "CLIENT_ACTOR_CONNECTION_SERVICE")):
+            host, _, port = endpoint[len("grpc://"):].rpartition(":")
+            self.registrations += await register_all(client, [(ServiceType.Value(service), settings.properties)],
+                                                     settings.registration_host or host.strip("[]"), int(port), ssl=self.security.serves_tls)
+        logger.info("orchestrator registered in the directory at %s", settings.endpoint)
 
     async def start(self, host: str, lifecycle_port: int, actor_port: int | None) -> None:
         """Bind and start. One server for both services when ``actor_port`` is None or equal to a
@@ -83,6 +126,7 @@ class _Serving:
                 aport = _bind(actor, host, actor_port or 0, self.security)
                 await actor.start()
                 self.actor_endpoint = f"grpc://{shown}:{aport}"
+            await self._register()
         except BaseException:
             await self.stop(0)
             raise
@@ -97,9 +141,19 @@ class _Serving:
                                "may make it dial any grpc:// or unix: endpoint (docs/security.md)", host)
 
     async def stop(self, grace: float | None) -> None:
-        await self.orchestrator.close()
-        for server in self.servers:
-            await server.stop(grace)
+        client = self.orchestrator.directory
+        try:
+            if client is not None and self.registrations:
+                from cogment_gym.protocol.directory import deregister_all
+
+                registrations, self.registrations = self.registrations, []
+                await deregister_all(client, registrations)
+            await self.orchestrator.close()
+            for server in self.servers:
+                await server.stop(grace)
+        finally:
+            if client is not None:
+                await client.close()
 
 
 def _bind(server: grpc.aio.Server, host: str, port: int, security: Security) -> int:
@@ -133,6 +187,9 @@ class OrchestratorServer:
             default params' endpoints always pass (see :mod:`cogment_gym.orchestrator.admission`).
         allow_local_endpoints: let trials started over gRPC name ``local://`` components of
             this process (default: refused).
+        directory: a Cogment Directory (:class:`DirectorySettings`, or its ``grpc://`` endpoint):
+            ``cogment://discover`` endpoints of trial params and hooks are resolved there, and
+            the Orchestrator registers itself there.
 
     Attributes:
         lifecycle_endpoint / actor_endpoint: ``grpc://host:port`` (the same when one port serves both).
@@ -157,7 +214,9 @@ class OrchestratorServer:
         component_security: Security | None = None,
         allowed_endpoints: Sequence[str] | None = None,
         allow_local_endpoints: bool = False,
+        directory: DirectorySettings | str | None = None,
     ) -> None:
+        settings = DirectorySettings(directory) if isinstance(directory, str) else directory
         params = _default_params(default_params)
         hooks = list(pre_trial_hooks)
         security = security or NO_SECURITY
@@ -167,7 +226,7 @@ class OrchestratorServer:
         self._stopped = threading.Event()
         try:
             self._serving = self._runtime.run(
-                self._start(host, lifecycle_port, actor_port, params, hooks, env_timeout, security, outgoing, policy), timeout=30
+                self._start(host, lifecycle_port, actor_port, params, hooks, env_timeout, security, outgoing, policy, settings), timeout=60
             )
         except BaseException:
             self._runtime.close()
@@ -179,9 +238,9 @@ class OrchestratorServer:
     @staticmethod
     async def _start(
         host: str, lifecycle_port: int, actor_port: int | None, params: common_pb2.TrialParams | None, hooks: list[str],
-        env_timeout: float, security: Security, outgoing: Security, policy: EndpointPolicy,
+        env_timeout: float, security: Security, outgoing: Security, policy: EndpointPolicy, directory: DirectorySettings | None = None,
     ) -> _Serving:
-        serving = _Serving(_new_orchestrator(params, hooks, env_timeout, outgoing), security, policy)
+        serving = _Serving(_new_orchestrator(params, hooks, env_timeout, outgoing, directory), security, policy, directory)
         await serving.start(host, lifecycle_port, actor_port)
         return serving
 
@@ -226,6 +285,7 @@ def run_orchestrator(
     security: Security | None = None,
     component_security: Security | None = None,
     allowed_endpoints: Sequence[str] | None = None,
+    directory: DirectorySettings | None = None,
 ) -> None:
     """Run an Orchestrator in this thread until SIGINT or SIGTERM; prints nothing.
 
@@ -239,6 +299,7 @@ def run_orchestrator(
         pre_trial_hooks: ``grpc://`` endpoints of TrialHooksSP services, called in order.
         on_ready: called once serving with ``(lifecycle_endpoint, actor_endpoint)`` (bound
             ports, useful with port 0).
+        directory: a Cogment Directory to resolve endpoints in and register with.
 
     Signals are caught only when called from the main thread; from another thread the function
     runs until the process ends. Running trials are hard-terminated on the way out.
@@ -249,8 +310,8 @@ def run_orchestrator(
     params = load_trial_params(params_file) if params_file is not None else None
     hooks = list(pre_trial_hooks)
     security = security or NO_SECURITY
-    serving = _Serving(_new_orchestrator(params, hooks, env_timeout, component_security or security), security,
-                       _policy(allowed_endpoints, False))
+    serving = _Serving(_new_orchestrator(params, hooks, env_timeout, component_security or security, directory), security,
+                       _policy(allowed_endpoints, False), directory)
     asyncio.run(_run(serving, host, lifecycle_port, actor_port, on_ready))
 
 

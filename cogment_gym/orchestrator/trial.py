@@ -737,7 +737,7 @@ def _validate(params: common_pb2.TrialParams) -> None:
         if not actor.name or not actor.actor_class:
             raise ValueError(f"actor #{i} needs a name and an actor_class, got name={actor.name!r} actor_class={actor.actor_class!r}")
         if not actor.endpoint:
-            raise ValueError(f"actor {actor.name!r} has no endpoint (Cogment directory discovery is not supported; give grpc://, unix: or cogment://client)")
+            raise ValueError(f"actor {actor.name!r} has no endpoint (give grpc://, unix: or cogment://client, or the Orchestrator a Cogment Directory to discover it)")
         if not is_client_endpoint(actor.endpoint):
             parse_endpoint(actor.endpoint)  # raises EndpointError (a ValueError) for bad ones
         if actor.initial_connection_timeout < 0 or actor.response_timeout < 0:

@@ -5,6 +5,8 @@
 - ``cogment://client``: the actor is a client actor; it connects to the Orchestrator itself.
 - ``local://name``: a component living in the same process as the Orchestrator, connected
   directly (cogment_gym only; never sent to another process).
+- ``cogment://discover...``: looked up in a Cogment Directory first
+  (:mod:`cogment_gym.protocol.directory`); :func:`parse_endpoint` refuses them.
 """
 
 from __future__ import annotations
@@ -67,10 +69,10 @@ def parse_endpoint(text: str) -> Endpoint:
         return Endpoint("unix", path)
     if text.startswith("local://") and len(text) > len("local://"):
         return Endpoint("local", text[len("local://") :])
-    if text.startswith("cogment://discover"):
+    if text.lower().startswith("cogment://discover"):
         raise EndpointError(
-            f"endpoint {text!r} needs a Cogment Directory, which cogment_gym does not implement; "
-            "give a grpc:// or unix: endpoint"
+            f"endpoint {text!r} is found through a Cogment Directory: give the Orchestrator (or facade) "
+            "a directory (--directory_endpoint, COGMENT_DIRECTORY_ENDPOINT), or a grpc:// or unix: endpoint"
         )
     raise EndpointError(
         f"unknown endpoint {text!r}; expected 'grpc://host:port', 'unix:///path', or 'cogment://client'"

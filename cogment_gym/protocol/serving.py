@@ -5,14 +5,17 @@ context manager."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
-from typing import Any, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 import grpc
 
 from cogment_gym.protocol.runtime import BackgroundLoop
 from cogment_gym.protocol.security import NO_SECURITY, Security, bind, new_server
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["GRPC_SERVER_OPTIONS", "BackgroundServer", "bind_address", "serve_until_signal"]
 
@@ -44,26 +47,63 @@ def bind_address(server: grpc.aio.Server, address: str, security: Security = NO_
 class BackgroundServer:
     """A running ``grpc.aio`` server in a background thread. Subclasses add their services in
     :meth:`_add_services` (called in the server's loop) and may act in :meth:`_started` and
-    :meth:`_stopped_serving`.
+    :meth:`_stopped_serving`; those that can register in a Cogment Directory say what in
+    :meth:`_directory_services`.
 
     Attributes:
         endpoint: where clients reach it, e.g. ``"grpc://127.0.0.1:40123"``.
         port: the bound TCP port (0 for a unix socket).
         security: how it serves (TLS, client certificates, token).
+        registrations: what it registered in the directory it was given (removed by ``stop()``).
     """
 
     port: int
     endpoint: str
 
-    def __init__(self, address: str, *, thread_name: str, security: Security = NO_SECURITY) -> None:
+    def __init__(self, address: str, *, thread_name: str, security: Security = NO_SECURITY, directory: str | None = None,
+                 directory_token: str = "", registration_host: str | None = None) -> None:
         self.security = security
         self._runtime = BackgroundLoop(thread_name)
         self._stopped = threading.Event()
+        self._directory: Any = None
+        self.registrations: Sequence[Any] = ()
         try:
             self.port, self.endpoint = self._runtime.run(self._start(address), timeout=30)
+            if directory:
+                self._runtime.run(self._register(directory, directory_token, registration_host), timeout=60)
         except BaseException:
+            if self._directory is not None:
+                self._runtime.run(self._directory.close(), timeout=10)
+            try:
+                self._runtime.run(self._server.stop(0), timeout=10)
+            except Exception:  # never started
+                pass
             self._runtime.close()
             raise
+
+    def _directory_services(self) -> list[tuple[int, Mapping[str, str]]]:
+        """What to register in a directory: ``(ServiceType, properties)`` each at this address."""
+        return []
+
+    async def _register(self, directory: str, token: str, host: str | None) -> None:
+        from cogment_gym.protocol.directory import DirectoryClient, register_all
+
+        if not self.port:
+            raise ValueError(f"{self.endpoint}: a unix socket cannot be registered in a Cogment directory (it knows host:port only)")
+        self._directory = DirectoryClient(directory, token=token)
+        shown = host or self.endpoint[len("grpc://"):].rpartition(":")[0].strip("[]")
+        self.registrations = await register_all(self._directory, self._directory_services(), shown, self.port, ssl=self.security.serves_tls)
+        logger.info("%s registered in the directory at %s as %s", self.endpoint, directory, [r.service_id for r in self.registrations])
+
+    async def _deregister(self) -> None:
+        from cogment_gym.protocol.directory import deregister_all
+
+        directory, self._directory = self._directory, None
+        if directory is not None:
+            try:
+                await deregister_all(directory, self.registrations)
+            finally:
+                await directory.close()
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         raise NotImplementedError
@@ -92,6 +132,8 @@ class BackgroundServer:
             return
         self._stopped.set()
         try:
+            if self._directory is not None:  # first: nobody should be sent here any more
+                self._runtime.run(self._deregister(), timeout=30)
             self._runtime.run(self._server.stop(grace), timeout=(grace or 0) + 10)
         finally:
             self._runtime.close()
