@@ -3,6 +3,8 @@
     cogment-gym serve CartPole-v1 --port 9001
     cogment-gym serve CartPole-v1 --port 9001 --workers 4     # 4 processes, ports 9001..9004
     cogment-gym orchestrator --lifecycle-port 9000
+    cogment-gym services orchestrator --lifecycle_port=9000 --status_file=status   # Cogment's spelling
+    cogment-gym directory --port 9005
     cogment-gym run CartPole-v1 --episodes 20
     cogment-gym run CartPole-v1 --environment grpc://127.0.0.1:9001 --orchestrator grpc://127.0.0.1:9000
     cogment-gym datalog --out recorded --port 9003
@@ -25,13 +27,13 @@ from typing import Any, Sequence
 from cogment_gym._version import __version__
 from cogment_gym.protocol.versions import COGMENT_API_VERSION
 
-from cogment_gym.cli import datalog, export_minari, orchestrator, run, serve
+from cogment_gym.cli import datalog, directory, export_minari, orchestrator, run, serve, services
 from cogment_gym.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error
 
 __all__ = ["main"]
 
 # The commands, in the order ``--help`` lists them.
-COMMANDS = (serve, orchestrator, run, datalog, export_minari)
+COMMANDS = (serve, orchestrator, run, datalog, export_minari, directory, services)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
