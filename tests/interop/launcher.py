@@ -116,11 +116,12 @@ class LaunchedOrchestrator:
 
 
 def launch_orchestrator(app_directory: Path, orchestrator_port: int, test_port: int, cogment_path: Path,
-                        substitute: Callable[[str], str] | None = None) -> LaunchedOrchestrator:
+                        substitute: Callable[[str], str] | None = None, environ: dict[str, str] | None = None) -> LaunchedOrchestrator:
     """Launch as the SDK harness does; returns once ``I`` and ``R`` were read from the status FIFO.
 
     ``app_directory`` holds ``params.yaml`` with ``<<token_placeholder>>`` where the test's own
-    endpoint goes (``substitute`` may rewrite the lines further).
+    endpoint goes (``substitute`` may rewrite the lines further); ``environ``: more environment
+    variables for the Orchestrator (e.g. ``COGMENT_DIRECTORY_ENDPOINT``).
     """
     test_host = f"grpc://localhost:{test_port}"
     params_file = f"params_{test_port}.yaml"
@@ -141,6 +142,7 @@ def launch_orchestrator(app_directory: Path, orchestrator_port: int, test_port: 
     ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(environ or {})
     log = app_directory / f"orchestrator-{orchestrator_port}.log"
     with open(log, "w") as stderr:
         process = subprocess.Popen(args, cwd=app_directory, env=env, stdin=subprocess.DEVNULL, stdout=stderr, stderr=subprocess.STDOUT, text=True)
