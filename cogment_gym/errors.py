@@ -54,6 +54,7 @@ __all__ = [
     "AuthenticationError",
     "EndpointRefusedError",
     "MissingExtraError",
+    "DirectoryError",
 ]
 
 
@@ -313,3 +314,5 @@ class MissingExtraError(CogmentGymError, ImportError):
     def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
         super().__init__(message, name=name)
         self.extra = extra
+class DirectoryError(CogmentGymError, LookupError):
+    """A Cogment Directory refused a registration, or has no service for a ``cogment://discover`` endpoint."""

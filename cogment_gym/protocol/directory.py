@@ -33,7 +33,7 @@ from typing import Iterable, Mapping, Sequence
 import grpc
 
 from cogment_gym._proto.cogment.api import directory_pb2, directory_pb2_grpc
-from cogment_gym.errors import CogmentGymError, EndpointUnreachableError
+from cogment_gym.errors import DirectoryError, EndpointUnreachableError
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT, EndpointError, parse_endpoint
 
 __all__ = [
@@ -88,10 +88,6 @@ _PATHS: dict[str, int] = {
 
 # Seconds one directory call may take.
 DIRECTORY_TIMEOUT = 10.0
-
-
-class DirectoryError(CogmentGymError, LookupError):
-    """The directory refused a registration, or has no service for a discovery endpoint."""
 
 
 @dataclasses.dataclass(frozen=True)
