@@ -244,7 +244,8 @@ class Trial:
 
     async def _main(self) -> None:
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:  # start() creates the task: never
+            raise RuntimeError("Trial._main must run in a task")
         self._watchdog = watchdog = Watchdog(task)
         failure: Failure | None = None
         try:
@@ -289,6 +290,18 @@ class Trial:
                 if self.datalog is not None:
                     self.datalog.close(int(TrialState.ENDED))
 
+    def _guard(self) -> Watchdog:
+        """The main task's watchdog (set when it starts)."""
+        if self._watchdog is None:
+            raise RuntimeError(f"trial {self.id!r} has no running task")
+        return self._watchdog
+
+    def _connected(self) -> tuple[Link, Watchdog]:
+        """The environment's link and the watchdog, once the environment is connected."""
+        if self._env is None:
+            raise RuntimeError(f"trial {self.id!r} is not connected to its environment")
+        return self._env, self._guard()
+
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """What every stream of the trial carries."""
@@ -332,8 +345,7 @@ class Trial:
         )
         if env.HasField("config"):
             init.config.CopyFrom(env.config)
-        watchdog = self._watchdog
-        assert watchdog is not None
+        watchdog = self._guard()
         self._watched = link
         watchdog.arm(self.env_timeout, f"the init answer of {link.description}")
         await link.write(EnvIn(state=NORMAL, init_input=init))
@@ -357,9 +369,7 @@ class Trial:
         """The next ObservationSet (``armed``: the caller already armed the env deadline).
         Meanwhile what the actors send is taken as it arrives; what they sent before the set
         came keeps the tick it was sent in."""
-        link = self._env
-        watchdog = self._watchdog
-        assert link is not None and watchdog is not None
+        link, watchdog = self._connected()
         if not armed:
             self._watched = link
             watchdog.arm(self.env_timeout, self._env_wait)
@@ -435,10 +445,8 @@ class Trial:
         obs_set = await self._read_observations()
         self._set_state(TrialState.RUNNING)
         max_steps = self.params.max_steps
-        env = self._env
         datalog = self.datalog
-        watchdog = self._watchdog
-        assert env is not None and watchdog is not None
+        env, watchdog = self._connected()
         while True:
             self.latest_observation = obs_set
             final = self._env_ending or self._last_sent
@@ -619,9 +627,7 @@ class Trial:
         """The final observations went out: the environment's LAST_ACK (60 s), the actors'
         LAST_ACKs (30 s), taking what everyone sends meanwhile; what the actors are still owed;
         then END to all."""
-        env = self._env
-        watchdog = self._watchdog
-        assert env is not None and watchdog is not None
+        env, watchdog = self._connected()
         self.ending = True
         if not self._env_last_ack:
             self._watched = env
