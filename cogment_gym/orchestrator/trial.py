@@ -373,10 +373,26 @@ class Trial:
         if not armed:
             self._watched = link
             watchdog.arm(self.env_timeout, self._env_wait)
+        inbox = link.inbox
+        actors = self.actors
         while True:
             msg = link.poll()
             if msg is EMPTY:
-                await self._sleep(link.inbox)
+                # _sleep(inbox) inlined: this wait is once per tick on the hot path.
+                wake = asyncio.get_running_loop().create_future()
+                inbox.waiter = wake
+                watched = self._watch_actors(wake)
+                try:
+                    await wake
+                finally:
+                    if inbox.waiter is wake:
+                        inbox.waiter = None
+                    for other in watched:
+                        if other.waiter is wake:
+                            other.waiter = None
+                for slot in actors:
+                    if slot.has_news():
+                        await slot.drain()
                 continue
             if msg is None:
                 raise PeerLostError(f"{link.description} closed its stream")
@@ -386,7 +402,7 @@ class Trial:
                 if kind == "observation_set":
                     watchdog.disarm()
                     self.last_activity = time.monotonic()
-                    for slot in self.actors:  # what they sent before it keeps this tick
+                    for slot in actors:  # what they sent before it keeps this tick
                         if slot.has_news():
                             await slot.drain()
                     return msg.observation_set
@@ -409,19 +425,10 @@ class Trial:
         whose actions the caller polls). No task per actor: one future that any inbox wakes."""
         loop = asyncio.get_running_loop()
         wake = loop.create_future()
-        watched: list[Inbox] = []
+        watched = self._watch_actors(wake)
         if inbox is not None:
             inbox.waiter = wake
             watched.append(inbox)
-        for slot in self.actors:
-            link = slot.link
-            if link is None or not slot.available or slot.stream_over:
-                continue
-            other = link.inbox
-            other.waiter = wake
-            watched.append(other)
-            if (other.items or other.closed) and not wake.done():
-                wake.set_result(None)
         timer = loop.call_at(until, _wake, wake) if until else None
         try:
             await wake
@@ -434,6 +441,20 @@ class Trial:
         for slot in self.actors:
             if slot.has_news() and slot not in awaited:
                 await slot.drain()
+
+    def _watch_actors(self, wake: asyncio.Future[None]) -> list[Inbox]:
+        """Make ``wake`` the waiter of every live actor's inbox (set at once if one has news)."""
+        watched: list[Inbox] = []
+        for slot in self.actors:
+            link = slot.link
+            if link is None or not slot.available or slot.stream_over:
+                continue
+            other = link.inbox
+            other.waiter = wake
+            watched.append(other)
+            if (other.items or other.closed) and not wake.done():
+                wake.set_result(None)
+        return watched
 
     async def _take_from_actors(self, awaited: Container[ActorSlot] = ()) -> None:
         """Take what every actor (but the ``awaited`` ones) sent, without waiting."""
