@@ -151,3 +151,12 @@ def test_sdk_harness_launcher_runs_our_entry_point_unchanged(tmp_path: Path) -> 
             assert not os.path.exists(launched.status_dir)
         finally:
             hook_server.stop(0)
+
+
+def test_tls_files_take_cogment_spellings_and_variables() -> None:
+    environ = {"COGMENT_PRIVATE_KEY_FILE": "k.pem", "COGMENT_ROOT_CERT_FILE": "ca.pem", "COGMENT_TRUST_CHAIN_FILE": "chain.pem"}
+    args = parse([], environ)
+    assert (args.private_key, args.root_cert, args.cert_chain) == ("k.pem", "ca.pem", "chain.pem")
+    args = parse(["--private_key=other.pem", "--trust_chain=c2.pem", "--root_cert=r2.pem"], environ)
+    assert (args.private_key, args.root_cert, args.cert_chain) == ("other.pem", "r2.pem", "c2.pem")
+    assert parse([], {}).private_key is None
