@@ -314,5 +314,10 @@ class MissingExtraError(CogmentGymError, ImportError):
     def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
         super().__init__(message, name=name)
         self.extra = extra
+
+
+# ---------------------------------------------------------------------------------------- directory
+
+
 class DirectoryError(CogmentGymError, LookupError):
     """A Cogment Directory refused a registration, or has no service for a ``cogment://discover`` endpoint."""
