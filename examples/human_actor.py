@@ -20,5 +20,4 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=9003, help="0 lets the OS choose (default: %(default)s)")
     args = parser.parse_args()
     server = serve_actor({"human": KeyboardPolicy}, host=args.host, port=args.port)  # bound once it returns
-    print(f"a human plays at {server.endpoint} (Ctrl-C stops)", flush=True)
-    serve_until_signal(server)
+    serve_until_signal(server, on_ready=lambda: print(f"a human plays at {server.endpoint} (Ctrl-C stops)", flush=True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import grpc
 
@@ -150,9 +150,10 @@ class BackgroundServer:
         self.stop()
 
 
-def serve_until_signal(server: BackgroundServer) -> None:
+def serve_until_signal(server: BackgroundServer, on_ready: Callable[[], None] | None = None) -> None:
     """Block until ``server`` is stopped, by SIGINT/SIGTERM (handled while it serves, in the main
-    thread) or otherwise; then stop it."""
+    thread) or otherwise; then stop it. ``on_ready`` (e.g. printing the endpoint) is called once
+    the signal handlers are in place, so whoever waits for it may signal the process at once."""
 
     def _stop(signum: int, frame: Any) -> None:
         threading.Thread(target=server.stop, daemon=True).start()
@@ -162,6 +163,8 @@ def serve_until_signal(server: BackgroundServer) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _stop)
     try:
+        if on_ready is not None:
+            on_ready()
         server.wait()
     finally:
         server.stop()
