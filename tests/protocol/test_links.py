@@ -11,7 +11,15 @@ from typing import Any, Awaitable, Callable
 import grpc
 import pytest
 
-from cogment_gym.errors import EndpointUnreachableError, PeerLostError
+from cogment_gym.errors import (
+    EndpointUnreachableError,
+    EnvironmentLostError,
+    EnvironmentUnreachableError,
+    OrchestratorLostError,
+    OrchestratorUnreachableError,
+    PeerLostError,
+    PeerTimeoutError,
+)
 from cogment_gym.protocol import LocalCall
 from cogment_gym.protocol.links import GRPC_OPTIONS, READ_AHEAD, Link, ServerLink, grpc_error
 from cogment_gym.protocol.local import EMPTY, TIMED_OUT
@@ -126,10 +134,11 @@ def test_link_peer_failure_is_a_lost_peer() -> None:
 
     async def main() -> None:
         async with _Server(failing) as server:
-            link = Link(server.call(), "environment 'env'")
+            link = Link(server.call(), "environment 'env'", "environment")
             await link.write(b"step")
-            with pytest.raises(PeerLostError, match=r"environment 'env' failed: INTERNAL: the env crashed"):
+            with pytest.raises(PeerLostError, match=r"environment 'env' failed: INTERNAL: the env crashed") as err:
                 await link.read_within(WAIT)
+            assert type(err.value) is PeerLostError, "a failure the peer sent is not a lost environment"
             with pytest.raises(PeerLostError, match="environment 'env'"):
                 await link.write(b"more")
             await link.close()
@@ -150,17 +159,57 @@ def test_local_link_failure_names_the_peer() -> None:
     run(main)
 
 
-def test_grpc_error_types() -> None:
-    class _Err(grpc.aio.AioRpcError):
-        def __init__(self, code: grpc.StatusCode) -> None:
-            super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="why")
+class _Err(grpc.aio.AioRpcError):
+    def __init__(self, code: grpc.StatusCode, details: str = "why") -> None:
+        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
 
+
+def test_grpc_error_types() -> None:
     unreachable = grpc_error(_Err(grpc.StatusCode.UNAVAILABLE), "orchestrator at grpc://h:1")
-    assert isinstance(unreachable, EndpointUnreachableError)
+    assert type(unreachable) is EndpointUnreachableError
     assert str(unreachable) == "orchestrator at grpc://h:1 is unreachable: why"
     lost = grpc_error(_Err(grpc.StatusCode.CANCELLED), "actor 'b'")
-    assert isinstance(lost, PeerLostError) and not isinstance(lost, EndpointUnreachableError)
-    assert str(lost) == "actor 'b' failed: CANCELLED: why"
+    assert type(lost) is PeerLostError
+    assert str(lost) == "actor 'b' is gone: its connection broke (its process died, or the connection dropped) (gRPC CANCELLED: why)"
+    refused = grpc_error(_Err(grpc.StatusCode.UNKNOWN, "ClientActorSP::RunTrial failure: [no such trial]"), "orchestrator")
+    assert type(refused) is PeerLostError and str(refused) == "orchestrator failed: UNKNOWN: ClientActorSP::RunTrial failure: [no such trial]"
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "reached", "peer", "expected"),
+    [
+        # Nothing answered yet: unreachable; once it answered, the same status is a lost peer.
+        (grpc.StatusCode.UNAVAILABLE, "connect: Connection refused", False, "environment", EnvironmentUnreachableError),
+        (grpc.StatusCode.UNAVAILABLE, "Socket closed", True, "environment", EnvironmentLostError),
+        (grpc.StatusCode.UNAVAILABLE, "Stream removed (ping timeout)", True, "orchestrator", OrchestratorLostError),
+        (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses", False, "orchestrator", OrchestratorUnreachableError),
+        # grpc.aio's own words for a call that broke under a read or write: lost, whatever was read.
+        (grpc.StatusCode.INTERNAL, "Internal error from Core", False, "environment", EnvironmentLostError),
+        (grpc.StatusCode.CANCELLED, "the server is stopping", True, "environment", EnvironmentLostError),
+        # An INTERNAL the peer sent on purpose is its failure, not a lost peer.
+        (grpc.StatusCode.INTERNAL, "the env crashed", True, "environment", PeerLostError),
+        (grpc.StatusCode.UNAVAILABLE, "Socket closed", True, "actor", PeerLostError),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", False, "environment", PeerTimeoutError),
+    ],
+)
+def test_grpc_error_is_typed_by_its_peer(code: grpc.StatusCode, details: str, reached: bool, peer: str, expected: type) -> None:
+    error = grpc_error(_Err(code, details), "the peer", peer=peer, reached=reached)
+    assert type(error) is expected, (code, details, reached, peer, type(error))
+    assert error.peer == peer  # type: ignore[attr-defined]
+    assert str(error).startswith("the peer ")
+    if expected in (EnvironmentLostError, OrchestratorLostError):
+        assert f"(gRPC {code.name}: {details})" in str(error), "the gRPC status is kept, never the whole message"
+        assert str(error) != f"{code.name}: {details}"
+    if "ping timeout" in details:
+        assert "stopped answering keepalive pings" in str(error)
+
+
+def test_grpc_deadline_is_a_timeout_naming_the_call() -> None:
+    error = grpc_error(_Err(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), "environment service at grpc://h:1",
+                       peer="environment", what="GetSpec", timeout=2.5)
+    assert type(error) is PeerTimeoutError and isinstance(error, TimeoutError)
+    assert str(error) == "environment service at grpc://h:1 did not answer GetSpec within 2.5 s"
+    assert "DEADLINE_EXCEEDED" not in str(error)
 
 
 @pytest.mark.parametrize("transport", ["grpc", "local"])
