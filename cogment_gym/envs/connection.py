@@ -443,6 +443,9 @@ class TrialConnection:
         for channel in self._channels:
             await channel.close()
         self._channels.clear()
+        # The stubs hold the channels: grpc.aio keeps its poller thread and descriptors while a
+        # channel object lives, closed or not (a closed facade kept in a list would hold them).
+        self._lifecycle = self._actor_stub = None
         if self._host is not None:
             self._host.close()
             self._host = None
