@@ -77,7 +77,7 @@ def test_env_process_killed_mid_trial(stack: Stack, closing: Any) -> None:
     assert clock.elapsed < FAST
     assert isinstance(unreachable.value, EnvironmentLostError) and isinstance(unreachable.value, EndpointUnreachableError)
     assert f"environment 'CartPole-v1' at {service.endpoint} is unreachable" in str(unreachable.value)
-    with Clock() as clock, pytest.raises(EnvironmentUnreachableError, match=f"environment service at {service.endpoint} is unreachable"):
+    with Clock() as clock, pytest.raises(EnvironmentUnreachableError, match=f"environment service at {service.endpoint} is unreachable \\("):
         CogmentEnv(**stack.where(service))
     assert clock.elapsed < FAST
     bystander.finish()
@@ -112,6 +112,6 @@ def test_env_process_stopped_is_found_by_keepalive(stack: Stack, topology: Topol
     with Clock() as clock, pytest.raises(PeerTimeoutError) as hung:
         CogmentEnv(**stack.where(service), timeout=1.0)
     assert clock.elapsed < 1.0 + FAST
-    assert str(hung.value) == f"environment service at {service.endpoint} did not answer GetSpec within 1 s"
+    assert str(hung.value).startswith(f"environment service at {service.endpoint} did not answer within 1 s: expected "), str(hung.value)
     bystander.finish()
     service.resume()

@@ -58,7 +58,7 @@ def test_orchestrator_process_killed_mid_trial(stack: Stack, closing: Any) -> No
         env.reset(seed=1)
     assert clock.elapsed < FAST
     assert isinstance(unreachable.value, OrchestratorLostError) and isinstance(unreachable.value, EndpointUnreachableError)
-    assert str(unreachable.value).startswith(f"orchestrator at {orchestrator.endpoint} is unreachable: ")
+    assert str(unreachable.value).startswith(f"orchestrator at {orchestrator.endpoint} is unreachable ("), str(unreachable.value)
     bystander.finish()
     with Clock() as clock:
         env.close()
