@@ -154,7 +154,7 @@ class EndpointUnreachableError(TrialFailedError, ConnectionError):
 
 
 # One class per component that can be lost, whatever the topology (embedded or standalone
-# Orchestrator, TCP or unix socket; docs/protocol.md "Failures"). "Unreachable" is a way of being
+# Orchestrator, TCP or unix socket; docs/protocol.md §11). "Unreachable" is a way of being
 # lost: ``except EnvironmentLostError`` catches the environment service dying mid-trial and the
 # next trial finding nothing at its endpoint; ``except EndpointUnreachableError`` still catches
 # every endpoint that does not answer.
@@ -163,7 +163,7 @@ class EndpointUnreachableError(TrialFailedError, ConnectionError):
 class EnvironmentLostError(PeerLostError):
     """The environment service of the trial is gone: its process died, its connection broke, it
     stopped answering keepalive pings (a stopped process, a network cut; within the bound of
-    docs/protocol.md), or it closed its stream without ending the trial. Raised alike with an
+    docs/protocol.md §11), or it closed its stream without ending the trial. Raised alike with an
     embedded or a standalone Orchestrator. Its subclass :class:`EnvironmentUnreachableError`:
     nothing answers at its endpoint when a trial starts or its spec is fetched."""
 

@@ -13,7 +13,7 @@ remote message and traceback::
 ``peer`` names the component that failed or went silent (``environment``, ``orchestrator``,
 ``actor``; empty when none did or it is not known): with ``kind`` it selects the exception
 class, so that a lost environment is an :class:`~cogment_gym.errors.EnvironmentLostError`
-whichever process noticed (docs/protocol.md, "Failures"). Readers that predate it ignore it and
+whichever process noticed (docs/protocol.md §11). Readers that predate it ignore it and
 raise the kind's class (:class:`~cogment_gym.errors.PeerLostError`, ...).
 """
 

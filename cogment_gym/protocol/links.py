@@ -16,8 +16,8 @@ waiting is cancel-safe (nothing is lost, the stream survives).
 Every gRPC channel and server of the package takes its options from here
 (:data:`GRPC_OPTIONS`; servers: ``protocol.serving.GRPC_SERVER_OPTIONS``), keepalive included
 (:data:`KEEPALIVE_OPTIONS`): a peer that goes silent without closing its connection (a stopped
-process, a network cut) is found within :data:`SILENT_PEER_BOUND` seconds (docs/protocol.md,
-"Failures").
+process, a network cut) is found within :data:`SILENT_PEER_BOUND` seconds (docs/protocol.md
+§11).
 """
 
 from __future__ import annotations
