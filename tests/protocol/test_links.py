@@ -260,3 +260,65 @@ def test_server_link_refuses_writes_once_closed() -> None:
         assert len(errors) == 1 and "client actor 'p': the stream is closed" in str(errors[0])
 
     run(main)
+
+
+# ------------------------------------------------------------------------------------ keepalive
+
+
+def test_every_channel_and_server_of_the_package_takes_the_keepalive_options() -> None:
+    """One place for the options: every channel is made with GRPC_OPTIONS, every server with
+    GRPC_SERVER_OPTIONS (or GRPC_OPTIONS, which holds the servers' ping policy too), both
+    through protocol/security.py; nothing calls grpc.aio's constructors directly."""
+    import pathlib
+    import re
+
+    from cogment_gym.protocol.links import KEEPALIVE_OPTIONS
+    from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS
+
+    for option in KEEPALIVE_OPTIONS:
+        assert option in GRPC_OPTIONS and option in GRPC_SERVER_OPTIONS
+    names = dict(KEEPALIVE_OPTIONS)
+    assert names["grpc.keepalive_time_ms"] > names["grpc.http2.min_ping_interval_without_data_ms"], "servers would GOAWAY our pings"
+    assert "grpc.http2.max_pings_without_data" not in names
+    package = pathlib.Path(__file__).resolve().parents[2] / "cogment_gym"
+    made = 0
+    for path in package.rglob("*.py"):
+        if "_proto" in path.parts:
+            continue
+        text = path.read_text()
+        if path.name != "security.py":
+            assert not re.search(r"grpc\.aio\.(insecure_channel|secure_channel|server)\(", text), f"{path}: dial or serve through protocol.security"
+        for call in re.finditer(r"\bnew_(channel|server)\(([^\n]*)", text):
+            if text[max(0, call.start() - 4):call.start()] == "def ":
+                continue
+            made += 1
+            assert re.search(r"GRPC_(SERVER_)?OPTIONS", call.group(2)), f"{path}: {call.group(0)} without the package's options"
+    assert made >= 5
+
+
+@pytest.mark.slow
+def test_an_idle_stream_outlives_many_keepalive_periods() -> None:
+    """Our channels and servers ping each other on a stream that carries nothing for 3.5
+    keepalive periods: no GOAWAY (too_many_pings), the stream still works afterwards."""
+    from cogment_gym.protocol.links import KEEPALIVE_TIME
+    from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS
+
+    async def main() -> None:
+        server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
+        method = grpc.stream_stream_rpc_method_handler(_echo_context)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("cogment_gym.test.Echo", {"RunTrial": method}),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS) as channel:
+                link = Link(channel.stream_stream(METHOD)(), "echo", "environment")
+                await link.write(b"before")
+                assert await link.read_within(WAIT) == b"before"
+                assert await link.read_within(KEEPALIVE_TIME * 3.5) is TIMED_OUT  # idle; pings go both ways
+                await link.write(b"after")
+                assert await link.read_within(WAIT) == b"after"
+                await link.close()
+        finally:
+            await server.stop(None)
+
+    asyncio.run(asyncio.wait_for(main(), KEEPALIVE_TIME * 3.5 + 60))
