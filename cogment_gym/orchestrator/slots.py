@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
-from cogment_gym.protocol.failures import ACTOR
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
+from cogment_gym.protocol.failures import ACTOR
 
 from cogment_gym.protocol.local import EMPTY, TIMED_OUT
 
