@@ -31,6 +31,10 @@ __all__ = [
     "PeerTimeoutError",
     "EndpointUnreachableError",
     "WrongServiceError",
+    "EnvironmentLostError",
+    "EnvironmentUnreachableError",
+    "OrchestratorLostError",
+    "OrchestratorUnreachableError",
     "TrialTerminatedError",
     "ProtocolError",
     "TrialStartError",
@@ -103,11 +107,22 @@ class TrialFailedError(CogmentGymError, RuntimeError):
     Attributes:
         failure: the in-band report (:class:`cogment_gym.protocol.Failure`) when the failure
             happened on another side, with the remote type, message and traceback.
+        peer: which component failed or went silent, when one did: ``"environment"``,
+            ``"orchestrator"``, ``"actor"`` (a service actor or a client actor), or ``""``
+            (unknown, or not a component's failure). Classes made for one peer
+            (:class:`EnvironmentLostError`, ...) set it themselves; a
+            :class:`PeerTimeoutError` carries the peer that did not answer in time.
     """
 
-    def __init__(self, message: str, *, failure: object | None = None) -> None:
+    peer: str = ""
+
+    def __init__(self, message: str, *, failure: object | None = None, peer: str | None = None) -> None:
         super().__init__(message)
         self.failure = failure
+        if peer is None:
+            peer = getattr(failure, "peer", None) or None
+        if peer is not None:
+            self.peer = peer
 
 
 class InvalidActionError(TrialFailedError, ValueError):
@@ -117,9 +132,13 @@ class InvalidActionError(TrialFailedError, ValueError):
 class EnvironmentFailedError(TrialFailedError):
     """The environment raised an exception during the trial."""
 
+    peer = "environment"
+
 
 class ActorFailedError(TrialFailedError):
     """A service actor's policy raised an exception during the trial."""
+
+    peer = "actor"
 
 
 class PeerLostError(TrialFailedError, ConnectionError):
@@ -132,6 +151,40 @@ class PeerTimeoutError(TrialFailedError, TimeoutError):
 
 class EndpointUnreachableError(TrialFailedError, ConnectionError):
     """Nothing answers at an endpoint."""
+
+
+# One class per component that can be lost, whatever the topology (embedded or standalone
+# Orchestrator, TCP or unix socket; docs/protocol.md §11). "Unreachable" is a way of being
+# lost: ``except EnvironmentLostError`` catches the environment service dying mid-trial and the
+# next trial finding nothing at its endpoint; ``except EndpointUnreachableError`` still catches
+# every endpoint that does not answer.
+
+
+class EnvironmentLostError(PeerLostError):
+    """The environment service of the trial is gone: its process died, its connection broke, it
+    stopped answering keepalive pings (a stopped process, a network cut; within the bound of
+    docs/protocol.md §11), or it closed its stream without ending the trial. Raised alike with an
+    embedded or a standalone Orchestrator. Its subclass :class:`EnvironmentUnreachableError`:
+    nothing answers at its endpoint when a trial starts or its spec is fetched."""
+
+    peer = "environment"
+
+
+class EnvironmentUnreachableError(EnvironmentLostError, EndpointUnreachableError):
+    """Nothing answers at the environment service's endpoint (a trial starting, or its spec
+    being fetched): the service is not running there (any more)."""
+
+
+class OrchestratorLostError(PeerLostError):
+    """The Orchestrator running the trial is gone: its process died, its connection broke, or it
+    stopped answering keepalive pings, while the trial ran. Its subclass
+    :class:`OrchestratorUnreachableError`: nothing answers at its endpoint when a trial starts."""
+
+    peer = "orchestrator"
+
+
+class OrchestratorUnreachableError(OrchestratorLostError, EndpointUnreachableError):
+    """Nothing answers at the Orchestrator's endpoint (a trial starting, or a client joining)."""
 
 
 class WrongServiceError(EndpointUnreachableError):

@@ -30,6 +30,7 @@ from cogment_gym.codec import decode_object, parse_message, space_from_proto
 from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, UnknownPolicyError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.deadlines import wait_for
+from cogment_gym.protocol.links import GRPC_OPTIONS
 from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 from cogment_gym.protocol.streams import TrialStreamServicer
 
@@ -139,7 +140,7 @@ class ServiceActorServicer(TrialStreamServicer, agent_pb2_grpc.ServiceActorSPSer
     async def _fetch_spec(self, environment: str) -> env_pb2.EnvSpec:
         if self._spec is None:
             target = parse_endpoint(environment).grpc_target
-            async with new_channel(target, self.security, ()) as channel:
+            async with new_channel(target, self.security, GRPC_OPTIONS) as channel:
                 try:
                     self._spec = await env_pb2_grpc.EnvSpecSPStub(channel).GetSpec(
                         env_pb2.GetSpecRequest(implementation=self.env_implementation), timeout=self.init_timeout,

@@ -39,6 +39,7 @@ from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.protocol import LocalCall, parse_endpoint
 from cogment_gym.protocol.directory import IMPLEMENTATION_PROPERTY, resolve_with_default_directory
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
+from cogment_gym.protocol.failures import ENVIRONMENT, ORCHESTRATOR
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link, grpc_error
 from cogment_gym.protocol.metadata import TRIAL_ID
 from cogment_gym.protocol.probing import PROBE_TIMEOUT, check_service, rpc_failure
@@ -261,10 +262,10 @@ class TrialConnection:
                 # Now rather than at the first trial: a wrong or dead endpoint is told as such.
                 probe_timeout = min(self._rpc_timeout, PROBE_TIMEOUT)
                 await check_service(lifecycle_channel, "TrialLifecycleSP", f"orchestrator at {self._orchestrator_endpoint}",
-                                    "a Cogment Orchestrator", probe_timeout, self._call_metadata)
+                                    "a Cogment Orchestrator", probe_timeout, self._call_metadata, peer=ORCHESTRATOR)
                 if actor_channel is not lifecycle_channel:
                     await check_service(actor_channel, "ClientActorSP", f"orchestrator's client actor endpoint {self._actor_endpoint}",
-                                        "a Cogment Orchestrator", probe_timeout, self._call_metadata)
+                                        "a Cogment Orchestrator", probe_timeout, self._call_metadata, peer=ORCHESTRATOR)
             if self._spec_override is not None:
                 self.spec = self._spec_override
                 self.implementations = [self.implementation]
@@ -315,10 +316,10 @@ class TrialConnection:
                 ) from None
             if err.code() == grpc.StatusCode.NOT_FOUND:  # the service answered: it is no lost peer
                 raise UnknownImplementationError(f"environment service at {endpoint}: {err.details()}") from None
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):  # EnvironmentUnreachableError, PeerTimeoutError
                 raise rpc_failure(err, f"environment service at {endpoint}", "a cogment_gym environment service",
-                                  timeout or self._rpc_timeout) from None
-            raise grpc_error(err, f"environment service at {endpoint}") from None
+                                  timeout or self._rpc_timeout, peer=ENVIRONMENT) from None
+            raise grpc_error(err, f"environment service at {endpoint}", peer=ENVIRONMENT) from None
         return spec
 
     async def _same_host(self, endpoint: str, spec: env_pb2.EnvSpec) -> str | None:
@@ -369,8 +370,9 @@ class TrialConnection:
             try:
                 reply = await self._lifecycle.StartTrial(request, timeout=self._rpc_timeout, metadata=self._call_metadata)
             except grpc.aio.AioRpcError as err:
-                if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNIMPLEMENTED):
-                    raise rpc_failure(err, f"orchestrator at {self._orchestrator_endpoint}", "a Cogment Orchestrator") from None
+                if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise rpc_failure(err, f"orchestrator at {self._orchestrator_endpoint}", "a Cogment Orchestrator",
+                                      self._rpc_timeout, peer=ORCHESTRATOR) from None
                 if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                     raise AuthenticationError(f"orchestrator at {self._orchestrator_endpoint} refused the call: {err.details()}") from None
                 raise TrialStartError(f"orchestrator at {self._orchestrator_endpoint} refused the trial: {err.code().name}: {err.details()}") from None
@@ -404,7 +406,8 @@ class TrialConnection:
         else:
             assert self._actor_stub is not None
             call = self._actor_stub.RunTrial(metadata=metadata + self._call_metadata)
-        session = ClientSession(Link(call, "orchestrator"), trial_id, self.timeout)
+        where = "orchestrator" if self._orchestrator is not None else f"orchestrator at {self._actor_endpoint}"
+        session = ClientSession(Link(call, where, ORCHESTRATOR), trial_id, self.timeout)
         await session.join(actor_name=actor_name, actor_class=actor_class)
         return session
 
@@ -440,6 +443,9 @@ class TrialConnection:
         for channel in self._channels:
             await channel.close()
         self._channels.clear()
+        # The stubs hold the channels: grpc.aio keeps its poller thread and descriptors while a
+        # channel object lives, closed or not (a closed facade kept in a list would hold them).
+        self._lifecycle = self._actor_stub = None
         if self._host is not None:
             self._host.close()
             self._host = None

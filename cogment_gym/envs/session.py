@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from cogment_gym._proto.cogment.api import common_pb2
-from cogment_gym.errors import PeerLostError, PeerTimeoutError, ProtocolError
+from cogment_gym.errors import OrchestratorLostError, PeerTimeoutError, ProtocolError, TrialFailedError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
 from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT
+from cogment_gym.protocol.failures import ORCHESTRATOR
 from cogment_gym.protocol.links import Link
 from cogment_gym.protocol.local import TIMED_OUT
 
@@ -33,7 +34,14 @@ class TrialEvent:
 
 class ClientSession:
     """A client actor in one trial, on its stream to the Orchestrator (``link``: a gRPC call to
-    ``ClientActorSP.RunTrial``, or an in-process call to an embedded Orchestrator)."""
+    ``ClientActorSP.RunTrial``, or an in-process call to an embedded Orchestrator).
+
+    Errors name the trial and what was awaited. Whatever the topology: the trial failing
+    elsewhere arrives in-band (its END: the environment lost is an
+    :class:`~cogment_gym.errors.EnvironmentLostError`, ...), the Orchestrator's stream breaking
+    is an :class:`~cogment_gym.errors.OrchestratorLostError`, no answer within ``timeout`` a
+    :class:`~cogment_gym.errors.PeerTimeoutError`.
+    """
 
     def __init__(self, link: Link, trial_id: str, timeout: float) -> None:
         self.link = link
@@ -50,7 +58,7 @@ class ClientSession:
 
     async def join(self, *, actor_name: str = "", actor_class: str = "") -> common_pb2.ActorInitialInput:
         output = common_pb2.ActorInitialOutput(actor_name=actor_name) if actor_name else common_pb2.ActorInitialOutput(actor_class=actor_class)
-        await self.link.write(ActorOut(state=NORMAL, init_output=output))
+        await self._write(ActorOut(state=NORMAL, init_output=output), "the init data")
         while True:
             msg = await self._read("the init data")
             if msg.state == NORMAL and msg.HasField("init_input"):
@@ -63,14 +71,23 @@ class ClientSession:
         """The next message but heartbeats (answered); ``what`` (e.g. "an observation") names
         the wait in errors. A message already there costs no timer."""
         while True:
-            msg = await self.link.read_within(self._wait)
+            try:
+                msg = await self.link.read_within(self._wait)
+            except TrialFailedError as err:  # the stream broke: the Orchestrator is gone
+                raise self._named(err, f"while waiting for {what}") from None
             if msg is TIMED_OUT:
-                raise PeerTimeoutError(f"no answer within {self._wait:g} s while waiting for {what} of trial {self.trial_id!r}")
+                raise PeerTimeoutError(
+                    f"no answer within {self._wait:g} s while waiting for {what} of trial {self.trial_id!r} from the orchestrator "
+                    "(the client's timeout)",
+                    peer=ORCHESTRATOR,
+                )
             if msg is None:
                 self.ended = True
-                raise PeerLostError(f"trial {self.trial_id!r}: the orchestrator closed the stream while waiting for {what} of trial {self.trial_id!r}")
+                raise OrchestratorLostError(
+                    f"trial {self.trial_id!r}: the orchestrator ended the stream without ending the trial, while waiting for {what}"
+                )
             if msg.state == HEARTBEAT:
-                await self.link.write(_HEARTBEAT)
+                await self._write(_HEARTBEAT, "a heartbeat")
                 continue
             if msg.state == END:
                 self.ended = True
@@ -79,6 +96,20 @@ class ClientSession:
                 named = failure.summary.startswith(f"trial {self.trial_id!r}")
                 raise failure.to_exception("" if named else self.trial_id)
             return msg
+
+    async def _write(self, message: ActorOut, what: str) -> None:
+        try:
+            await self.link.write(message)
+        except TrialFailedError as err:  # the stream broke: the Orchestrator is gone
+            raise self._named(err, f"while sending {what}") from None
+
+    def _named(self, err: TrialFailedError, when: str) -> TrialFailedError:
+        """``err`` (a stream error, typed by the link), of the same type, naming the trial and
+        the wait."""
+        try:
+            return type(err)(f"trial {self.trial_id!r}: {err}, {when}", failure=err.failure, peer=err.peer or None)
+        except TypeError:  # a constructor of its own: keep it as it is
+            return err
 
     def _unexpected(self, msg: common_pb2.ActorRunTrialInput, wanted: str) -> None:
         raise ProtocolError(f"trial {self.trial_id!r}: expected {wanted}, got state {msg.state} {msg.WhichOneof('data')}")
@@ -94,7 +125,7 @@ class ClientSession:
                 if kind == "observation":
                     self.tick = msg.observation.tick_id
                     if self.ending:
-                        await self.link.write(_LAST_ACK)
+                        await self._write(_LAST_ACK, "LAST_ACK")
                     return TrialEvent(msg.observation, rewards, self.ending)
                 if kind == "reward":
                     rewards.append(msg.reward)
@@ -110,7 +141,10 @@ class ClientSession:
         action = message.action  # filled in place: no copy of the content
         action.tick_id = self.tick
         action.content = content
-        await self.link.write(message)
+        try:  # inline (no _write coroutine): once per step
+            await self.link.write(message)
+        except TrialFailedError as err:  # the stream broke: the Orchestrator is gone
+            raise self._named(err, f"while sending the action of tick {self.tick}") from None
 
     async def await_end(self, timeout: float) -> bool:
         """After the final observation: wait (at most ``timeout`` s) for END; True if it came.

@@ -851,7 +851,7 @@ def _named(err: BaseException, index: int, label: str | None = None) -> BaseExce
         if hasattr(err, "add_note"):
             err.add_note(f"raised by {label}")
     else:
-        for attr in ("failure", "path"):
+        for attr in ("failure", "path", "peer"):
             if hasattr(err, attr):
                 setattr(named, attr, getattr(err, attr))
     try:

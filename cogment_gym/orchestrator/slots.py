@@ -26,6 +26,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
+from cogment_gym.protocol.failures import ACTOR
 
 from cogment_gym.protocol.local import EMPTY, TIMED_OUT
 
@@ -313,7 +314,7 @@ class ActorSlot:
         self.available = False
         self.missing_reason = str(reason)
         if not self.params.optional and not trial.ending:
-            raise Failed(Failure(FailureKind.PEER_LOST.value, f"required {self.description} is gone: {reason}", f"trial {trial.id!r}"))
+            raise Failed(Failure(FailureKind.PEER_LOST.value, f"required {self.description} is gone: {reason}", f"trial {trial.id!r}", peer=ACTOR))
 
     # ------------------------------------------------------------------ what the actor is owed
 

@@ -16,6 +16,7 @@ import grpc
 from cogment_gym._proto.cogment.api import agent_pb2_grpc, datalog_pb2_grpc, environment_pb2_grpc, hooks_pb2_grpc
 from cogment_gym.errors import EndpointError, EndpointUnreachableError
 from cogment_gym.protocol import LocalCall, parse_endpoint
+from cogment_gym.protocol.failures import ACTOR, ENVIRONMENT, FailureKind, error_class
 from cogment_gym.protocol.links import GRPC_OPTIONS, Link
 from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 
@@ -76,22 +77,30 @@ class Connector:
             self._channels[target] = channel
         return channel
 
-    def _open(self, endpoint: str, local: dict[str, Handler], stub: Callable[[grpc.aio.Channel], Any], metadata: tuple[tuple[str, str], ...], description: str) -> Link:
+    def _open(
+        self, endpoint: str, local: dict[str, Handler], stub: Callable[[grpc.aio.Channel], Any], metadata: tuple[tuple[str, str], ...], description: str,
+        peer: str = "",
+    ) -> Link:
         parsed = parse_endpoint(endpoint)
         if parsed.scheme == "local":
             handler = local.get(parsed.address)
             if handler is None:
-                raise EndpointUnreachableError(f"{description}: nothing is registered at {endpoint}")
+                raise error_class(FailureKind.UNREACHABLE.value, peer)(f"{description}: nothing is registered at {endpoint}", peer=peer or None)
             return Link(LocalCall(handler, metadata, description), description)
         if parsed.scheme == "client":
             raise EndpointError(f"{description}: {endpoint} is not a service endpoint")
         return Link(stub(self.channel(endpoint)).RunTrial(metadata=metadata + self.security.call_metadata), description)
 
     def environment(self, endpoint: str, metadata: tuple[tuple[str, str], ...], description: str) -> Link:
-        return self._open(endpoint, self._local_envs, environment_pb2_grpc.EnvironmentSPStub, metadata, description)
+        """A RunTrial stream to an environment; its failures are EnvironmentLostError / ...UnreachableError."""
+        link = self._open(endpoint, self._local_envs, environment_pb2_grpc.EnvironmentSPStub, metadata, description, ENVIRONMENT)
+        link.peer = ENVIRONMENT
+        return link
 
     def service_actor(self, endpoint: str, metadata: tuple[tuple[str, str], ...], description: str) -> Link:
-        return self._open(endpoint, self._local_actors, agent_pb2_grpc.ServiceActorSPStub, metadata, description)
+        link = self._open(endpoint, self._local_actors, agent_pb2_grpc.ServiceActorSPStub, metadata, description, ACTOR)
+        link.peer = ACTOR
+        return link
 
     def datalog(self, endpoint: str, metadata: tuple[tuple[str, str], ...]) -> Any:
         parsed = parse_endpoint(endpoint)

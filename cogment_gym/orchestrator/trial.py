@@ -48,11 +48,12 @@ from cogment_gym.errors import (
     TrialFailedError,
 )
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
+from cogment_gym.protocol.failures import ACTOR, failure_from_link_error
 from cogment_gym.protocol.deadlines import Watchdog, within
 from cogment_gym.protocol.local import EMPTY
 from cogment_gym.protocol.metadata import TRIAL_ID
 
-from cogment_gym.orchestrator.slots import NO_ACTION, UNBOUNDED_WAIT, ActorSlot, Failed, is_client_endpoint, kind_of
+from cogment_gym.orchestrator.slots import NO_ACTION, UNBOUNDED_WAIT, ActorSlot, Failed, is_client_endpoint
 
 if TYPE_CHECKING:
     from cogment_gym.orchestrator.datalog import DatalogWriter
@@ -260,14 +261,14 @@ class Trial:
                     if self._watched is not None:
                         self._unresponsive.append(self._watched)
                     self._unresponsive.extend(self._gathering)
-                    failure = Failure(FailureKind.TIMEOUT.value, watchdog.expired, f"trial {self.id!r}", "PeerTimeoutError")
+                    peer = self._watched.peer if self._watched is not None else ACTOR if self._gathering else ""
+                    failure = Failure(FailureKind.TIMEOUT.value, watchdog.expired, f"trial {self.id!r}", "PeerTimeoutError", peer=peer)
                 else:
                     failure = self.failure or Failure(FailureKind.TERMINATED.value, "the trial was cancelled (the orchestrator is shutting down)", f"trial {self.id!r}")
             except Failed as failed:
                 failure = failed.failure
-            except (PeerLostError, EndpointUnreachableError, PeerTimeoutError, AuthenticationError) as err:
-                kind = kind_of(err)
-                failure = Failure(kind.value, str(err), f"trial {self.id!r}", type(err).__name__)
+            except (PeerLostError, EndpointUnreachableError, PeerTimeoutError, AuthenticationError) as err:  # a link's: typed by its peer
+                failure = failure_from_link_error(err, origin=f"trial {self.id!r}", waiting_for=watchdog.waiting_for)
             except TrialFailedError as err:
                 failure = failure_from_exception(err, origin=f"trial {self.id!r}", kind=FailureKind.OTHER)
             except Exception as err:  # a bug here must still end the trial for everyone
@@ -352,7 +353,7 @@ class Trial:
         while True:
             msg = await link.read()
             if msg is None:
-                raise PeerLostError(f"{link.description} closed its stream during init")
+                raise link.lost("closed its stream during init")
             if msg.state == HEARTBEAT:
                 await link.write(_ENV_HEARTBEAT)
             elif msg.state == NORMAL and msg.HasField("init_output"):
@@ -395,7 +396,7 @@ class Trial:
                         await slot.drain()
                 continue
             if msg is None:
-                raise PeerLostError(f"{link.description} closed its stream")
+                raise link.lost("closed its stream")
             state = msg.state
             if state == NORMAL:
                 kind = msg.WhichOneof("data")

@@ -80,6 +80,11 @@ class Watchdog:
     def disarm(self) -> None:
         self._deadline = None
 
+    @property
+    def waiting_for(self) -> str:
+        """What the armed deadline waits for ("" when disarmed)."""
+        return self._what if self._deadline is not None else ""
+
     def close(self) -> None:
         """Disarm and drop the timer."""
         self._deadline = None

@@ -35,6 +35,7 @@ import grpc
 from cogment_gym._proto.cogment.api import directory_pb2, directory_pb2_grpc
 from cogment_gym.errors import DirectoryError, EndpointUnreachableError
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT, EndpointError, parse_endpoint
+from cogment_gym.protocol.links import GRPC_OPTIONS
 
 __all__ = [
     "ACTOR_CLASS_PROPERTY",
@@ -204,7 +205,7 @@ class DirectoryClient:
 
     def _stub(self) -> directory_pb2_grpc.DirectorySPStub:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._target)
+            self._channel = grpc.aio.insecure_channel(self._target, options=GRPC_OPTIONS)
         return directory_pb2_grpc.DirectorySPStub(self._channel)
 
     def _metadata(self, token: str = "") -> tuple[tuple[str, str], ...]:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import grpc
 
+from cogment_gym.protocol.links import KEEPALIVE_OPTIONS
 from cogment_gym.protocol.runtime import BackgroundLoop
 from cogment_gym.protocol.security import NO_SECURITY, Security, bind, new_server
 
@@ -25,6 +26,9 @@ GRPC_SERVER_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
+    # Pings to clients that went silent, and the policy that accepts our clients' pings
+    # (protocol/links.py says why and what bound they give).
+    *KEEPALIVE_OPTIONS,
 ]
 
 
