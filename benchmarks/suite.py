@@ -18,7 +18,9 @@ CogmentVectorEnv(N) for N = 1, 8, 16, 32 with the env service in another process
 ``--serve``) and the Orchestrator embedded; CogmentVectorEnv(32) as batched trials (one trial of 32
 sub-envs; four of 8), same service. Clients are given the service's TCP endpoint and, by default,
 run their trials over the unix socket the service announces; "TCP only" rows turn that off
-(``COGMENT_GYM_LOCAL_SOCKET=0``). CogmentVectorEnv(16) with the Orchestrator in a third
+(``COGMENT_GYM_LOCAL_SOCKET=0``); "env calls on the loop" rows serve with ``env_threads=False``
+(each env's reset/step on the service's event loop, as before env threads: what the hand-over to
+an env's own thread costs, per step, is the difference). CogmentVectorEnv(16) with the Orchestrator in a third
 process (``cogment-gym orchestrator``), whose CPU time per tick is what "orch CPU/tick" reports.
 Floors: N grpc.aio streams to an echo process in lock-step with raw bytes of a step's size (every
 request written, then every reply awaited at once), and one stream with the sizes of a batched
@@ -110,11 +112,12 @@ MESSAGE_SIZES = {"cartpole": (40, 85), "image": (40, 21235)}
 BATCHED_MESSAGE_SIZES = {"cartpole": (289, 911), "image": (289, 677782)}
 
 
-def serve_main(key: str) -> int:
-    """``--serve KEY``: serve the env in this process until SIGTERM; print the endpoint first."""
+def serve_main(key: str, inline: bool = False) -> int:
+    """``--serve KEY``: serve the env in this process until SIGTERM; print the endpoint first.
+    ``inline``: env calls on the service's event loop (``env_threads=False``)."""
     import cogment_gym
 
-    server = cogment_gym.serve({ENV_IDS[key]: ENV_IDS[key]})
+    server = cogment_gym.serve({ENV_IDS[key]: ENV_IDS[key]}, env_threads=not inline)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -261,6 +264,9 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
     from cogment_gym.envs import CogmentVectorEnv
 
     serve = [sys.executable, str(Path(__file__).resolve()), "--serve", spec["env"]]
+    if kind.endswith("_inline"):  # the service runs env calls on its event loop
+        serve.append("--inline")
+        kind = kind[: -len("_inline")]
     if kind.endswith("_tcp"):  # the client ignores the service's same-host unix socket
         os.environ["COGMENT_GYM_LOCAL_SOCKET"] = "0"
         kind = kind[: -len("_tcp")]
@@ -354,8 +360,10 @@ def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     if has_sb3:
         rows.append(("subproc", "SB3 SubprocVecEnv(16)", 16))
     rows.append(("cogment_env", "CogmentEnv (1 trial)", 1))
+    rows.append(("cogment_env_inline", "CogmentEnv (1 trial), env calls on the loop", 1))
     rows += [("cogment_vector", f"CogmentVectorEnv({n})", n) for n in sizes]
     rows.append(("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32))
+    rows.append(("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32))
     if not quick:
         rows.append(("cogment_batched8", "CogmentVectorEnv(32): 4 batched trials of 8", 32))
         rows.append(("cogment_batched32_tcp", "CogmentVectorEnv(32): 1 batched trial of 32, TCP only", 32))
@@ -377,10 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default="0,1,2", help="which groups to run, by index (default: %(default)s)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--echo", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve_main(args.serve)
+        return serve_main(args.serve, args.inline)
     if args.echo is not None:
         serve_echo("127.0.0.1:0", args.echo)
         return 0
@@ -466,6 +475,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"     {env_key}/{policy}: best possible batched trial of 32 here = bare round trip + SyncVectorEnv(32)'s "
                       f"stepping = {best:,.0f} steps/s = {best / async32['rate']:.2f}x AsyncVectorEnv(32), "
                       f"{best / sync32['rate']:.2f}x SyncVectorEnv(32)")
+    for _, env_key, policy in groups:
+        for kind, n, what in (("cogment_env", 1, "CogmentEnv (1 trial)"), ("cogment_batched32", 32, "batched trial of 32")):
+            threaded, inline = results.get((env_key, policy, kind, n)), results.get((env_key, policy, kind + "_inline", n))
+            if threaded and inline:
+                # The hand-over of each reset/step to the env's own thread, per tick (n env steps).
+                cost = n * 1e6 * (1 / threaded["rate"] - 1 / inline["rate"])
+                print(f"     {env_key}/{policy}: env calls off the loop, {what}: {threaded['rate'] / inline['rate']:.2f}x the steps/s "
+                      f"of env calls on the loop, {cost:+.0f} µs per tick")
     short, long_ = results.get(("cartpole", "random", "cogment_vector", 16)), results.get(("cartpole", "balance", "cogment_vector", 16))
     if short and long_:
         value = short["rate"] / long_["rate"]

@@ -26,6 +26,7 @@ __all__ = [
     "TrialFailedError",
     "InvalidActionError",
     "EnvironmentFailedError",
+    "EnvironmentTimeoutError",
     "ActorFailedError",
     "PeerLostError",
     "PeerTimeoutError",
@@ -147,6 +148,19 @@ class PeerLostError(TrialFailedError, ConnectionError):
 
 class PeerTimeoutError(TrialFailedError, TimeoutError):
     """A peer did not answer before its deadline."""
+
+
+class EnvironmentTimeoutError(EnvironmentFailedError, PeerTimeoutError):
+    """A served environment's ``reset`` / ``step`` (render included) did not return within the
+    service's ``step_timeout`` (``serve(..., step_timeout=...)``). Only that trial fails; the
+    service abandons that env instance and never reuses it. The message names the environment,
+    the call, the trial and the deadline; the remote traceback is where the env hangs.
+
+    Both an :class:`EnvironmentFailedError` (the env's own code is what failed, and like an env
+    that raised, the instance is discarded: ``except EnvironmentFailedError`` code that restarts
+    on env failures catches it) and a :class:`PeerTimeoutError` (a deadline passed: one timeout
+    type for every deadline, and a builtin ``TimeoutError``).
+    """
 
 
 class EndpointUnreachableError(TrialFailedError, ConnectionError):

@@ -155,6 +155,8 @@ def test_run_against_a_served_environment(capsys: pytest.CaptureFixture[str]) ->
         (["run", "CartPole-v1", "--episodes", "0"], "--episodes"),
         (["serve", "CartPole-v1", "--kwargs", "[1]"], "--kwargs"),
         (["serve", "CartPole-v1", "--port", "70000"], "--port"),
+        (["serve", "CartPole-v1", "--step-timeout", "0"], "--step-timeout"),
+        (["serve", "CartPole-v1", "--step-timeout", "soon"], "--step-timeout"),
         (["bogus"], "bogus"),
     ],
 )

@@ -21,6 +21,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import StepResult, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
+from cogment_gym.adapters.pool import Instance, PooledTrial
 from cogment_gym.codec import array_to_tensor, decode, encode, encode_info, parse_message
 from cogment_gym.codec.returns import vector_returns
 from cogment_gym.errors import MalformedMessageError, TrialSetupError
@@ -31,10 +32,14 @@ __all__ = ["MAX_BATCH", "BatchedGymTrial"]
 MAX_BATCH = 4096
 
 
-class BatchedGymTrial:
-    """``num_envs`` env instances of one implementation playing one trial for one actor."""
+class BatchedGymTrial(PooledTrial):
+    """``num_envs`` env instances of one implementation playing one trial for one actor, all on
+    one thread (one hand-over per tick for all of them), pooled together."""
+
+    impl: Implementation
 
     def __init__(self, impl: Implementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
+        super().__init__()
         self.actor_name = single_actor_name(impl, actors)
         n = config.num_envs
         if not 0 < n <= MAX_BATCH:
@@ -56,18 +61,15 @@ class BatchedGymTrial:
         self.action_space = batch_space(impl.action_space, n)
         self._obs: Any = create_empty_array(impl.observation_space, n=n, fn=np.zeros)
         self._autoreset = np.zeros(n, dtype=np.bool_)
-        self.failed = False
-        self._closed = False
-        # Sub-environment i's instance is kept for "<key>/<i>" between this client's trials.
-        self.keys = [f"{config.instance_key}/{i}" if config.instance_key else "" for i in range(n)]
+        # The n envs are kept together for the client's key between its trials (sub-environment
+        # i gets the same instance back, so unseeded resets continue their generators).
+        self.render_mode = None
+        self.instance_key = config.instance_key
+        self.count = n
         self.envs: list[gym.Env[Any, Any]] = []
-        try:
-            for key in self.keys:
-                self.envs.append(impl.acquire(None, key))
-        except BaseException:
-            self.failed = True
-            self.close()
-            raise
+
+    def _opened(self, instance: Instance) -> None:
+        self.envs = instance.envs
 
     def _payload(
         self, obs: list[Any], rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray,
@@ -139,13 +141,3 @@ class BatchedGymTrial:
             self._autoreset = terminations | truncations
         payload = self._payload(obs, rewards, terminations, truncations, infos, ends)
         return StepResult(payload, float(rewards.sum()), False, False)
-
-    def close(self) -> None:
-        """Return the envs to the pool, or discard them if the trial failed. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        # Without keys, reversed: the pool hands out its last-released instance first, so that a
-        # lone client's next batched trial still gets the same instances in the same order.
-        for env, key in reversed(list(zip(self.envs, self.keys))):
-            self.impl.give_back(env, None, key, failed=self.failed)

@@ -1,6 +1,7 @@
 """One trial of a single-agent Gymnasium environment: reset, decode actions, step, encode.
 
-Knows nothing of streams; the servicer drives it.
+Knows nothing of streams; the servicer drives it, running its env calls on its instance's
+thread (:class:`~cogment_gym.adapters.pool.PooledTrial`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.hosting import Implementation
+from cogment_gym.adapters.pool import Instance, PooledTrial
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message
 from cogment_gym.codec.returns import encode_returns, flag_summary
 from cogment_gym.errors import TrialSetupError
@@ -50,10 +52,13 @@ def reset_arguments(config: env_pb2.EnvConfig) -> tuple[int | None, dict[str, An
     return seed, options
 
 
-class GymTrial:
+class GymTrial(PooledTrial):
     """A Gymnasium env playing one trial for one actor."""
 
+    impl: Implementation
+
     def __init__(self, impl: Implementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
+        super().__init__()
         self.impl = impl
         self.actor_name = single_actor_name(impl, actors)
         self.render_mode = config.render_mode or None
@@ -61,9 +66,10 @@ class GymTrial:
         self.send_reward_messages = not config.omit_reward_messages
         self.seed, self.options = reset_arguments(config)
         self.instance_key = config.instance_key
-        self.env: gym.Env = impl.acquire(self.render_mode, self.instance_key)
-        self.failed = False
-        self._closed = False
+        self.env: gym.Env = None  # type: ignore[assignment]  # set by open()
+
+    def _opened(self, instance: Instance) -> None:
+        self.env = instance.env
 
     def _payload(self, obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any]) -> StepResult:
         msg = env_pb2.ObservationPayload()
@@ -73,10 +79,12 @@ class GymTrial:
         if info:
             msg.info.CopyFrom(encode_info(info))
         if self.render_mode == "rgb_array":
+            self.note("render")
             frame = self.env.render()
             if frame is not None:
                 array_to_tensor(np.asarray(frame), msg.frame)
         elif self.render_mode == "ansi":
+            self.note("render")
             text = self.env.render()
             if text is not None:
                 msg.text_frame = str(text)
@@ -92,16 +100,8 @@ class GymTrial:
         return decode(self.impl.action_space, payload.value, f"action of actor {self.actor_name!r}")
 
     def step(self, action: Any, force_truncate: bool = False) -> StepResult:
+        """On the instance's thread (see :meth:`PooledTrial.run`), as :meth:`reset`."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         if force_truncate and not flag_summary(terminated, "terminated") and not flag_summary(truncated, "truncated"):
             truncated = True
         return self._payload(obs, reward, terminated, truncated, info)
-
-    def close(self) -> None:
-        """Return the env to the pool, or discard it if it failed. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self.impl.give_back(self.env, self.render_mode, self.instance_key, failed=self.failed)
-
-

@@ -1,9 +1,9 @@
 """What an environment server hosts: implementations and their specs.
 
 An *implementation* is one kind of environment a server can run trials of, named as Cogment's
-``EnvironmentParams.implementation`` names it. Each trial gets its own env instance; instances
-are pooled per render mode and reused by later trials (every trial starts with ``reset``; see
-:mod:`cogment_gym.adapters.pool`).
+``EnvironmentParams.implementation`` names it. Each trial gets its own env instance, which lives
+on a thread of its own; instances are pooled per render mode and reused by later trials (every
+trial starts with ``reset``; see :mod:`cogment_gym.adapters.pool`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import gymnasium as gym
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters import pettingzoo_trial
 from cogment_gym.adapters.pettingzoo_trial import PettingZooImplementation
-from cogment_gym.adapters.pool import EnvPool, factory_accepts_render_mode, metadata_message
+from cogment_gym.adapters.env_thread import EnvCalls, EnvThread, InlineCalls, env_thread_name
+from cogment_gym.adapters.pool import CLOSE_TIMEOUT, EnvPool, Instance, close_envs, factory_accepts_render_mode, join_threads, metadata_message
 from cogment_gym.codec import space_to_proto
 from cogment_gym.errors import UnknownImplementationError
 from cogment_gym.extras import missing_for_source
@@ -38,13 +39,22 @@ class Implementation(EnvPool):
     """One hosted Gymnasium environment: how to make instances, and its spec.
 
     Args:
-        probe: an instance the factory already made (it is pooled, not made twice).
+        probe: an instance the factory already made (it is pooled, not made twice), with its thread.
+        env_threads: each instance on a thread of its own (see :class:`~cogment_gym.adapters.pool.EnvPool`).
     """
 
     multi_agent = False
 
-    def __init__(self, name: str, source: EnvSource, env_kwargs: Mapping[str, Any] | None = None, *, probe: gym.Env | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        name: str,
+        source: EnvSource,
+        env_kwargs: Mapping[str, Any] | None = None,
+        *,
+        probe: Instance | None = None,
+        env_threads: bool = True,
+    ) -> None:
+        super().__init__(env_threads=env_threads)
         self.name = name
         self._kwargs = dict(env_kwargs or {})
         self._source = source
@@ -61,7 +71,16 @@ class Implementation(EnvPool):
         else:
             raise TypeError(f"implementation {name!r}: expected a Gymnasium id or an env factory, got {source!r}")
         if probe is None:
-            probe = self._make(None)
+            probe = self.create(None)
+        try:
+            self._describe(probe.env)
+        except BaseException:
+            self.discard(probe)
+            raise
+        self.release(probe, None)
+
+    def _describe(self, probe: gym.Env) -> None:
+        name = self.name
         self.observation_space = probe.observation_space
         self.action_space = probe.action_space
         self.metadata = dict(getattr(probe, "metadata", {}) or {})
@@ -82,7 +101,6 @@ class Implementation(EnvPool):
             gym_id=self.gym_spec.id if self.gym_spec is not None else "",
             max_episode_steps=(self.gym_spec.max_episode_steps or 0) if self.gym_spec is not None else 0,
         )
-        self.release(probe, None)
 
     def _make(self, render_mode: str | None) -> gym.Env:
         return self._maker(render_mode)
@@ -123,6 +141,8 @@ class EnvHost:
             ``env()`` (AEC), a factory's own API.
         max_agents: PettingZoo environments without ``possible_agents`` (agents generated during
             the episode): the number of agent slots their spec offers.
+        env_threads: every env instance on a thread of its own, off the server's event loop
+            (default); False: env calls run in the calling thread (see :mod:`env_thread`).
     """
 
     def __init__(
@@ -132,7 +152,9 @@ class EnvHost:
         *,
         api: str | None = None,
         max_agents: int | None = None,
+        env_threads: bool = True,
     ) -> None:
+        self.env_threads = env_threads
         if isinstance(envs, Mapping):
             sources = dict(envs)
             if not sources:
@@ -144,7 +166,9 @@ class EnvHost:
         self.implementations: dict[str, AnyImplementation] = {}
         try:
             for name, source in sources.items():
-                self.implementations[name] = make_implementation(name, source, env_kwargs, api=api, max_agents=max_agents)
+                self.implementations[name] = make_implementation(
+                    name, source, env_kwargs, api=api, max_agents=max_agents, env_threads=env_threads
+                )
         except BaseException:
             self.close()
             raise
@@ -164,9 +188,10 @@ class EnvHost:
             )
         return impl
 
-    def close(self) -> None:
-        for impl in self.implementations.values():
-            impl.close()
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Close every idle env instance, waiting at most ``timeout`` s in all (see :meth:`EnvPool.close`)."""
+        threads = [calls for impl in self.implementations.values() for calls in impl.shut()]
+        join_threads(threads, timeout)
 
 
 def make_implementation(
@@ -176,38 +201,50 @@ def make_implementation(
     *,
     api: str | None = None,
     max_agents: int | None = None,
+    env_threads: bool = True,
 ) -> AnyImplementation:
     """A Gymnasium or a PettingZoo implementation, whichever ``source`` makes.
 
     Strings: a Gymnasium id if registered (or ``module:Id``), else an importable PettingZoo
     module path (a ``pettingzoo.`` path without PettingZoo installed raises
-    :class:`~cogment_gym.errors.MissingExtraError`, naming the extra). Factories: called once to see what they make (that instance is pooled).
+    :class:`~cogment_gym.errors.MissingExtraError`, naming the extra). Factories: called once, on
+    the thread the instance will live on, to see what they make (that instance is pooled).
     """
     if api is not None and api not in ("aec", "parallel"):
         raise ValueError(f"api must be 'aec', 'parallel' or None, got {api!r}")
     if isinstance(source, str):
         if source not in gym.registry and ":" not in source:
             if pettingzoo_trial.find_module(source) is not None:
-                return pettingzoo_trial.PettingZooImplementation(name, source, env_kwargs, api=api, max_agents=max_agents)
+                return pettingzoo_trial.PettingZooImplementation(
+                    name, source, env_kwargs, api=api, max_agents=max_agents, env_threads=env_threads
+                )
             missing = missing_for_source(source)  # a PettingZoo path without the extra: say which
             if missing is not None:
                 raise missing
-        return Implementation(name, source, env_kwargs)
+        return Implementation(name, source, env_kwargs, env_threads=env_threads)
     if isinstance(source, gym.Env) or not callable(source):
-        return Implementation(name, source, env_kwargs)  # raises the usual TypeError
-    probe = source(**dict(env_kwargs or {}))
+        return Implementation(name, source, env_kwargs, env_threads=env_threads)  # raises the usual TypeError
+    calls: EnvCalls = EnvThread(env_thread_name(name)) if env_threads else InlineCalls(env_thread_name(name))
+    kwargs = dict(env_kwargs or {})
     try:
-        if pettingzoo_trial.is_pettingzoo_env(probe):
-            return pettingzoo_trial.PettingZooImplementation(name, source, env_kwargs, api=api, max_agents=max_agents, probe=probe)
-        if not isinstance(probe, gym.Env):
+        env = calls.run("__init__", lambda: source(**kwargs))
+    except BaseException:
+        calls.close()
+        raise
+    probe = Instance([env], calls)
+    try:
+        if pettingzoo_trial.is_pettingzoo_env(env):
+            return pettingzoo_trial.PettingZooImplementation(
+                name, source, env_kwargs, api=api, max_agents=max_agents, probe=probe, env_threads=env_threads
+            )
+        if not isinstance(env, gym.Env):
             raise TypeError(
-                f"implementation {name!r}: the factory returned {type(probe).__name__}, not a gymnasium.Env "
+                f"implementation {name!r}: the factory returned {type(env).__name__}, not a gymnasium.Env "
                 "(nor a PettingZoo AECEnv / ParallelEnv)"
             )
-        return Implementation(name, source, env_kwargs, probe=probe)
+        return Implementation(name, source, env_kwargs, probe=probe, env_threads=env_threads)
     except BaseException:
-        try:
-            probe.close()
-        except Exception:
-            logger.debug("closing the probe env of %r failed", name, exc_info=True)
+        if not calls.closed:  # (an implementation discards a probe that fails to describe itself)
+            calls.submit("close", close_envs, probe.envs, name)
+            calls.close()
         raise

@@ -28,7 +28,7 @@ import numpy as np
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.adapters.pool import EnvPool, factory_accepts_render_mode, metadata_message
+from cogment_gym.adapters.pool import EnvPool, Instance, PooledTrial, factory_accepts_render_mode, metadata_message
 from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message, space_to_proto
 from cogment_gym.codec.returns import encode_returns, flag_summary
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, NoActionError, TrialSetupError
@@ -125,7 +125,8 @@ class PettingZooImplementation(EnvPool):
         api: ``"aec"`` / ``"parallel"``: the API to serve (converting if needed); None: the
             module's ``env()`` (AEC) or the factory's own API.
         max_agents: agent slots offered when the environment has no ``possible_agents``.
-        probe: an instance the factory already made.
+        probe: an instance the factory already made, with its thread.
+        env_threads: each instance on a thread of its own (see :class:`EnvPool`).
     """
 
     multi_agent = True
@@ -138,9 +139,10 @@ class PettingZooImplementation(EnvPool):
         *,
         api: str | None = None,
         max_agents: int | None = None,
-        probe: Any = None,
+        probe: Instance | None = None,
+        env_threads: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(env_threads=env_threads)
         self.name = name
         self._kwargs = dict(env_kwargs or {})
         if isinstance(source, str):
@@ -155,21 +157,33 @@ class PettingZooImplementation(EnvPool):
             self.gym_id = source
         elif callable(source):
             self._factory = source
-            self.api = api or (_native_api(probe) if probe is not None else "")
+            self.api = api or (_native_api(probe.env) if probe is not None else "")
             self.gym_id = ""
         else:
             raise TypeError(f"implementation {name!r}: expected a PettingZoo module path or an env factory, got {source!r}")
         if probe is None:
-            probe = self._construct(None)
-        if not self.api:
-            self.api = _native_api(probe)
+            calls = self.new_calls()
+            made: list[Any] = []
+            try:
+                made.append(calls.run("__init__", self._construct, None))
+            except BaseException:
+                calls.close()
+                raise
+            probe = Instance(made, calls)
         try:
-            probe = _convert(probe, self.api)
-            self._describe(probe, max_agents)
+            # On the probe's thread: describing may reset it (spaces known only once reset).
+            probe.envs[0] = probe.calls.run("describe", self._convert_and_describe, probe.env, max_agents)
         except BaseException:
-            probe.close()
+            self.discard(probe)
             raise
         self.release(probe, None)
+
+    def _convert_and_describe(self, probe: Any, max_agents: int | None) -> Any:
+        if not self.api:
+            self.api = _native_api(probe)
+        probe = _convert(probe, self.api)
+        self._describe(probe, max_agents)
+        return probe
 
     def _construct(self, render_mode: str | None) -> Any:
         if render_mode is None:
@@ -265,10 +279,13 @@ class _NoAction:
 NO_ACTION = _NoAction()
 
 
-class PettingZooTrial:
+class PettingZooTrial(PooledTrial):
     """A PettingZoo environment playing one trial; one actor per agent (or per agent slot)."""
 
+    impl: PettingZooImplementation
+
     def __init__(self, impl: PettingZooImplementation, actors: Sequence[common_pb2.TrialActor], config: env_pb2.EnvConfig) -> None:
+        super().__init__()
         self.impl = impl
         names = [a.name for a in actors]
         if len(set(names)) != len(names):
@@ -303,9 +320,10 @@ class PettingZooTrial:
         self._obs_spaces: dict[str, gym.Space[Any]] = {}
         self._act_spaces: dict[str, gym.Space[Any]] = {}
         self.instance_key = config.instance_key
-        self.env: Any = impl.acquire(self.render_mode, self.instance_key)
-        self.failed = False
-        self._closed = False
+        self.env: Any = None  # set by open()
+
+    def _opened(self, instance: Instance) -> None:
+        self.env = instance.env
 
     # ------------------------------------------------------------------ spaces and slots
 
@@ -478,6 +496,7 @@ class PettingZooTrial:
             state = encode(self.impl.state_space, self.env.state(), "state", bounds=False)  # type: ignore[arg-type]
         frame: Any = None
         if self.render_mode in ("rgb_array", "ansi"):
+            self.note("render")
             frame = self.env.render()
         payloads: list[bytes] = []
         actors_map: list[int] = []
@@ -530,13 +549,6 @@ class PettingZooTrial:
                 msg.text_frame = frame
             else:
                 array_to_tensor(np.asarray(frame), msg.frame)
-
-    def close(self) -> None:
-        """Return the env to the pool, or discard it if it failed. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self.impl.give_back(self.env, self.render_mode, self.instance_key, failed=self.failed)
 
 
 def observation_set(tick: int, output: TickOutput) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 import uuid
 import weakref
@@ -15,8 +14,8 @@ import grpc
 from cogment_gym._proto.cogment.api import environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2_grpc
 from cogment_gym.adapters.hosting import EnvHost, EnvSource
-from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer
-from cogment_gym.adapters.sockets import SOCKET_DIR_PREFIX, SOCKET_NAME
+from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer, check_step_timeout
+from cogment_gym.adapters.sockets import SOCKET_DIR_PREFIX, SOCKET_NAME, track_socket_directory, untrack_socket_directory
 from cogment_gym.adapters.workers import EnvWorkers
 from cogment_gym.protocol.security import NO_SECURITY, Security
 from cogment_gym.protocol.serving import GRPC_SERVER_OPTIONS, BackgroundServer, bind_address, serve_until_signal
@@ -52,11 +51,14 @@ class EnvServer(BackgroundServer):
         self._local_socket = local_socket
         self._socket_cleanup: weakref.finalize | None = None
         self.local_endpoint = ""
+        self._socket_directory = ""
         self.service_id = uuid.uuid4().hex
         if security.root_cert is not None and not security.serves_tls:  # an env server dials nothing
             logger.warning("serve(): security has a root_cert but no private_key/cert_chain: the service serves plaintext "
                            "and checks no client certificate")
         super().__init__(address, thread_name="cogment-gym-env-server", security=security, directory=directory, directory_token=directory_token)
+        if self._socket_directory:  # here, in the caller's thread: a signal handler may be set only in the main one
+            track_socket_directory(self._socket_directory)
 
     def _directory_services(self) -> list[tuple[int, Mapping[str, str]]]:
         """One environment registration per implementation (``__implementation``), as the SDK does."""
@@ -83,8 +85,9 @@ class EnvServer(BackgroundServer):
         except OSError as err:  # the fast path is optional: TCP serves everyone anyway
             logger.info("no same-host unix socket for %s: %s", endpoint, err)
             return
-        # Removed by stop(), or when this server is collected or the interpreter exits without it.
-        self._socket_cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
+        # Removed by stop(), or when this server is collected or the interpreter exits without
+        # it, or by SIGTERM (see track_socket_directory, called once this server runs).
+        self._socket_cleanup = weakref.finalize(self, untrack_socket_directory, directory)
         try:
             _, local = bind_address(server, f"unix:{os.path.join(directory, SOCKET_NAME)}", self.security)
         except OSError as err:
@@ -92,6 +95,7 @@ class EnvServer(BackgroundServer):
             self._socket_cleanup()
             return
         self.local_endpoint = self._spec_servicer.local_endpoint = local
+        self._socket_directory = directory
 
     def _started(self, endpoint: str) -> None:
         logger.info("serving %s at %s", list(self.host.implementations), endpoint)
@@ -121,6 +125,8 @@ def serve(
     max_agents: int | None = ...,
     local_socket: bool = ...,
     security: Security | None = ...,
+    step_timeout: float | None = ...,
+    env_threads: bool = ...,
     workers: Literal[1] = ...,
     directory: str | None = ...,
     **servicer_options: Any,
@@ -139,6 +145,8 @@ def serve(
     max_agents: int | None = ...,
     local_socket: bool = ...,
     security: Security | None = ...,
+    step_timeout: float | None = ...,
+    env_threads: bool = ...,
     workers: int,
     directory: str | None = ...,
     **servicer_options: Any,
@@ -156,6 +164,8 @@ def serve(
     max_agents: int | None = None,
     local_socket: bool = True,
     security: Security | None = None,
+    step_timeout: float | None = None,
+    env_threads: bool = True,
     workers: int = 1,
     directory: str | None = None,
     **servicer_options: Any,
@@ -186,10 +196,26 @@ def serve(
             clients on the same host with an embedded Orchestrator then run their trials over it
             (5-13% faster than loopback TCP here, for observation messages up to 64 KiB; larger
             ones stay on TCP). Remote clients and Orchestrators are not
-            affected. ``False``: TCP only. A TLS server offers no such socket.
+            affected. ``False``: TCP only. A TLS server offers no such socket. The socket's
+            directory is removed by ``stop()``, at the interpreter's exit, and on SIGTERM too:
+            in a process whose SIGTERM has its default action, ``serve()`` (called in the main
+            thread) sets a handler that removes the directories of the running servers, then
+            lets SIGTERM end the process as it would have (a handler of the application's, such
+            as ``serve_forever``'s, is left alone).
         security: TLS, client certificates (mTLS) and a token required on every call
             (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token).
             See ``docs/security.md``.
+        step_timeout: seconds each env ``reset`` / ``step`` (render included) may take; past it
+            only that trial fails, with :class:`~cogment_gym.errors.EnvironmentTimeoutError`
+            on the client (naming the env, the call, the trial and the deadline), and that env
+            instance is abandoned, never reused. None (default): no deadline, as Cogment. Making
+            a new env instance has no deadline (some take long to start).
+        env_threads: every env instance lives on a thread of its own, where it is made,
+            stepped and closed (default): a slow or hanging env holds up its own trial only,
+            and ``stop(grace)`` returns within ``grace`` (plus a bounded margin) even when an
+            env hangs. ``False``: env calls run on the server's event loop, which saves the
+            hand-over (a few tens of µs per reset / step here; docs/performance.md) but lets one
+            hanging env stall every trial of the server; ``step_timeout`` then cannot be used.
         workers: how many processes serve the environments (default 1: this process, in a
             thread; returns an :class:`EnvServer`). With ``workers > 1`` it returns an
             :class:`~cogment_gym.adapters.workers.EnvWorkers`: K processes (``multiprocessing``
@@ -203,7 +229,8 @@ def serve(
         directory: ``grpc://`` endpoint of a Cogment Directory to register in (one environment
             service per implementation, property ``__implementation``), so that trial params
             can say ``cogment://discover``; deregistered by ``stop()``. ``workers=1`` only.
-        servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds).
+        servicer_options: ``init_timeout``, ``idle_timeout``, ``end_timeout`` (seconds; see
+            :class:`~cogment_gym.adapters.service.EnvironmentServicer`).
 
     Example:
         >>> with serve("CartPole-v1") as server:
@@ -215,12 +242,16 @@ def serve(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    check_step_timeout(step_timeout, env_threads=env_threads)
+    if step_timeout is not None:
+        servicer_options["step_timeout"] = step_timeout
     if workers > 1:
         if directory:
             raise ValueError("serve(directory=...) registers one process; with workers > 1, register each endpoint yourself")
         return EnvWorkers(env, workers=workers, host=host, port=port, unix_socket=unix_socket, env_kwargs=env_kwargs,
-                          api=api, max_agents=max_agents, local_socket=local_socket, security=security, **servicer_options)
-    env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents)
+                          api=api, max_agents=max_agents, local_socket=local_socket, security=security, env_threads=env_threads,
+                          **servicer_options)
+    env_host = EnvHost(env, env_kwargs, api=api, max_agents=max_agents, env_threads=env_threads)
     address = f"unix:{os.path.abspath(unix_socket)}" if unix_socket else f"{host}:{port}"
     try:
         return EnvServer(env_host, address, servicer_options=servicer_options, local_socket=local_socket,

@@ -2,6 +2,9 @@
 
 The servicer methods use ``context.read()``/``context.write()`` so that the same code serves a
 gRPC stream and a :class:`~cogment_gym.protocol.LocalCall` (same process, no serialisation).
+Env code (construction, reset, step, render, close) never runs on the event loop: each trial's
+calls run on the thread of its env instance (:mod:`cogment_gym.adapters.env_thread`), so a slow
+or hanging env holds up its own trial only. ``step_timeout`` bounds each reset / step.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import grpc
 from cogment_gym._proto.cogment.api import common_pb2, environment_pb2, environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
 from cogment_gym.adapters.batched_trial import BatchedGymTrial
+from cogment_gym.adapters.env_thread import EnvCallTimeout
 from cogment_gym.adapters.gym_trial import GymTrial, parse_env_config
 from cogment_gym.adapters.hosting import EnvHost
 from cogment_gym.adapters.pettingzoo_trial import PettingZooTrial, observation_set
+from cogment_gym.adapters.pool import PooledTrial
 from cogment_gym.errors import (
     CogmentGymError,
     MalformedMessageError,
@@ -37,9 +42,9 @@ from cogment_gym.protocol import (
     FailureKind,
     failure_from_exception,
 )
-from cogment_gym.protocol.streams import TrialStreamServicer
+from cogment_gym.protocol.streams import StreamEnded, TrialStreamServicer
 
-__all__ = ["EnvSpecServicer", "EnvironmentServicer"]
+__all__ = ["EnvSpecServicer", "EnvironmentServicer", "check_step_timeout"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +65,31 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
         idle_timeout: seconds a running trial may wait for the Orchestrator's next message before
             it is abandoned (the Orchestrator waits on actors, humans included, so this is long).
         end_timeout: seconds to wait for END after this side sent LAST_ACK.
+        step_timeout: seconds each ``reset`` / ``step`` (render included) of an env may take;
+            past it the trial fails with :class:`~cogment_gym.errors.EnvironmentTimeoutError`
+            and its env instance is abandoned, never reused. None (default): no deadline, as
+            Cogment. Needs the host's env threads (``EnvHost(env_threads=True)``).
     """
 
     origin = "environment"
     heartbeat_reply = _HEARTBEAT_REPLY
     end_message = Output
 
-    def __init__(self, host: EnvHost, *, init_timeout: float = 30.0, idle_timeout: float = 3600.0, end_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        host: EnvHost,
+        *,
+        init_timeout: float = 30.0,
+        idle_timeout: float = 3600.0,
+        end_timeout: float = 60.0,
+        step_timeout: float | None = None,
+    ) -> None:
         super().__init__()
         self.host = host
         self.init_timeout = init_timeout
         self.idle_timeout = idle_timeout
         self.end_timeout = end_timeout
+        self.step_timeout = check_step_timeout(step_timeout, env_threads=host.env_threads)
 
     async def _run(self, trial_id: str, context: Any) -> None:
         init = await self._read_init(context, trial_id, self.init_timeout, last_ack=_LAST_ACK)
@@ -95,6 +113,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
                 trial = BatchedGymTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
             else:
                 trial = GymTrial(impl, list(init.actors_in_trial), config)  # type: ignore[arg-type]
+            await trial.open()
         except (CogmentGymError, ValueError, TypeError) as err:
             kind = FailureKind.BAD_REQUEST
             await self._fail(context, failure_from_exception(err, origin=origin, kind=kind), trial_id)
@@ -108,16 +127,39 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
             else:
                 await self._play(trial_id, context, trial, env_name, origin)
         finally:
+            instance = trial.instance
+            if instance is not None and instance.calls.busy:  # a deadline passed, or the trial was cancelled
+                logger.warning(
+                    "trial %s: %s: abandoning %s; that env instance is never reused", trial_id, origin, instance.calls.describe()
+                )
             trial.close()
+
+    async def _env_call(self, context: Any, trial_id: str, origin: str, trial: PooledTrial, what: str, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` (the trial's ``what``: reset or step) on the env's thread, within
+        ``step_timeout``. If it raises or times out, the trial fails in-band and this raises
+        StreamEnded (the servicer then just returns)."""
+        try:
+            return await trial.run(what, fn, *args, timeout=self.step_timeout)
+        except EnvCallTimeout as err:
+            trial.failed = True
+            calls = trial.instance.calls if trial.instance is not None else None
+            failure = Failure(
+                FailureKind.ENV_TIMEOUT.value,
+                f"env.{err.what}() of trial {trial_id!r} did not return within {err.timeout:g} s (the service's "
+                "step_timeout); the trial fails and that env instance is abandoned, never reused",
+                origin,
+                "EnvironmentTimeoutError",
+                calls.stack() if calls is not None else "",
+            )
+        except Exception as err:
+            trial.failed = True
+            failure = failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION)
+        await self._fail(context, failure, trial_id)
+        raise StreamEnded
 
     async def _play(self, trial_id: str, context: Any, trial: GymTrial | BatchedGymTrial, env_name: str, origin: str) -> None:
         await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
-        try:
-            payload = trial.reset()
-        except Exception as err:
-            trial.failed = True
-            await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
-            return
+        payload = await self._env_call(context, trial_id, origin, trial, "reset", trial.reset)
         await context.write(_observation_set(0, payload))
         ending = False
         actor = trial.actor_name
@@ -145,12 +187,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
             except (SpaceMismatchError, MalformedMessageError) as err:
                 await self._fail(context, Failure(FailureKind.INVALID_ACTION.value, str(err), origin, type(err).__name__), trial_id)
                 return
-            try:
-                result = trial.step(action, force_truncate=ending)
-            except Exception as err:
-                trial.failed = True
-                await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
-                return
+            result = await self._env_call(context, trial_id, origin, trial, "step", trial.step, action, ending)
             done = result.terminated or result.truncated
             if done or ending:
                 # The env is done with: back to the pool before the final observation leaves,
@@ -170,12 +207,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
     async def _play_multi(self, trial_id: str, context: Any, trial: PettingZooTrial, env_name: str, origin: str) -> None:
         """Multi-agent trials: one env.step per tick (see ``pettingzoo_trial``)."""
         await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
-        try:
-            output = trial.reset()
-        except Exception as err:
-            trial.failed = True
-            await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
-            return
+        output = await self._env_call(context, trial_id, origin, trial, "reset", trial.reset)
         tick = 0
         ending = False
         while True:
@@ -209,12 +241,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
             except (NoActionError, SpaceMismatchError, MalformedMessageError) as err:
                 await self._fail(context, Failure(FailureKind.INVALID_ACTION.value, str(err), origin, type(err).__name__), trial_id)
                 return
-            try:
-                output = trial.step(action, force_end=ending)
-            except Exception as err:
-                trial.failed = True
-                await self._fail(context, failure_from_exception(err, origin=origin, kind=FailureKind.ENV_EXCEPTION), trial_id)
-                return
+            output = await self._env_call(context, trial_id, origin, trial, "step", trial.step, action, ending)
             tick += 1
 
     async def _await_end(self, context: Any, trial_id: str) -> None:
@@ -225,6 +252,17 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
                     return
         except PeerTimeoutError:
             logger.warning("trial %s: no END within %g s after LAST_ACK", trial_id, self.end_timeout)
+
+
+def check_step_timeout(step_timeout: float | None, *, env_threads: bool = True) -> float | None:
+    """``step_timeout`` if valid: None, or a positive number of seconds (with env threads)."""
+    if step_timeout is None:
+        return None
+    if isinstance(step_timeout, bool) or not isinstance(step_timeout, (int, float)) or not step_timeout > 0:
+        raise ValueError(f"step_timeout must be None or a number of seconds > 0, got {step_timeout!r}")
+    if not env_threads:
+        raise ValueError("step_timeout needs env threads: env calls that run on the event loop cannot be given a deadline (env_threads=False)")
+    return float(step_timeout)
 
 
 def _observation_set(tick: int, payload: bytes) -> Output:

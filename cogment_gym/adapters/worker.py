@@ -45,7 +45,7 @@ def _worker_main(conn: Connection, index: int, address: str, parent_pid: int) ->
         for gym_spec in spec.gym_specs:
             if gym_spec.id not in gym.registry:
                 gym.registry[gym_spec.id] = gym_spec
-        host = EnvHost(spec.env, spec.env_kwargs, api=spec.api, max_agents=spec.max_agents)
+        host = EnvHost(spec.env, spec.env_kwargs, api=spec.api, max_agents=spec.max_agents, env_threads=spec.env_threads)
         try:
             server = EnvServer(host, address, servicer_options=spec.servicer_options, local_socket=spec.local_socket,
                                security=spec.security)

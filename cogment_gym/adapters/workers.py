@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import gymnasium as gym
 
+from cogment_gym.adapters.service import check_step_timeout
 from cogment_gym.adapters.sockets import remove_socket_directory
 from cogment_gym.errors import EnvSourceNotPicklableError, WorkerStartError
 from cogment_gym.protocol.security import NO_SECURITY, Security
@@ -83,6 +84,7 @@ class WorkerSpec:
     gym_specs: list[Any] = field(default_factory=list)  # EnvSpecs of the ids registered in the parent
     local_socket: bool = True
     security: Security = NO_SECURITY
+    env_threads: bool = True
 
 
 class _Worker:
@@ -208,8 +210,9 @@ class EnvWorkers:
             choose each port; ``port=P`` binds ``P + i`` for worker ``i``; a unix socket
             ``/d/x.sock`` becomes ``/d/x-<i>.sock``.
         start_timeout: seconds to wait for every worker to report its endpoint.
-        env_kwargs, api, max_agents, local_socket, security, servicer_options: passed to every
-            worker's server (``security`` pickled: PEM paths, token, a module-level ``authorize``).
+        env_kwargs, api, max_agents, local_socket, security, env_threads, servicer_options (``step_timeout``
+            among them): passed to every worker's server (``security`` pickled: PEM paths, token, a
+            module-level ``authorize``).
 
     Attributes:
         endpoints: the K endpoints, in worker order.
@@ -244,12 +247,14 @@ class EnvWorkers:
         max_agents: int | None = None,
         local_socket: bool = True,
         security: Security | None = None,
+        env_threads: bool = True,
         start_timeout: float = DEFAULT_START_TIMEOUT,
         **servicer_options: Any,
     ) -> None:
         addresses = worker_addresses(workers, host=host, port=port, unix_socket=unix_socket)
         if security is not None:
             security.check_files()  # one clear error here rather than one per worker
+        check_step_timeout(servicer_options.get("step_timeout"), env_threads=env_threads)
         spec = WorkerSpec(
             env=env,
             env_kwargs=dict(env_kwargs) if env_kwargs is not None else None,
@@ -259,6 +264,7 @@ class EnvWorkers:
             gym_specs=_registered_gym_specs(env),
             local_socket=local_socket,
             security=security or NO_SECURITY,
+            env_threads=env_threads,
         )
         payload = _pickle_spec(spec)
         self._names = _source_names(env)

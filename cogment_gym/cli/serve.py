@@ -22,6 +22,7 @@ from cogment_gym.cli.common import (
     input_errors,
     json_object,
     port,
+    positive_float,
     positive_int,
     security_from_args,
 )
@@ -47,6 +48,9 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--workers", type=positive_int, default=1, metavar="K",
                        help="serve in K processes, one endpoint each: worker i binds port+i (port 0: any free "
                        "port), or <socket stem>-<i><suffix> (default: %(default)s, this process)")
+    serve.add_argument("--step-timeout", type=positive_float, default=None, metavar="SECONDS",
+                       help="fail a trial whose env reset/step (render included) takes longer than this; that env "
+                       "instance is abandoned, other trials go on (default: no deadline, as Cogment)")
     serve.add_argument("--kwargs", type=json_object, default=None, metavar="JSON",
                        help="keyword arguments for gym.make, as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
     seats.add_serve_arguments(serve)
@@ -73,7 +77,8 @@ def main(args: argparse.Namespace) -> int:
         return _serve_workers(args, ids, source, security)
     try:
         server = cogment_gym.serve(source, host=args.host, port=args.port, unix_socket=args.unix_socket, env_kwargs=args.kwargs,
-                                   local_socket=args.local_socket, security=security, **_multi_agent(args))
+                                   local_socket=args.local_socket, security=security, step_timeout=args.step_timeout,
+                                   **_multi_agent(args))
     except input_errors() as err:
         raise UsageError(f"cannot serve {', '.join(ids)}: {describe(err)}") from None
     try:
@@ -101,7 +106,8 @@ def _serve_workers(args: argparse.Namespace, ids: list[str], source: Any, securi
 
     try:
         workers = EnvWorkers(source, workers=args.workers, host=args.host, port=args.port, unix_socket=args.unix_socket,
-                             env_kwargs=args.kwargs, local_socket=args.local_socket, security=security, **_multi_agent(args))
+                             env_kwargs=args.kwargs, local_socket=args.local_socket, security=security,
+                             step_timeout=args.step_timeout, **_multi_agent(args))
     except WorkerStartError as err:
         logger.debug("a worker failed to start: %s", err)
         raise UsageError(f"cannot serve {', '.join(ids)}: {err.summary}") from None

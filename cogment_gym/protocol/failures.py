@@ -37,6 +37,7 @@ _MARKER = "\n--- cogment_gym failure v1 ---\n"
 class FailureKind(str, enum.Enum):
     INVALID_ACTION = "invalid_action"
     ENV_EXCEPTION = "env_exception"
+    ENV_TIMEOUT = "env_timeout"  # a served env's reset/step outlived the service's step_timeout
     ACTOR_EXCEPTION = "actor_exception"
     PEER_LOST = "peer_lost"
     TIMEOUT = "timeout"
@@ -50,6 +51,7 @@ class FailureKind(str, enum.Enum):
 _ERROR_CLASSES: dict[str, type[errors.TrialFailedError]] = {
     FailureKind.INVALID_ACTION: errors.InvalidActionError,
     FailureKind.ENV_EXCEPTION: errors.EnvironmentFailedError,
+    FailureKind.ENV_TIMEOUT: errors.EnvironmentTimeoutError,
     FailureKind.ACTOR_EXCEPTION: errors.ActorFailedError,
     FailureKind.PEER_LOST: errors.PeerLostError,
     FailureKind.TIMEOUT: errors.PeerTimeoutError,

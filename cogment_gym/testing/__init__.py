@@ -5,7 +5,8 @@
 - :func:`assert_data_equal`: the strict recursive comparison it uses.
 - Test environments: :class:`CompositeSpacesEnv` (registered with Gymnasium as
   ``cogment_gym/CompositeSpaces-v0`` when this package is imported; ``import cogment_gym``
-  alone registers nothing), :class:`CountingEnv`, :class:`RaisingEnv`.
+  alone registers nothing), :class:`CountingEnv`, :class:`RaisingEnv`, :class:`HangingEnv`
+  (``cogment_gym/Hanging-v0``).
 
 Example:
     >>> import cogment_gym
@@ -21,6 +22,8 @@ from cogment_gym.testing.envs import (
     COMPOSITE_ENV_ID,
     CompositeSpacesEnv,
     CountingEnv,
+    HANGING_ENV_ID,
+    HangingEnv,
     InjectedFault,
     RaisingEnv,
     StepCounter,
@@ -31,6 +34,8 @@ __all__ = [
     "COMPOSITE_ENV_ID",
     "CompositeSpacesEnv",
     "CountingEnv",
+    "HANGING_ENV_ID",
+    "HangingEnv",
     "InjectedFault",
     "MatchReport",
     "RaisingEnv",

@@ -11,6 +11,8 @@
 - :class:`RaisingEnv`: raises :class:`InjectedFault` in ``reset`` or at a given step.
 - :class:`PidEnv`: puts the id of the process it runs in into every ``info``, to tell which
   server (worker process) played a trial.
+- :class:`HangingEnv`: blocks in ``reset``, ``step`` or ``render`` until its gate opens, when
+  its reset options say so; registered as ``cogment_gym/Hanging-v0`` (whose gate never opens).
 
 Example:
     >>> import gymnasium as gym
@@ -23,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -36,6 +39,8 @@ __all__ = [
     "COMPOSITE_ENV_ID",
     "CompositeSpacesEnv",
     "CountingEnv",
+    "HANGING_ENV_ID",
+    "HangingEnv",
     "InjectedFault",
     "PidEnv",
     "RaisingEnv",
@@ -44,6 +49,7 @@ __all__ = [
 ]
 
 COMPOSITE_ENV_ID = "cogment_gym/CompositeSpaces-v0"
+HANGING_ENV_ID = "cogment_gym/Hanging-v0"
 
 _LABEL_CHARSET = "abcdefgh"
 
@@ -333,7 +339,82 @@ class PidEnv(gym.Env[np.ndarray, np.int64]):
         return np.array([self._t], np.int64), 1.0, self._t >= self.episode_length, False, {"pid": os.getpid()}
 
 
+_instance_numbers = itertools.count(1)
+# The gate of HangingEnvs made without one: never opened (a hang for as long as the process lives).
+_NEVER = threading.Event()
+
+
+class HangingEnv(gym.Env[np.ndarray, np.int64]):
+    """A hanging env, for fault tests: with ``options={"hang": "step"}`` (or ``"reset"``,
+    ``"render"``) that call blocks until ``gate`` is set; other episodes play normally.
+
+    Reset options: ``hang``: which call blocks (default: none); ``hang_at``: with ``"step"`` or
+    ``"render"``, the step number it blocks at (default 1; render counts the reset as 0).
+    Every ``info`` holds ``"instance"``, a number unique to this instance in its process; a
+    closed instance has ``closed`` set.
+
+    Args:
+        gate: what a blocked call waits for (default: an event never set: it blocks forever,
+            e.g. in another process; a test sets its own gate at teardown).
+        entered: set once a call blocks (a test waits on it instead of sleeping).
+        render_mode: ``None`` or ``"ansi"``.
+        episode_length: steps before ``terminated``.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        gate: threading.Event | None = None,
+        entered: threading.Event | None = None,
+        render_mode: str | None = None,
+        episode_length: int = 50,
+    ) -> None:
+        self.gate = gate if gate is not None else _NEVER
+        self.entered = entered if entered is not None else threading.Event()
+        self.render_mode = render_mode
+        self.episode_length = episode_length
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Box(0, 2**31 - 1, (1,), np.int64)
+        self.number = next(_instance_numbers)
+        self.closed = False
+        self._hang = ""
+        self._hang_at = 1
+        self._t = 0
+
+    def _block(self) -> None:
+        self.entered.set()
+        self.gate.wait()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        self._hang = str(options.get("hang", ""))
+        self._hang_at = int(options.get("hang_at", 1))
+        self._t = 0
+        if self._hang == "reset":
+            self._block()
+        return np.array([self._t], np.int64), {"instance": self.number}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._t += 1
+        if self._hang == "step" and self._t == self._hang_at:
+            self._block()
+        return np.array([self._t], np.int64), 1.0, self._t >= self.episode_length, False, {"instance": self.number}
+
+    def render(self) -> str | None:
+        if self._hang == "render" and self._t == self._hang_at:
+            self._block()
+        return f"t={self._t}" if self.render_mode == "ansi" else None
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def register_envs() -> None:
-    """Register :class:`CompositeSpacesEnv` as ``cogment_gym/CompositeSpaces-v0`` (idempotent)."""
+    """Register :class:`CompositeSpacesEnv` as ``cogment_gym/CompositeSpaces-v0`` and
+    :class:`HangingEnv` as ``cogment_gym/Hanging-v0`` (idempotent)."""
     if COMPOSITE_ENV_ID not in gym.registry:
         gym.register(id=COMPOSITE_ENV_ID, entry_point="cogment_gym.testing.envs:CompositeSpacesEnv")
+    if HANGING_ENV_ID not in gym.registry:
+        gym.register(id=HANGING_ENV_ID, entry_point="cogment_gym.testing.envs:HangingEnv")
