@@ -1,4 +1,4 @@
-"""``cogment-gym``: serve environments, run an Orchestrator, run a demo.
+"""``cogment-gym``: serve environments, run an Orchestrator, run a demo, check a served env.
 
     cogment-gym serve CartPole-v1 --port 9001
     cogment-gym serve CartPole-v1 --port 9001 --workers 4     # 4 processes, ports 9001..9004
@@ -10,6 +10,7 @@
     cogment-gym datalog --out recorded --port 9003
     cogment-gym export-minari recorded --dataset-id cogment/cartpole-random-v0
     cogment-gym run pettingzoo.classic.connect_four_v3 --agent player_0 --others first-legal
+    cogment-gym check grpc://127.0.0.1:9001                     # compliance of a served env
 
 One module per command (``add_parser`` and ``main``); ``common`` holds what they share. This
 package is the only code that writes to stdout. Bad input (an unknown env id, a bad endpoint, a
@@ -27,13 +28,13 @@ from typing import Any, Sequence
 from cogment_gym._version import __version__
 from cogment_gym.protocol.versions import COGMENT_API_VERSION
 
-from cogment_gym.cli import datalog, directory, export_minari, orchestrator, run, serve, services
+from cogment_gym.cli import check, datalog, directory, export_minari, orchestrator, run, serve, services
 from cogment_gym.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error
 
 __all__ = ["main"]
 
 # The commands, in the order ``--help`` lists them.
-COMMANDS = (serve, orchestrator, run, datalog, export_minari, directory, services)
+COMMANDS = (serve, orchestrator, run, datalog, export_minari, directory, services, check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,9 @@
 - :func:`check_bridge_matches`: an environment stepped directly and through a bridge
   (e.g. :class:`cogment_gym.CogmentEnv`) with the same seeds and actions must match exactly.
 - :func:`assert_data_equal`: the strict recursive comparison it uses.
+- :func:`check_environment` / :class:`EnvironmentCompliance`: the compliance check of a served
+  environment (handshake, spec, reset/step semantics, errors, deadlines), also
+  ``cogment-gym check ENDPOINT``.
 - Test environments: :class:`CompositeSpacesEnv` (registered with Gymnasium as
   ``cogment_gym/CompositeSpaces-v0`` when this package is imported; ``import cogment_gym``
   alone registers nothing), :class:`CountingEnv`, :class:`RaisingEnv`, :class:`HangingEnv`
@@ -17,6 +20,7 @@ Example:
     >>> bridged.close()
 """
 
+from cogment_gym.testing.compliance import PROPERTIES, ComplianceReport, EnvironmentCompliance, PropertyResult, check_environment
 from cogment_gym.testing.env_match import MatchReport, assert_data_equal, canonical_value, check_bridge_matches
 from cogment_gym.testing.envs import (
     COMPOSITE_ENV_ID,
@@ -32,6 +36,11 @@ from cogment_gym.testing.envs import (
 
 __all__ = [
     "COMPOSITE_ENV_ID",
+    "ComplianceReport",
+    "EnvironmentCompliance",
+    "PROPERTIES",
+    "PropertyResult",
+    "check_environment",
     "CompositeSpacesEnv",
     "CountingEnv",
     "HANGING_ENV_ID",
