@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Child, machine_facts  # noqa: E402
+from common import ROOT, Child, cpu_seconds, machine_facts, process_tree  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
@@ -144,8 +144,10 @@ def handoff_rate(mode: str, seconds: float) -> tuple[int, float]:
 def case_main(case: str, mode: str, seconds: float) -> int:
     """``--case CASE MODE SECONDS``: one measurement; prints ``{"steps": n, "seconds": s}``."""
     if case == "handoff":
+        cpu0 = cpu_seconds(os.getpid())
         steps, elapsed = handoff_rate(mode, seconds)
-        print(json.dumps({"steps": steps, "seconds": elapsed}), flush=True)
+        cpu = cpu_seconds(os.getpid()) - cpu0  # (warm-up included: a slight overestimate, alike for all modes)
+        print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu * steps / (steps + 1000)}), flush=True)
         return 0
     from cogment_gym import CogmentEnv
     from cogment_gym.envs import CogmentVectorEnv
@@ -177,6 +179,8 @@ def case_main(case: str, mode: str, seconds: float) -> int:
         warm = time.perf_counter() + min(1.0, seconds / 2)
         while time.perf_counter() < warm:
             step()
+        tree = process_tree(os.getpid())
+        cpu0 = sum(cpu_seconds(pid) for pid in tree)
         steps, started = 0, time.perf_counter()
         end = started + seconds
         while True:
@@ -184,23 +188,25 @@ def case_main(case: str, mode: str, seconds: float) -> int:
             now = time.perf_counter()
             if now >= end:
                 break
+        cpu = sum(cpu_seconds(pid) for pid in tree) - cpu0
     finally:
         env.close()
         if service is not None:
             service.stop()
-    print(json.dumps({"steps": steps, "seconds": now - started}), flush=True)
+    print(json.dumps({"steps": steps, "seconds": now - started, "cpu": cpu}), flush=True)
     return 0
 
 
-def run_case(case: str, mode: str, seconds: float) -> float:
-    """Steps per second of one case, measured in a fresh subprocess."""
+def run_case(case: str, mode: str, seconds: float) -> tuple[float, float]:
+    """Steps per second of one case, and CPU µs per step of all its processes, measured in a
+    fresh subprocess."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--case", case, mode, str(seconds)],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"case {case} {mode} failed ({out.returncode}):\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(result["steps"] / result["seconds"])
+    return float(result["steps"] / result["seconds"]), 1e6 * float(result["cpu"]) / result["steps"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,21 +228,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"settings: {args.seconds:g} s per case, median of {args.rounds} interleaved rounds\n", flush=True)
     cases = args.cases.split(",")
     rates: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
     for round_index in range(args.rounds):
         for case in cases:
             for mode in MODES:
-                rate = run_case(case, mode, args.seconds)
+                rate, cpu = run_case(case, mode, args.seconds)
                 rates.setdefault((case, mode), []).append(rate)
-                print(f"  round {round_index + 1}: {case:<9} {mode:<9} {rate:>10,.0f} steps/s", file=sys.stderr, flush=True)
-    print("| case | env calls | steps/s | µs/step | vs inline | hand-over cost µs/step |\n|---|---|---:|---:|---:|---:|")
+                cpus.setdefault((case, mode), []).append(cpu)
+                print(f"  round {round_index + 1}: {case:<9} {mode:<9} {rate:>10,.0f} steps/s {cpu:8.1f} CPU µs/step",
+                      file=sys.stderr, flush=True)
+    print("| case | env calls | steps/s | wall µs/step | vs inline | hand-over, wall µs/tick | CPU µs/step | hand-over, CPU µs/tick |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|")
     for case in cases:
-        inline = statistics.median(rates[(case, "inline")])
+        inline, inline_cpu = statistics.median(rates[(case, "inline")]), statistics.median(cpus[(case, "inline")])
+        per_tick = 32 if case == "batched" else 1  # a batched tick is 32 env steps and one hand-over
         for mode in MODES:
-            rate = statistics.median(rates[(case, mode)])
-            extra = 1e6 / rate - 1e6 / inline
-            # A batched step is 32 env steps: its hand-over is paid once per tick, shown per env step.
+            rate, cpu = statistics.median(rates[(case, mode)]), statistics.median(cpus[(case, mode)])
+            wall = per_tick * (1e6 / rate - 1e6 / inline)
+            extra_cpu = per_tick * (cpu - inline_cpu)
             print(f"| {CASES[case]} | {mode} | {rate:,.0f} | {1e6 / rate:.1f} | {rate / inline:.2f}x | "
-                  f"{'' if mode == 'inline' else f'{extra:+.1f}'} |")
+                  f"{'' if mode == 'inline' else f'{wall:+.0f}'} | {cpu:.1f} | {'' if mode == 'inline' else f'{extra_cpu:+.0f}'} |")
     try:
         print("\nload average at the end: %.2f %.2f %.2f (other work on the machine inflates every number)" % os.getloadavg())
     except OSError:

@@ -1,4 +1,4 @@
-"""``cogment-gym``: serve environments, run an Orchestrator, run a demo, check a served env.
+"""``cogment-gym``: serve environments, run an Orchestrator, run a demo, record trials, check a served env.
 
     cogment-gym serve CartPole-v1 --port 9001
     cogment-gym serve CartPole-v1 --port 9001 --workers 4     # 4 processes, ports 9001..9004

@@ -182,13 +182,12 @@ class _Actor:
 
 @dataclass
 class _Tick:
-    """What the env sent for one tick: one decoded payload per actor, and the control states
-    seen before the observation set (LAST) and after it."""
+    """What the env sent for one tick: one payload per actor, and its decoded value (None when
+    it has none, or no space is known)."""
 
     tick: int
     payloads: list[env_pb2.ObservationPayload]
     values: list[Any]
-    last_before: bool = False
 
 
 class _Stream:
@@ -198,7 +197,6 @@ class _Stream:
         self.check = check
         self.trial_id = trial_id
         self.call = environment_pb2_grpc.EnvironmentSPStub(check.channel).RunTrial(metadata=(("trial-id", trial_id),))
-        self.seen: list[str] = []  # what arrived, for failure messages
         self.ended = False
 
     async def send(self, message: Any) -> None:
@@ -217,7 +215,6 @@ class _Stream:
             message = await self.check.bounded(self.call.read(), what)
         except grpc.aio.AioRpcError as err:
             raise _Failed(f"the call failed while waiting for {what}: {err.code().name} {err.details()!r}") from None
-        self.seen.append("EOF" if message is EOF_ else _describe(message))
         return message
 
     async def init(self, impl_name: str, actors: Sequence[_Actor], seed: int | None) -> None:
@@ -438,6 +435,7 @@ class _Check:
                 report.results += [PropertyResult(name, SKIP, "nothing answers at the endpoint") for name in PROPERTIES[1:]]
                 return report
             await self._describe()
+            report.implementation = self.implementation
             for name in PROPERTIES:
                 method: Callable[[], Awaitable[str]] = getattr(self, "_" + name.replace(".", "_"))
                 started = time.monotonic()
@@ -559,9 +557,7 @@ class _Check:
             tick += 1
             if obs_set.tick_id not in (-1, tick):
                 raise _Failed(f"the ObservationSet answering tick {tick - 1} has tick_id {obs_set.tick_id}: expected {tick} (or -1)")
-            read = self._read(obs_set, tick)
-            read.last_before = last
-            ticks.append(read)
+            ticks.append(self._read(obs_set, tick))
             if last or ending:
                 how = "env" if last and not ending else "orchestrator"
                 await stream.expect_last_ack(f"after the final observations of tick {tick}")
@@ -771,10 +767,14 @@ class _Check:
             idle = (env_pb2.AGENT_STATUS_WAITING, env_pb2.AGENT_STATUS_ABSENT, env_pb2.AGENT_STATUS_LEAVING)
             target = 0 if tick is None else next((i for i, p in enumerate(tick.payloads) if p.status not in idle), 0)
             rng = self._rng(3)
-            contents = [
-                content if index == target else self._action(actor, tick.payloads[index], tick.values[index], rng) if tick is not None else b""
-                for index, actor in enumerate(self.actors)
-            ]
+            contents = []
+            for index, actor in enumerate(self.actors):
+                if index == target:
+                    contents.append(content)
+                elif tick is None:
+                    contents.append(b"")
+                else:
+                    contents.append(self._action(actor, tick.payloads[index], tick.values[index], rng))
             await stream.act(0, contents)
             return await stream.outcome_after_bad_input(what)
         finally:
