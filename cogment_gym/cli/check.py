@@ -10,7 +10,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from cogment_gym.cli.common import EXIT_FAILED, EXIT_OK, UsageError, non_negative_int, positive_float, positive_int
+from cogment_gym.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_security_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    security_from_args,
+)
 
 __all__ = ["add_parser", "main", "space"]
 
@@ -73,6 +82,7 @@ def add_parser(commands: Any) -> None:
     check.add_argument("--steps", type=positive_int, default=200, help="ticks to play at most per trial (default: %(default)s)")
     check.add_argument("--timeout", type=positive_float, default=10.0, metavar="SECONDS",
                        help="seconds every answer may take (default: %(default)s)")
+    add_security_arguments(check, serves=False, dials=True)
     check.set_defaults(command=main)
 
 
@@ -84,9 +94,10 @@ def main(args: argparse.Namespace) -> int:
         parse_endpoint(args.endpoint)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    security = security_from_args(args)
     report = check_environment(
         args.endpoint, implementation=args.implementation, observation_space=args.observation_space,
-        action_space=args.action_space, seed=args.seed, steps=args.steps, timeout=args.timeout,
+        action_space=args.action_space, seed=args.seed, steps=args.steps, timeout=args.timeout, security=security,
     )
     implementation = f" (implementation {report.implementation!r})" if report.implementation else ""
     print(f"cogment-gym check {args.endpoint}{implementation}", flush=True)

@@ -70,6 +70,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc, values_pb2
 from cogment_gym.codec import decode, encode, space_from_proto
 from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, parse_endpoint, state_name
+from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 from cogment_gym.testing.env_match import assert_data_equal
 
 __all__ = [
@@ -196,7 +197,7 @@ class _Stream:
     def __init__(self, check: _Check, trial_id: str) -> None:
         self.check = check
         self.trial_id = trial_id
-        self.call = environment_pb2_grpc.EnvironmentSPStub(check.channel).RunTrial(metadata=(("trial-id", trial_id),))
+        self.call = environment_pb2_grpc.EnvironmentSPStub(check.channel).RunTrial(metadata=(("trial-id", trial_id), *check.metadata))
         self.ended = False
 
     async def send(self, message: Any) -> None:
@@ -380,8 +381,11 @@ class _Check:
         seed: int,
         steps: int,
         timeout: float,
+        security: Security,
     ) -> None:
         self.endpoint = endpoint
+        self.security = security
+        self.metadata = security.call_metadata  # the token (if any), on every call
         self.implementation = implementation
         self.given_spaces = (observation_space, action_space)
         self.given_actors = list(actors) if actors else None
@@ -425,7 +429,7 @@ class _Check:
     async def run(self) -> ComplianceReport:
         report = ComplianceReport(self.endpoint, self.implementation)
         target = parse_endpoint(self.endpoint).grpc_target
-        async with grpc.aio.insecure_channel(target) as channel:
+        async with new_channel(target, self.security, ()) as channel:
             self.channel = channel
             try:
                 await self.bounded(channel.channel_ready(), f"a connection to {self.endpoint}")
@@ -462,7 +466,8 @@ class _Check:
         """The actors and spaces: from the spec, else the given spaces (one actor "player")."""
         stub = env_pb2_grpc.EnvSpecSPStub(self.channel)
         try:
-            self.spec = await self.bounded(stub.GetSpec(env_pb2.GetSpecRequest(implementation=self.implementation)), "GetSpec")
+            request = env_pb2.GetSpecRequest(implementation=self.implementation)
+            self.spec = await self.bounded(stub.GetSpec(request, metadata=self.metadata), "GetSpec")
         except grpc.aio.AioRpcError as err:
             self.spec_error = f"{err.code().name}: {err.details()}"
         except _NoAnswer as err:
@@ -578,7 +583,7 @@ class _Check:
     async def _handshake_version(self) -> str:
         stub = environment_pb2_grpc.EnvironmentSPStub(self.channel)
         try:
-            reply = await self.bounded(stub.Version(common_pb2.VersionRequest()), "Version")
+            reply = await self.bounded(stub.Version(common_pb2.VersionRequest(), metadata=self.metadata), "Version")
         except grpc.aio.AioRpcError as err:
             raise _Failed(f"Version failed: {err.code().name} {err.details()!r}") from None
         versions = ", ".join(f"{v.name} {v.version}" for v in reply.versions)
@@ -664,7 +669,7 @@ class _Check:
                     except CogmentGymError as err:
                         raise _Failed(f"actor {actor.name!r}: its {kind} does not decode: {err}") from None
         stub = env_pb2_grpc.EnvSpecSPStub(self.channel)
-        listed = await self.bounded(stub.ListImplementations(env_pb2.ListImplementationsRequest()), "ListImplementations")
+        listed = await self.bounded(stub.ListImplementations(env_pb2.ListImplementationsRequest(), metadata=self.metadata), "ListImplementations")
         if spec.implementation not in listed.implementations:
             raise _Failed(f"ListImplementations {list(listed.implementations)} does not list {spec.implementation!r}")
         obs, act = self.given_spaces
@@ -837,6 +842,7 @@ def check_environment(
     seed: int = 0,
     steps: int = 200,
     timeout: float = 10.0,
+    security: Security | None = None,
 ) -> ComplianceReport:
     """Check the environment service at ``endpoint`` (see the module docstring for the properties).
 
@@ -850,6 +856,8 @@ def check_environment(
         seed: the seed of every trial (``EnvConfig.seed``) and of the random actions.
         steps: ticks to play at most before ending a trial from this side.
         timeout: seconds every answer may take.
+        security: how to dial a service that serves TLS or wants a token
+            (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token).
 
     Returns:
         The report; ``report.passed`` is False when a property failed.
@@ -859,7 +867,7 @@ def check_environment(
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     parse_endpoint(endpoint)  # a bad endpoint is a ValueError here, not a failed property
-    check = _Check(endpoint, implementation, observation_space, action_space, actors, seed, steps, timeout)
+    check = _Check(endpoint, implementation, observation_space, action_space, actors, seed, steps, timeout, security or NO_SECURITY)
     return _run(check.run)
 
 
@@ -891,7 +899,7 @@ class EnvironmentCompliance(unittest.TestCase):
 
     Set ``endpoint`` (a class attribute, or in ``setUpClass`` before calling super's, e.g. after
     starting the service), and as needed ``implementation``, ``observation_space`` /
-    ``action_space`` (no EnvSpecSP), ``seed``, ``steps``, ``timeout``. The check runs once per
+    ``action_space`` (no EnvSpecSP), ``seed``, ``steps``, ``timeout``, ``security``. The check runs once per
     class; each test reports its property.
 
     Example::
@@ -918,6 +926,7 @@ class EnvironmentCompliance(unittest.TestCase):
     seed: ClassVar[int] = 0
     steps: ClassVar[int] = 200
     timeout: ClassVar[float] = 10.0
+    security: ClassVar[Security | None] = None
     report: ClassVar[ComplianceReport]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -931,7 +940,7 @@ class EnvironmentCompliance(unittest.TestCase):
             raise unittest.SkipTest(f"{cls.__name__}: no endpoint set (a subclass says which service to check)")
         cls.report = check_environment(
             cls.endpoint, implementation=cls.implementation, observation_space=cls.observation_space,
-            action_space=cls.action_space, seed=cls.seed, steps=cls.steps, timeout=cls.timeout,
+            action_space=cls.action_space, seed=cls.seed, steps=cls.steps, timeout=cls.timeout, security=cls.security,
         )
 
     def _check(self, name: str) -> None:

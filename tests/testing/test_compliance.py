@@ -126,3 +126,21 @@ def test_the_testcase_reports_each_property(fake: Any) -> None:
             assert result.skipped  # no endpoint: skipped, not failed
         else:
             assert result.testsRun == len(PROPERTIES)
+
+
+def test_check_dials_a_service_with_mtls_and_a_token(pki: Any, served: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    server = served("CartPole-v1", security=pki.server(token="s3cret"))
+    report = check_environment(server.endpoint, steps=200, security=pki.client(token="s3cret"))
+    assert report.passed and all(r.passed for r in report.results), report.format()
+    # Without the token (same certificates), nothing is played: the first call is refused.
+    refused = check_environment(server.endpoint, steps=20, timeout=2.0, security=pki.client())
+    assert refused["handshake.version"].failed and "UNAUTHENTICATED" in refused["handshake.version"].detail, refused.format()
+    assert refused["handshake.init"].failed
+    # The CLI takes the same options as the other commands that dial.
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    argv = ["check", server.endpoint, "--steps", "200", "--root-cert", str(pki.ca), "--private-key", str(pki.client_key),
+            "--cert-chain", str(pki.client_cert)]
+    assert main(argv + ["--token-file", str(token)]) == 0
+    assert main(argv) == 1
+    capsys.readouterr()
