@@ -9,9 +9,10 @@ deadline: past it, :meth:`EnvThread.call` raises :class:`EnvCallTimeout` while t
 running on its thread, which is then *abandoned*: it closes its envs once that call returns, and
 exits. Env threads are daemon threads: a call that never returns does not keep the process alive.
 
-The hand-over is a ``queue.SimpleQueue`` to the thread and ``loop.call_soon_threadsafe`` back,
-about 30 µs per call here, against about 70 µs for ``loop.run_in_executor`` with a one-thread
-``ThreadPoolExecutor`` (``benchmarks/env_calls.py``; figures in docs/performance.md).
+The hand-over is a ``queue.SimpleQueue`` to the thread and ``loop.call_soon_threadsafe`` back:
+about 32 µs of CPU per call here, against about 77 µs for ``loop.run_in_executor`` with a
+one-thread ``ThreadPoolExecutor`` (``benchmarks/env_calls.py``; figures, and what it costs a
+served, a batched and an embedded trial, in docs/performance.md).
 
 :class:`InlineCalls` has the same interface and runs every call at once in the calling thread:
 ``serve(..., env_threads=False)``, for envs trusted never to block, without the hand-over cost
