@@ -153,3 +153,25 @@ def test_the_sigterm_handler_lives_as_long_as_the_servers_with_a_socket() -> Non
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     with cogment_gym.serve("CartPole-v1", local_socket=False):
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # no socket directory: nothing to do
+
+
+def test_cli_serve_step_timeout_fails_the_hung_trial_only() -> None:
+    from cogment_gym.errors import EnvironmentTimeoutError
+
+    child = Child(CLI, ["serve", HANGING_ENV_ID, "--port", "0", "--step-timeout", "0.5"], what="cogment-gym serve")
+    endpoint = child.first_line.rpartition(" at ")[2]
+    try:
+        hung, other = cogment_gym.CogmentEnv(environment=endpoint), cogment_gym.CogmentEnv(environment=endpoint)
+        try:
+            hung.reset(options={"hang": "step"})
+            with pytest.raises(EnvironmentTimeoutError, match=r"env\.step\(\).*0\.5 s"):
+                hung.step(0)
+            other.reset()
+            for _ in range(10):
+                other.step(0)
+        finally:
+            hung.close()
+            other.close()
+        assert _terminate(child) == 0, child.stderr()
+    finally:
+        child.stop()
