@@ -193,6 +193,12 @@ def _env_threads() -> list[threading.Thread]:
 
 
 def test_no_thread_outlives_normal_trials_or_their_server(closing: Any) -> None:
+    # gRPC starts threads of its own for the process's lifetime (its poller) on first use: once
+    # here, so that the snapshot below holds them.
+    with cogment_gym.serve({"cp": "CartPole-v1"}) as warm:
+        probe = cogment_gym.CogmentEnv(environment=warm.endpoint)
+        probe.reset(seed=0)
+        probe.close()
     before = set(threading.enumerate())
     server = cogment_gym.serve({"cp": "CartPole-v1"})
     env = cogment_gym.CogmentEnv(environment=server.endpoint)

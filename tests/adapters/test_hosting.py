@@ -60,15 +60,20 @@ gym.register("cogment_gym_tests/Rendering-v0", entry_point=RenderingEnv)
 def test_render_mode_is_passed_to_gym_make_only_when_one_is_asked(closing: Callable[[Any], Any]) -> None:
     impl = EnvHost("cogment_gym_tests/NoRenderMode-v0", {"size": 4}).get("")
     assert isinstance(impl, hosting.Implementation)
-    env = impl.acquire(None)  # gym.make(id, render_mode=None) would be a TypeError here
-    assert env.unwrapped.size == 4
+    made = [impl.create(None)]  # gym.make(id, render_mode=None) would be a TypeError here
+    assert made[0].env.unwrapped.size == 4
     bridged = closing(cogment_gym.CogmentEnv("cogment_gym_tests/NoRenderMode-v0"))
     assert bridged.reset(seed=0) == (0, {}) and bridged.step(1)[:3] == (1, 1.0, True)
     rendering = EnvHost("cogment_gym_tests/Rendering-v0", None).get("")
     assert isinstance(rendering, hosting.Implementation)
-    assert rendering.acquire(None).unwrapped.render_mode is None
-    assert rendering.acquire("ansi").unwrapped.render_mode == "ansi"
+    made += [rendering.create(None), rendering.create("ansi")]
+    assert made[1].env.unwrapped.render_mode is None
+    assert made[2].env.unwrapped.render_mode == "ansi"
     # An env that takes no render_mode gets one only if asked, and then gym.make says why not.
     with pytest.raises(TypeError, match="render_mode"):
-        impl.acquire("ansi")
+        impl.create("ansi")
+    for pool, instance in zip((impl, rendering, rendering), made):
+        pool.discard(instance)
+    impl.close()
+    rendering.close()
 
