@@ -70,6 +70,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc, values_pb2
 from cogment_gym.codec import decode, encode, space_from_proto
 from cogment_gym.errors import CogmentGymError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, parse_endpoint, state_name
+from cogment_gym.protocol.links import GRPC_OPTIONS
 from cogment_gym.protocol.security import NO_SECURITY, Security, new_channel
 from cogment_gym.testing.env_match import assert_data_equal
 
@@ -429,7 +430,7 @@ class _Check:
     async def run(self) -> ComplianceReport:
         report = ComplianceReport(self.endpoint, self.implementation)
         target = parse_endpoint(self.endpoint).grpc_target
-        async with new_channel(target, self.security, ()) as channel:
+        async with new_channel(target, self.security, GRPC_OPTIONS) as channel:  # keepalive: a vanished peer is found
             self.channel = channel
             try:
                 await self.bounded(channel.channel_ready(), f"a connection to {self.endpoint}")
