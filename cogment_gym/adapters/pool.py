@@ -277,6 +277,11 @@ class PooledTrial:
         if self.instance is not None:
             self.instance.calls.note(what)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` gave the instance back (it may be another trial's since)."""
+        return self._closed
+
     def close(self) -> None:
         """Return the instance to the pool; discard it if the trial failed or a call on it is
         still running (a deadline passed, the trial was cancelled). Idempotent."""

@@ -128,7 +128,9 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
                 await self._play(trial_id, context, trial, env_name, origin)
         finally:
             instance = trial.instance
-            if instance is not None and instance.calls.busy:  # a deadline passed, or the trial was cancelled
+            # A call of this trial still running (a deadline passed, or the trial was cancelled);
+            # once closed, the instance may already be playing another trial.
+            if not trial.closed and instance is not None and instance.calls.busy:
                 logger.warning(
                     "trial %s: %s: abandoning %s; that env instance is never reused", trial_id, origin, instance.calls.describe()
                 )

@@ -8,12 +8,14 @@ wait on the env's ``entered`` event, never on a sleep.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
 import time
 from typing import Any, Callable, Iterator
 
+import grpc
 import pytest
 
 import cogment_gym
@@ -263,3 +265,41 @@ def test_step_timeout_reaches_worker_processes(closing: Any) -> None:
         assert all(code == 0 for code in workers.exited().values())
     finally:
         workers.stop()
+
+
+def test_an_instance_back_in_the_pool_is_not_reported_abandoned_by_the_trial_that_left_it(
+    hangs: Hangs, served: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Trial A ends (its instance goes back to the pool before its final observation leaves);
+    # trial B takes that instance and hangs in reset; then A gets its END. A's call is long over:
+    # nothing of A's is abandoned, whatever B's call on the same thread does.
+    from cogment_gym.testing import HangingEnv as _Env
+
+    from ._raw import LAST, LAST_ACK, RawTrial, action_content, channel_to, env_config, run
+
+    server = served({"hang": lambda: hangs.made.append(_Env(hangs.gate, hangs.entered, episode_length=1)) or hangs.made[-1]})
+
+    async def main() -> None:
+        async with channel_to(server.endpoint) as channel:
+            a = RawTrial(channel, "trial-a")
+            await a.start(config=env_config(seed=0))
+            await a.act(0, action_content(hangs.made[0].action_space, 0))
+            seen = []  # LAST, a reward, the final observations, LAST_ACK
+            while not seen or seen[-1] != "LAST_ACK":
+                msg = await a.recv()
+                seen.append("LAST" if msg.state == LAST else "LAST_ACK" if msg.state == LAST_ACK else msg.WhichOneof("data"))
+            assert "observation_set" in seen, seen
+            b = RawTrial(channel, "trial-b")
+            await b.init(config=env_config(options={"hang": "reset"}))
+            await b.recv_data("init_output")
+            assert await asyncio.to_thread(hangs.entered.wait, WAIT)
+            assert len(hangs.made) == 1  # B plays A's instance (the only one)
+            with caplog.at_level(logging.WARNING, logger="cogment_gym.adapters"):
+                assert await a.end() == grpc.StatusCode.OK
+            hangs.gate.set()
+            await b.recv_data("observation_set")
+            assert await b.end() == grpc.StatusCode.OK
+            assert not hangs.made[0].closed  # the instance was not discarded: B played on it
+
+    run(main())
+    assert not [r for r in caplog.records if "abandoning" in r.getMessage()], caplog.text
