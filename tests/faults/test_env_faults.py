@@ -11,29 +11,22 @@ trial beside the failing one gives exactly what the env stepped directly gives, 
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from typing import Any
 
 import pytest
 
-import cogment_gym
-import cogment_gym.testing
 from cogment_gym import CogmentEnv
 from cogment_gym.errors import (
     EndpointUnreachableError,
     EnvironmentFailedError,
     EnvironmentLostError,
+    EnvironmentTimeoutError,
     EnvironmentUnreachableError,
     PeerLostError,
     PeerTimeoutError,
 )
-
-try:  # issue 9, point 1
-    from cogment_gym.errors import EnvironmentTimeoutError
-except ImportError:  # pragma: no cover - until it is on main
-    EnvironmentTimeoutError = PeerTimeoutError  # type: ignore[misc,assignment]
 from cogment_gym.protocol.links import SILENT_PEER_BOUND
 from tests.faults.checks import FAST, SILENT, Bystander, Clock
 from tests.faults.conftest import TOPOLOGIES, Stack, Topology
@@ -127,13 +120,9 @@ def test_env_process_stopped_is_found_by_keepalive(stack: Stack, topology: Topol
     service.resume()
 
 
-# serve(step_timeout=...) and cogment_gym.testing.HangingEnv come with the env threads of issue 9,
-# point 1 (branch offloop); until they are on main this test is skipped.
-_OFFLOOP = "step_timeout" in inspect.signature(cogment_gym.serve).parameters and hasattr(cogment_gym.testing, "HangingEnv")
 STEP_TIMEOUT = 3.0
 
 
-@pytest.mark.skipif(not _OFFLOOP, reason="needs serve(step_timeout=) and HangingEnv (issue 9, point 1)")
 def test_env_hanging_fails_its_trial_only(stack: Stack, closing: Any) -> None:
     """An env step that never returns: only its trial fails, with the timeout type, once the
     service's step_timeout passed; another trial on the same server steps meanwhile."""
