@@ -24,7 +24,7 @@ import grpc
 from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2, datalog_pb2_grpc
 from cogment_gym.datastore.fileformat import TrialFileWriter
 from cogment_gym.datastore.store import TrialStore
-from cogment_gym.protocol.metadata import TRIAL_ID, USER_ID, metadata_value
+from cogment_gym.protocol.metadata import TRIAL_ID, TRIAL_STARTED, USER_ID, metadata_value
 from cogment_gym.protocol.versions import status_reply, version_info
 
 __all__ = ["DatalogServicer"]
@@ -63,7 +63,7 @@ class DatalogServicer(datalog_pb2_grpc.DatalogSPServicer):
                 f"DatalogSP.RunTrialDatalog (trial {trial_id!r}): the first message must be the trial params, got {first.WhichOneof('msg')}",
             )
             return
-        writer = self.store.create(trial_id, user_id, first.trial_params)
+        writer = self.store.create(trial_id, user_id, first.trial_params, started=_started(metadata_value(metadata, TRIAL_STARTED)))
         self.active += 1
         logger.debug("trial %s: recording to %s", trial_id, writer.path)
         error = "the stream was cancelled (the service stopped or the Orchestrator went away)"
@@ -108,6 +108,17 @@ class DatalogServicer(datalog_pb2_grpc.DatalogSPServicer):
 
     async def Status(self, request: common_pb2.StatusRequest, context: Any) -> common_pb2.StatusReply:  # noqa: N802
         return status_reply(request, float(self.active))
+
+
+def _started(value: str | None) -> int | None:
+    """The trial's start our Orchestrator sends (``TRIAL_STARTED``), or None (other Orchestrators:
+    the file is stamped when its stream arrives)."""
+    try:
+        started = int(value) if value else 0
+    except ValueError:
+        logger.warning("ignoring a malformed %s metadata value %r (expected ns since the epoch)", TRIAL_STARTED, value)
+        return None
+    return started if started > 0 else None
 
 
 def _details(err: BaseException) -> str:

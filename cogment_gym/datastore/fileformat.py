@@ -84,13 +84,17 @@ class TrialFileWriter:
         path: the file to create (it must not exist).
         trial_id, user_id: from the datalog stream's metadata.
         params: the trial's parameters (the stream's first message).
+        started: when the trial started, in ns since the epoch (default: now); files are listed
+            oldest first by it.
 
     Example:
         >>> writer = TrialFileWriter(path, "t1", "me", params)   # doctest: +SKIP
         >>> writer.sample(sample); writer.close()                # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str], trial_id: str, user_id: str, params: common_pb2.TrialParams) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], trial_id: str, user_id: str, params: common_pb2.TrialParams, *, started: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.trial_id = trial_id
         self.samples = 0
@@ -100,7 +104,7 @@ class TrialFileWriter:
         try:
             header = file_pb2.TrialFileHeader(
                 trial_id=trial_id, user_id=user_id, trial_params=params.SerializeToString(),
-                started=time.time_ns(), writer=f"cogment_gym {__version__}",
+                started=started if started else time.time_ns(), writer=f"cogment_gym {__version__}",
             )
             self._write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0) + _record(HEADER, header.SerializeToString()))
         except BaseException:

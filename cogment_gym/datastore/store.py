@@ -129,14 +129,15 @@ class TrialStore:
 
     # ------------------------------------------------------------------ writing
 
-    def create(self, trial_id: str, user_id: str, params: common_pb2.TrialParams) -> TrialFileWriter:
-        """A writer for a new trial file (a new name if one of this id exists)."""
+    def create(self, trial_id: str, user_id: str, params: common_pb2.TrialParams, *, started: int | None = None) -> TrialFileWriter:
+        """A writer for a new trial file (a new name if one of this id exists); ``started``: the
+        trial's start in ns since the epoch (default: now)."""
         with self._lock:
             copy = 1
             while True:
                 path = self.directory / trial_file_name(trial_id, copy)
                 try:
-                    writer = TrialFileWriter(path, trial_id, user_id, params)
+                    writer = TrialFileWriter(path, trial_id, user_id, params, started=started)
                 except FileExistsError:
                     copy += 1
                     continue

@@ -23,7 +23,7 @@ from cogment_gym.protocol.deadlines import within
 from cogment_gym.protocol.links import ServerLink
 from cogment_gym.protocol.local import TIMED_OUT
 from cogment_gym.protocol.directory import ACTOR_CLASS_PROPERTY, IMPLEMENTATION_PROPERTY, DirectoryClient, ServiceType, is_discovery
-from cogment_gym.protocol.metadata import TRIAL_ID, USER_ID, metadata_value
+from cogment_gym.protocol.metadata import TRIAL_ID, TRIAL_STARTED, USER_ID, metadata_value
 from cogment_gym.orchestrator.slots import is_client_endpoint
 
 __all__ = ["Orchestrator"]
@@ -204,7 +204,7 @@ class Orchestrator:
                 raise TrialStartError(f"datalog endpoint {endpoint!r}: a datalog is reached over gRPC (grpc:// or unix:) or in-process (local://)")
         except ValueError as err:
             raise TrialStartError(f"trial {trial_id!r} cannot start: {err}") from None
-        metadata = ((TRIAL_ID, trial_id), (USER_ID, user_id))
+        metadata = ((TRIAL_ID, trial_id), (USER_ID, user_id), (TRIAL_STARTED, str(time.time_ns())))
         snapshot = common_pb2.TrialParams()
         snapshot.CopyFrom(params)
         return DatalogWriter(

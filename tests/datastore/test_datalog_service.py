@@ -3,6 +3,7 @@ a datalog process killed mid-run leaves every finished trial readable."""
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2, datalog_pb2_
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.datastore import IncompleteTrialWarning, TrialRecorder, TrialStore, episodes, serve_datalog
 from cogment_gym.orchestrator.server import OrchestratorServer
+from cogment_gym.protocol.metadata import TRIAL_STARTED
 from tests.datastore.conftest import play
 from tests.waiting import wait_until
 
@@ -92,6 +94,34 @@ def test_stream_without_trial_id_or_params_is_refused(tmp_path: Path) -> None:
             reply = stub.Status(common_pb2.StatusRequest(names=["*"]), timeout=10)
             assert "overall_load" in reply.statuses
     assert TrialStore(tmp_path).trials() == []
+
+
+def test_trials_are_listed_by_when_they_started_not_when_their_streams_arrived(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An Orchestrator may open the datalog streams of consecutive trials late and at once (the
+    first trials on a new channel): ours names each trial's start in the stream's metadata, and
+    the files are stamped and listed by it. Without it (other Orchestrators), by arrival."""
+    ended = datalog_pb2.DatalogSample()
+    ended.info.state = common_pb2.TrialState.ENDED
+
+    def stream(trial_id: str, *started: str) -> None:
+        messages = [datalog_pb2.RunTrialDatalogInput(trial_params=common_pb2.TrialParams()), datalog_pb2.RunTrialDatalogInput(sample=ended)]
+        metadata = (("trial-id", trial_id), *((TRIAL_STARTED, value) for value in started))
+        list(stub.RunTrialDatalog(iter(messages), metadata=metadata, timeout=10))
+
+    with serve_datalog(tmp_path) as datalog:
+        with grpc.insecure_channel(datalog.endpoint[len("grpc://"):]) as channel:
+            stub = datalog_pb2_grpc.DatalogSPStub(channel)
+            stream("second", str(11 * 10**17))  # arrives first, started later (2004)
+            stream("first", str(10**18))  # (2001)
+            stream("unstamped")  # stamped on arrival: now, after both
+            with caplog.at_level(logging.WARNING, logger="cogment_gym.datastore"):
+                stream("malformed", "soon")
+        assert wait_until(lambda: sum(t.complete for t in datalog.store.trials()) == 4)
+    listed = TrialStore(tmp_path).trials()
+    assert [t.trial_id for t in listed][:2] == ["first", "second"]
+    assert [t.started for t in listed][:2] == [10**18, 11 * 10**17]
+    assert {t.trial_id for t in listed[2:]} == {"unstamped", "malformed"} and all(t.started > 11 * 10**17 for t in listed[2:])
+    assert "malformed cogment-gym-trial-started metadata value 'soon'" in caplog.text, caplog.text
 
 
 @pytest.mark.slow
