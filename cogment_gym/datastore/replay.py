@@ -9,8 +9,8 @@ terminated, truncated, info)`` per step, decoded by the same codec as the facade
 What an episode is, per kind of trial (the payloads are cogment_gym's, ``cogment_gym.v1``):
 
 - **single-agent** (one episode a trial): the reset observation (tick 0), then one step per
-  tick: the action sent at tick t, and the observation, reward (float64, from the payload),
-  flags and info of tick t+1.
+  tick: the action sent at tick t, and the observation, reward, flags and info of tick t+1 (the
+  reward and flags in the env's own types, as the facades give them: ``codec/returns.py``).
 - **batched** (``EnvConfig.num_envs`` = K > 0, ``CogmentVectorEnv(envs_per_trial=K)``): K
   sub-environments auto-resetting inside the trial; each sub-environment's episodes, cut at its
   ``terminations`` / ``truncations`` as Gymnasium's NEXT_STEP or SAME_STEP autoreset says (the
@@ -47,6 +47,7 @@ from gymnasium.vector.utils import batch_space, iterate
 from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, decode_object, parse_message, space_from_proto, tensor_to_array
+from cogment_gym.codec.returns import decode_cumulative_reward, decode_flags, decode_reward
 from cogment_gym.datastore.fileformat import FILE_SUFFIX, TrialFile, read_header, read_trial_file
 from cogment_gym.errors import CodecError, DatasetExportError, TruncatedTrialFileError
 
@@ -86,16 +87,16 @@ class Episode:
     options: dict[str, Any] | None = None
     observations: list[Any] = field(default_factory=list)
     actions: list[Any] = field(default_factory=list)
-    rewards: list[float] = field(default_factory=list)
-    terminations: list[bool] = field(default_factory=list)
-    truncations: list[bool] = field(default_factory=list)
+    rewards: list[Any] = field(default_factory=list)
+    terminations: list[Any] = field(default_factory=list)
+    truncations: list[Any] = field(default_factory=list)
     infos: list[dict[str, Any]] = field(default_factory=list)
     _start_tick: int = 0
 
     def __len__(self) -> int:
         return len(self.actions)
 
-    def steps(self) -> Iterator[tuple[Any, Any, float, bool, bool, dict[str, Any]]]:
+    def steps(self) -> Iterator[tuple[Any, Any, Any, Any, Any, dict[str, Any]]]:
         """``(obs, action, reward, terminated, truncated, info)``: the observation the action was
         taken on, then what the step returned (its own observation is the next step's ``obs``;
         the last one is ``observations[-1]``)."""
@@ -106,12 +107,12 @@ class Episode:
     def done(self) -> bool:
         return bool(self.actions) and (self.terminations[-1] or self.truncations[-1])
 
-    def _step(self, action: Any, obs: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> None:
+    def _step(self, action: Any, obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any]) -> None:
         self.actions.append(action)
         self.observations.append(obs)
-        self.rewards.append(float(reward))
-        self.terminations.append(bool(terminated))
-        self.truncations.append(bool(truncated))
+        self.rewards.append(reward)
+        self.terminations.append(terminated)
+        self.truncations.append(truncated)
         self.infos.append(info)
 
     def _cut(self) -> Episode | None:
@@ -256,8 +257,9 @@ class RecordedTrial:
                 action = self._action(pending, index, act_space, f"action of {actor!r}")
                 # Multi-agent payloads name their agent: what last() says is the reward summed
                 # since the agent's last move; a single-agent payload's reward is the step's.
-                reward = payload.cumulative_reward if payload.agent else payload.reward
-                episode._step(action, obs, reward, payload.terminated, payload.truncated, _info(payload))
+                reward = decode_cumulative_reward(payload) if payload.agent else decode_reward(payload)
+                terminated, truncated = decode_flags(payload)
+                episode._step(action, obs, reward, terminated, truncated, _info(payload))
             if episode.done:
                 return [episode]
             pending = sample

@@ -12,8 +12,9 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import cogment_gym
-from cogment_gym.datastore import Episode, episodes, trials
+from cogment_gym.datastore import Episode, TrialRecorder, episodes, trials
 from cogment_gym.envs import CogmentVectorEnv
+from cogment_gym.testing import assert_data_equal
 
 
 def _reference_episodes(mode: AutoresetMode, n: int, seed: int, actions: list[np.ndarray]) -> list[dict[str, Any]]:
@@ -151,3 +152,22 @@ def test_turn_based_trials_replay_each_agents_own_view(tmp_path: Path) -> None:
             assert all(np.array_equal(a[k], b[k]) for k in b)
         assert [int(a) for a in got.actions] == want.actions
         assert (got.rewards, got.terminations, got.truncations) == (want.rewards, want.terminations, want.truncations)
+
+
+def test_replay_gives_rewards_and_flags_in_the_env_s_own_types(tmp_path: Path) -> None:
+    """As the facades do (tests/adapters/test_exact_types.py): an int, np.float32, np.int64 or
+    bool reward and np.bool_ flags come back as such, not as float and bool."""
+    from tests.adapters.test_exact_types import FLAGS, REWARDS, TypesEnv
+
+    env = cogment_gym.CogmentEnv(TypesEnv, datalog=TrialRecorder(tmp_path))
+    try:
+        env.reset(seed=0)
+        for _ in range(len(REWARDS)):
+            env.step(1)
+    finally:
+        env.close()
+    [episode] = episodes(tmp_path)
+    for t, (reward, terminated, truncated) in enumerate(zip(episode.rewards, episode.terminations, episode.truncations)):
+        assert_data_equal(REWARDS[t], reward, f"reward {t}")
+        assert_data_equal(FLAGS[t], terminated, f"terminated {t}")
+        assert type(truncated) is np.bool_, (t, type(truncated))
