@@ -14,11 +14,9 @@ from gymnasium.envs.registration import EnvSpec
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.codec.returns import flag_summary
-from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload
+from cogment_gym.codec.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload, flag_summary, unpack_observation
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActor, ServiceActors, TickData
-from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, ResetNeededError
 from cogment_gym.protocol import CLIENT_ENDPOINT

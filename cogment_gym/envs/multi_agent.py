@@ -5,7 +5,7 @@ A facade plays some agents of a served multi-agent environment as client actors 
 service actors (:class:`ServiceActor`: policies served elsewhere, or Python policies run in this
 process by the embedded Orchestrator). Each tick, every client actor of the facade sends one
 action (an empty one when its agent does not act: Cogment ticks are lock-step) and receives its
-agent's payload (:class:`~cogment_gym.actors.AgentTick`).
+agent's payload (:class:`~cogment_gym.codec.payloads.AgentTick`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import gymnasium as gym
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.actors.payloads import MISSING, AgentSpaces, AgentTick, action_content, read_payload
 from cogment_gym.actors.policy import is_trial_policy_class
 from cogment_gym.actors.service import ServiceActorServicer
 from cogment_gym.codec import encode_object, space_from_proto
+from cogment_gym.codec.payloads import MISSING, AgentSpaces, AgentTick, action_content
+from cogment_gym.codec.payloads.agents import read_payload
 from cogment_gym.envs.connection import TrialConnection
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError

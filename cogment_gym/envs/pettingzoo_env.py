@@ -27,7 +27,7 @@ except ImportError as err:
     raise missing_extra("pettingzoo", "CogmentAECEnv and CogmentParallelEnv (the PettingZoo facades)", err) from err
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.actors.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content
+from cogment_gym.codec.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData, check_api
 from cogment_gym.errors import CogmentGymError
