@@ -27,7 +27,7 @@ from cogment_gym.codec.payloads import MISSING, AgentSpaces, AgentTick, action_c
 from cogment_gym.codec.payloads.agents import read_payload
 from cogment_gym.envs.connection import TrialConnection
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, NotOpenError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 
 __all__ = ["MultiAgentDriver", "ServiceActor", "TickData"]
@@ -107,7 +107,8 @@ class MultiAgentDriver:
         state: bool = False,
     ) -> None:
         spec = connection.spec
-        assert spec is not None
+        if spec is None:
+            raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
         self.connection = connection
         self.spec = spec
         # This facade's name for its env instance on the service (EnvConfig.instance_key).

@@ -13,7 +13,7 @@ from typing import AsyncIterator, Iterable, Sequence
 import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, hooks_pb2, orchestrator_pb2
-from cogment_gym.errors import CogmentGymError, PeerTimeoutError, TrialStartError
+from cogment_gym.errors import CogmentGymError, PeerTimeoutError, ProtocolError, TrialStartError
 from cogment_gym.orchestrator.admission import EndpointPolicy, trial_endpoints
 from cogment_gym.orchestrator.datalog import DatalogWriter
 from cogment_gym.orchestrator.transports import Connector
@@ -365,7 +365,8 @@ class Orchestrator:
             except (Exception, asyncio.TimeoutError):
                 logger.debug("trial %s: could not tell a late client actor the trial ended", trial.id, exc_info=True)
             return
-        assert slot.released is not None
+        if slot.released is None:  # set for every client slot when the trial starts
+            raise ProtocolError(f"{link.description}: the trial has not started its client slots")
         await slot.released  # set when the trial ends; the trial bounds every wait
 
 
