@@ -20,7 +20,7 @@ from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.orchestrator.trial import EVENT_STALE, Trial, TrialState
 from cogment_gym.protocol import END, HEARTBEAT, NORMAL, Failure, FailureKind, parse_endpoint
 from cogment_gym.protocol.deadlines import within
-from cogment_gym.protocol.links import ServerLink
+from cogment_gym.protocol.links import ServerLink, ServerStream
 from cogment_gym.protocol.local import TIMED_OUT
 from cogment_gym.protocol.directory import ACTOR_CLASS_PROPERTY, IMPLEMENTATION_PROPERTY, DirectoryClient, ServiceType, is_discovery
 from cogment_gym.protocol.metadata import TRIAL_ID, USER_ID, metadata_value
@@ -318,13 +318,13 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ client actors
 
-    async def join(self, context: object) -> None:
+    async def join(self, context: ServerStream) -> None:
         """Serve one ClientActorSP.RunTrial stream from its opening to the trial's end.
 
         Raises:
             CogmentGymError: the trial or slot cannot be joined (the RPC then fails).
         """
-        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID)  # type: ignore[attr-defined]
+        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID)
         link = ServerLink(context, "client actor")
         try:
             await self._serve_client(link, trial_id)
