@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cogment_gym"
 LAYERS = {
     "cogment_gym._proto": 0, "cogment_gym._version": 0, "cogment_gym._grpc_tuning": 0, "cogment_gym.errors": 0,
     "cogment_gym.extras": 0,
-    "cogment_gym.codec": 1,
+    "cogment_gym.codec": 1, "cogment_gym.codec.payloads": 1,  # payloads: messages and spaces, never streams
     "cogment_gym.protocol": 2,
     "cogment_gym.adapters": 3, "cogment_gym.actors": 3, "cogment_gym.orchestrator": 3, "cogment_gym.directory": 3,
     "cogment_gym.datastore": 3,

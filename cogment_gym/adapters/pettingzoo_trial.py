@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
 
-from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym._proto.cogment.api import common_pb2, environment_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.pool import EnvPool, Instance, PooledTrial, factory_accepts_render_mode, metadata_message
 from cogment_gym.codec import decode_object, encode, space_to_proto
@@ -538,8 +538,6 @@ class PettingZooTrial(PooledTrial):
 
 def observation_set(tick: int, output: TickOutput) -> Any:
     """The ``ObservationSet`` of one tick."""
-    from cogment_gym._proto.cogment.api import environment_pb2
-
     return environment_pb2.ObservationSet(
         tick_id=tick, timestamp=time.time_ns(), observations=output.payloads, actors_map=output.actors_map
     )
