@@ -50,6 +50,7 @@ __all__ = [
     "AlreadyPendingCallError",
     "NoAsyncCallError",
     "ClosedEnvironmentError",
+    "NotOpenError",
     "EnvConfigError",
     "TrialFileError",
     "CorruptTrialFileError",
@@ -333,6 +334,10 @@ class NoAsyncCallError(CogmentGymError, gym.error.NoAsyncCallError):
 
 class ClosedEnvironmentError(CogmentGymError, gym.error.ClosedEnvironmentError):
     """A call on a closed vector env (:class:`~cogment_gym.envs.CogmentVectorEnv`)."""
+
+
+class NotOpenError(CogmentGymError, RuntimeError):
+    """A facade's connection used before it was opened (no environment spec, no stub yet)."""
 
 
 class EnvConfigError(CogmentGymError, ValueError):

@@ -8,7 +8,6 @@ instance per trial); it is asked for an action only when its agent acts (its tur
 the off-turn and dead-step answers Cogment's lock-step ticks need are sent for it.
 """
 
-from cogment_gym.actors.payloads import AgentSpaces, AgentTick, action_content
 from cogment_gym.actors.policies import KeyboardPolicy, RandomPolicy, random_policy
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy
 from cogment_gym.actors.server import ActorServer, serve_actor, serve_actor_forever
@@ -17,14 +16,11 @@ from cogment_gym.actors.service import ServiceActorServicer
 __all__ = [
     "ActorContext",
     "ActorServer",
-    "AgentSpaces",
-    "AgentTick",
     "KeyboardPolicy",
     "Policy",
     "RandomPolicy",
     "ServiceActorServicer",
     "TrialPolicy",
-    "action_content",
     "random_policy",
     "serve_actor",
     "serve_actor_forever",

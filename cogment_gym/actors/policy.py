@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, Union
 
 import gymnasium as gym
 
-from cogment_gym.actors.payloads import ABSENT, ACTING, MISSING, AgentSpaces, AgentTick
+from cogment_gym.codec.payloads import ABSENT, ACTING, MISSING, AgentSpaces, AgentTick
 
 __all__ = ["ActorContext", "Policy", "PolicyFunction", "TrialPolicy"]
 

@@ -24,7 +24,8 @@ import grpc
 
 from cogment_gym._proto.cogment.api import agent_pb2_grpc, common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, env_pb2_grpc
-from cogment_gym.actors.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content, read_payload
+from cogment_gym.codec.payloads import ACTING, LEAVING, NO_ACTION, AgentSpaces, action_content
+from cogment_gym.codec.payloads.agents import read_payload
 from cogment_gym.actors.policy import ActorContext, Policy, TrialPolicy, acts_now, is_async, is_trial_policy_class
 from cogment_gym.codec import decode_object, parse_message, space_from_proto
 from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError, UnknownPolicyError

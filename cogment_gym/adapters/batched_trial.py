@@ -22,9 +22,8 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import StepResult, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.adapters.pool import Instance, PooledTrial
-from cogment_gym.codec import array_to_tensor, decode, encode, encode_info, parse_message
-from cogment_gym.codec.returns import vector_returns
-from cogment_gym.errors import MalformedMessageError, TrialSetupError
+from cogment_gym.codec.payloads import read_batched_action, vector_returns, write_batched
+from cogment_gym.errors import TrialSetupError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
 
@@ -76,24 +75,7 @@ class BatchedGymTrial(PooledTrial):
         infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]],
     ) -> bytes:
         batched = concatenate(self.single_observation_space, obs, self._obs)
-        msg = env_pb2.ObservationPayload(reward=float(rewards.sum()))
-        msg.value.CopyFrom(encode(self.observation_space, batched, "observation", bounds=False))  # in place: codec.building
-        batch = msg.batch
-        array_to_tensor(rewards, batch.rewards)
-        array_to_tensor(terminations, batch.terminations)
-        array_to_tensor(truncations, batch.truncations)
-        if any(infos):  # otherwise none is sent: no sub-environment has info
-            for info in infos:
-                entry = batch.infos.add()
-                if info:
-                    entry.CopyFrom(encode_info(info))
-        for index, final_obs, final_info in ends:
-            end = batch.ends.add(index=index)
-            what = f"final observation of sub-environment {index}"
-            end.observation.CopyFrom(encode(self.single_observation_space, final_obs, what, bounds=False))
-            if final_info:
-                end.info.CopyFrom(encode_info(final_info))
-        return msg.SerializeToString()
+        return write_batched(self.observation_space, self.single_observation_space, batched, rewards, terminations, truncations, infos, ends)
 
     def reset(self) -> bytes:
         n = self.num_envs
@@ -109,12 +91,7 @@ class BatchedGymTrial(PooledTrial):
 
     def decode_action(self, content: bytes) -> Any:
         """Decode and check the batched action; raises SpaceMismatchError / MalformedMessageError."""
-        payload = parse_message(env_pb2.ActionPayload, content, f"action of actor {self.actor_name!r}")
-        if not payload.HasField("value"):
-            raise MalformedMessageError(
-                f"action of actor {self.actor_name!r}: expected the batched action of {self.num_envs} sub-environments, got no value"
-            )
-        return decode(self.action_space, payload.value, f"action of actor {self.actor_name!r}")
+        return read_batched_action(content, self.action_space, f"action of actor {self.actor_name!r}", self.num_envs)
 
     def step(self, action: Any, force_truncate: bool = False) -> StepResult:
         n = self.num_envs

@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import gymnasium as gym
-import numpy as np
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.adapters.pool import Instance, PooledTrial
-from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message
-from cogment_gym.codec.returns import encode_returns, flag_summary
+from cogment_gym.codec import decode_object, parse_message
+from cogment_gym.codec.payloads import flag_summary, read_action, write_frame, write_observation
 from cogment_gym.errors import TrialSetupError
 
 __all__ = ["GymTrial", "StepResult", "reset_arguments", "single_actor_name"]
@@ -74,20 +73,12 @@ class GymTrial(PooledTrial):
     def _payload(self, obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any]) -> StepResult:
         msg = env_pb2.ObservationPayload()
         # In the env's own types; the summaries (float, bools) are for Cogment and the trial's end.
-        reward_f, terminated_b, truncated_b = encode_returns(msg, reward, terminated, truncated)
-        msg.value.CopyFrom(encode(self.impl.observation_space, obs, "observation", bounds=False))  # in place: codec.building
-        if info:
-            msg.info.CopyFrom(encode_info(info))
-        if self.render_mode == "rgb_array":
+        reward_f, terminated_b, truncated_b = write_observation(msg, self.impl.observation_space, obs, reward, terminated, truncated, info)
+        if self.render_mode in ("rgb_array", "ansi"):
             self.note("render")
             frame = self.env.render()
             if frame is not None:
-                array_to_tensor(np.asarray(frame), msg.frame)
-        elif self.render_mode == "ansi":
-            self.note("render")
-            text = self.env.render()
-            if text is not None:
-                msg.text_frame = str(text)
+                write_frame(msg, str(frame) if self.render_mode == "ansi" else frame)
         return StepResult(msg.SerializeToString(), reward_f, terminated_b, truncated_b)
 
     def reset(self) -> bytes:
@@ -96,8 +87,7 @@ class GymTrial(PooledTrial):
 
     def decode_action(self, content: bytes) -> Any:
         """Decode and check one action; raises SpaceMismatchError / MalformedMessageError."""
-        payload = parse_message(env_pb2.ActionPayload, content, f"action of actor {self.actor_name!r}")
-        return decode(self.impl.action_space, payload.value, f"action of actor {self.actor_name!r}")
+        return read_action(content, self.impl.action_space, f"action of actor {self.actor_name!r}")
 
     def step(self, action: Any, force_truncate: bool = False) -> StepResult:
         """On the instance's thread (see :meth:`PooledTrial.run`), as :meth:`reset`."""

@@ -24,13 +24,23 @@ from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
-import numpy as np
 
-from cogment_gym._proto.cogment.api import common_pb2
+from cogment_gym._proto.cogment.api import common_pb2, environment_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.pool import EnvPool, Instance, PooledTrial, factory_accepts_render_mode, metadata_message
-from cogment_gym.codec import array_to_tensor, decode, decode_object, encode, encode_info, parse_message, space_to_proto
-from cogment_gym.codec.returns import encode_returns, flag_summary
+from cogment_gym.codec import decode_object, encode, space_to_proto
+from cogment_gym.codec.payloads import (
+    ABSENT,
+    ACTING,
+    LEAVING,
+    MISSING,
+    WAITING,
+    flag_summary,
+    read_agent_action,
+    write_frame,
+    write_observation,
+    write_spaces,
+)
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, NoActionError, TrialSetupError
 
 __all__ = [
@@ -45,11 +55,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-ACTING = env_pb2.AGENT_STATUS_ACTING
-WAITING = env_pb2.AGENT_STATUS_WAITING
-LEAVING = env_pb2.AGENT_STATUS_LEAVING
-ABSENT = env_pb2.AGENT_STATUS_ABSENT
 
 AEC = "aec"
 PARALLEL = "parallel"
@@ -272,13 +277,6 @@ class TickOutput:
         self.payloads, self.actors_map, self.rewards, self.done = payloads, actors_map, rewards, done
 
 
-class _NoAction:
-    """Marker: an ActionPayload without value."""
-
-
-NO_ACTION = _NoAction()
-
-
 class PettingZooTrial(PooledTrial):
     """A PettingZoo environment playing one trial; one actor per agent (or per agent slot)."""
 
@@ -404,8 +402,8 @@ class PettingZooTrial(PooledTrial):
                 raise NoActionError(
                     f"no action from actor {self.names[index]!r} for agent {agent!r} at its turn (tick {tick}): the actor is unavailable"
                 )
-            value = self._decode(agent, contents[index])
-            return None if value is NO_ACTION else value
+            value = read_agent_action(contents[index], agent, self._act_space)
+            return None if value is MISSING else value
         actions: dict[str, Any] = {}
         missing = []
         for agent in env.agents:
@@ -413,20 +411,12 @@ class PettingZooTrial(PooledTrial):
             if index in unavailable:
                 missing.append(f"{self.names[index]!r} (agent {agent!r})")
                 continue
-            value = self._decode(agent, contents[index])
-            if value is not NO_ACTION:
+            value = read_agent_action(contents[index], agent, self._act_space)
+            if value is not MISSING:
                 actions[agent] = value
         if missing:
             raise NoActionError(f"no action at tick {tick} from the unavailable actors {', '.join(missing)}")
         return actions
-
-    def _decode(self, agent: str, content: bytes) -> Any:
-        if not content:
-            return NO_ACTION
-        payload = parse_message(env_pb2.ActionPayload, content, f"action for agent {agent!r}")
-        if not payload.HasField("value"):
-            return NO_ACTION
-        return decode(self._act_space(agent), payload.value, f"action of agent {agent!r}")
 
     def step(self, action: Any, force_end: bool = False) -> TickOutput:
         """Step with what :meth:`decode_actions` returned; ``force_end``: the trial ends with this
@@ -447,7 +437,7 @@ class PettingZooTrial(PooledTrial):
             self._assign_slots(agents)
         rewards, cumulative = env.rewards, env._cumulative_rewards
         terminations, truncations, infos = env.terminations, env.truncations, env.infos
-        observation: Any = NO_ACTION
+        observation: Any = MISSING
         if selection:
             # Once per tick, for the selected agent only, as a direct loop calling last() does
             # (some environments' observe() draws random numbers, or records the observation).
@@ -456,7 +446,7 @@ class PettingZooTrial(PooledTrial):
         for agent in agents:
             status = ACTING if agent == selection else WAITING
             entries[agent] = (
-                status, observation if agent == selection else NO_ACTION, rewards.get(agent, 0), cumulative.get(agent, 0),
+                status, observation if agent == selection else MISSING, rewards.get(agent, 0), cumulative.get(agent, 0),
                 terminations.get(agent, False), _truncated(truncations.get(agent, False), force_end), infos.get(agent),
             )
         return self._output(entries, agents, selection, done=not agents)
@@ -478,7 +468,7 @@ class PettingZooTrial(PooledTrial):
         for agent in reported:
             reward = rewards.get(agent, 0)
             entries[agent] = (
-                ACTING if agent in live else LEAVING, observations[agent] if agent in observations else NO_ACTION,
+                ACTING if agent in live else LEAVING, observations[agent] if agent in observations else MISSING,
                 reward, reward, terminations.get(agent, False),
                 _truncated(truncations.get(agent, False), force_end and agent in live), infos.get(agent),
             )
@@ -524,14 +514,12 @@ class PettingZooTrial(PooledTrial):
                 agent=agent, agent_selection=selection, agents=agents, step_agents=order,
             )
             # The agent's entries in the env's own types; the float is for Cogment's Reward.
-            reward, _, _ = encode_returns(msg, reward, terminated, truncated, cumulative, path=f"agent {agent!r}: ")
-            if observation is not NO_ACTION:
-                msg.value.CopyFrom(encode(self._obs_space(agent), observation, f"observation of agent {agent!r}", bounds=False))
-            if info:
-                msg.info.CopyFrom(encode_info(info))
+            reward, _, _ = write_observation(
+                msg, self._obs_space(agent) if observation is not MISSING else None, observation, reward, terminated, truncated, info,
+                cumulative_reward=cumulative, path=f"observation of agent {agent!r}", returns_path=f"agent {agent!r}: ",
+            )
             if index in self._new_in_slot:
-                msg.observation_space.CopyFrom(space_to_proto(self._obs_space(agent)))
-                msg.action_space.CopyFrom(space_to_proto(self._act_space(agent)))
+                write_spaces(msg, self._obs_space(agent), self._act_space(agent))
             if special:
                 self._add_global(msg, name, state, frame)
             if reward != 0.0 and self.send_reward_messages:
@@ -545,16 +533,11 @@ class PettingZooTrial(PooledTrial):
         if state is not None and name in self.state_actors:
             msg.state.CopyFrom(state)
         if frame is not None and name in self._frame_actors:
-            if isinstance(frame, str):
-                msg.text_frame = frame
-            else:
-                array_to_tensor(np.asarray(frame), msg.frame)
+            write_frame(msg, frame)
 
 
 def observation_set(tick: int, output: TickOutput) -> Any:
     """The ``ObservationSet`` of one tick."""
-    from cogment_gym._proto.cogment.api import environment_pb2
-
     return environment_pb2.ObservationSet(
         tick_id=tick, timestamp=time.time_ns(), observations=output.payloads, actors_map=output.actors_map
     )

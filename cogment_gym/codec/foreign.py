@@ -169,7 +169,8 @@ class ForeignSpace(spaces.Space[Any]):
         if self.form.text:
             return isinstance(x, str)
         dtype, shape = self.form.dtype, self.form.shape
-        assert dtype is not None  # array form
+        if dtype is None:  # the constructor gives every array form a dtype
+            raise UnsupportedSpaceError(f"{self!r}: an array form without a dtype")
         if isinstance(x, (np.ndarray, np.generic)):
             return bool(x.shape == shape and x.dtype.kind in "biufc" and np.can_cast(x.dtype, dtype))
         try:

@@ -14,13 +14,11 @@ from gymnasium.envs.registration import EnvSpec
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.codec.returns import flag_summary
-from cogment_gym.actors.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload
+from cogment_gym.codec.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload, flag_summary, unpack_observation
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActor, ServiceActors, TickData
-from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError, ResetNeededError
+from cogment_gym.errors import CogmentGymError, NotOpenError, ResetNeededError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import make_runner
 from cogment_gym.protocol.security import Security
@@ -144,7 +142,8 @@ class CogmentEnv(gym.Env[Any, Any]):
             self._runner.close()
             raise
         spec = self._connection.spec
-        assert spec is not None
+        if spec is None:
+            raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
         self._multi: _AgentPlayer | None = None
         if spec.multi_agent:
             try:
@@ -350,7 +349,8 @@ class _AgentPlayer:
     def __init__(self, connection: TrialConnection, agent: str | None, service_actors: ServiceActors | None,
                  others: ServiceActor | str | Callable[..., Any] | None = None) -> None:
         spec = connection.spec
-        assert spec is not None
+        if spec is None:
+            raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
         if spec.agent_slots:
             raise CogmentGymError(
                 f"environment {spec.implementation!r} generates its agents during the episode; CogmentEnv plays a "

@@ -33,7 +33,7 @@ from cogment_gym.adapters import EnvHost, EnvironmentServicer
 from cogment_gym.codec import decode_object, space_from_proto, space_to_proto
 from cogment_gym.datastore.server import TrialRecorder
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import AuthenticationError, CogmentGymError, TrialStartError, UnknownImplementationError, WrongServiceError
+from cogment_gym.errors import AuthenticationError, CogmentGymError, NotOpenError, TrialStartError, UnknownImplementationError, WrongServiceError
 from cogment_gym.orchestrator import Orchestrator
 from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.protocol import LocalCall, parse_endpoint
@@ -244,7 +244,8 @@ class TrialConnection:
                 self.implementations = names
                 self.spec = self._host.get(key).spec
                 return
-            assert self._environment is not None
+            if self._environment is None:  # the constructor refuses this
+                raise TypeError("give an environment to run: an env id / factory, or environment='grpc://host:port'")
             await self._discover()
             self.env_endpoint = self._environment
             self.env_endpoints = list(self._environments)
@@ -340,7 +341,8 @@ class TrialConnection:
             parsed = parse_endpoint(local)
             if parsed.scheme != "unix" or not os.path.exists(parsed.address):  # another host's path
                 return None
-            assert self._orchestrator is not None
+            if self._orchestrator is None:  # a remote Orchestrator: it reaches the service itself
+                return None
             channel = self._orchestrator.connector.channel(local)
             there = await self._fetch_spec(channel, local, min(self._rpc_timeout, LOCAL_CHECK_TIMEOUT))
         except (CogmentGymError, OSError) as err:  # EndpointError, unreachable, unknown implementation
@@ -366,7 +368,8 @@ class TrialConnection:
         if self._orchestrator is not None:
             trial_id = await self._orchestrator.start_trial(request)
         else:
-            assert self._lifecycle is not None
+            if self._lifecycle is None:
+                raise NotOpenError("the trial connection is not open (no orchestrator stub yet): open() it first")
             try:
                 reply = await self._lifecycle.StartTrial(request, timeout=self._rpc_timeout, metadata=self._call_metadata)
             except grpc.aio.AioRpcError as err:
@@ -404,7 +407,8 @@ class TrialConnection:
             orchestrator = self._orchestrator
             call: Any = LocalCall(lambda _requests, context: orchestrator.join(context), metadata, "orchestrator")
         else:
-            assert self._actor_stub is not None
+            if self._actor_stub is None:
+                raise NotOpenError("the trial connection is not open (no orchestrator stub yet): open() it first")
             call = self._actor_stub.RunTrial(metadata=metadata + self._call_metadata)
         where = "orchestrator" if self._orchestrator is not None else f"orchestrator at {self._actor_endpoint}"
         session = ClientSession(Link(call, where, ORCHESTRATOR), trial_id, self.timeout)

@@ -5,7 +5,7 @@ A facade plays some agents of a served multi-agent environment as client actors 
 service actors (:class:`ServiceActor`: policies served elsewhere, or Python policies run in this
 process by the embedded Orchestrator). Each tick, every client actor of the facade sends one
 action (an empty one when its agent does not act: Cogment ticks are lock-step) and receives its
-agent's payload (:class:`~cogment_gym.actors.AgentTick`).
+agent's payload (:class:`~cogment_gym.codec.payloads.AgentTick`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import gymnasium as gym
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.actors.payloads import MISSING, AgentSpaces, AgentTick, action_content, read_payload
 from cogment_gym.actors.policy import is_trial_policy_class
 from cogment_gym.actors.service import ServiceActorServicer
 from cogment_gym.codec import encode_object, space_from_proto
+from cogment_gym.codec.payloads import MISSING, AgentSpaces, AgentTick, action_content
+from cogment_gym.codec.payloads.agents import read_payload
 from cogment_gym.envs.connection import TrialConnection
 from cogment_gym.envs.session import ClientSession
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, NotOpenError
 from cogment_gym.protocol import CLIENT_ENDPOINT
 
 __all__ = ["MultiAgentDriver", "ServiceActor", "TickData"]
@@ -106,7 +107,8 @@ class MultiAgentDriver:
         state: bool = False,
     ) -> None:
         spec = connection.spec
-        assert spec is not None
+        if spec is None:
+            raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
         self.connection = connection
         self.spec = spec
         # This facade's name for its env instance on the service (EnvConfig.instance_key).

@@ -27,10 +27,10 @@ except ImportError as err:
     raise missing_extra("pettingzoo", "CogmentAECEnv and CogmentParallelEnv (the PettingZoo facades)", err) from err
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.actors.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content
+from cogment_gym.codec.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_metadata
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData, check_api
-from cogment_gym.errors import CogmentGymError
+from cogment_gym.errors import CogmentGymError, NotOpenError
 from cogment_gym.protocol.runtime import make_runner
 from cogment_gym.protocol.security import Security
 
@@ -73,7 +73,8 @@ class _Facade:
         try:
             self._runner.run(self._connection.open())
             spec = self._connection.spec
-            assert spec is not None
+            if spec is None:
+                raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
             check_api(spec, self._api, type(self).__name__)
             services = dict(service_actors or {})
             controlled = [a.name for a in spec.actors if a.name not in services]

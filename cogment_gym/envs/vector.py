@@ -37,12 +37,10 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.actors.payloads import action_payload
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.codec.returns import vector_returns
-from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
+from cogment_gym.codec.payloads import action_payload, unpack_batched, unpack_observation, vector_returns
+from cogment_gym.envs.batched import join_batches, split_batch
 from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
-from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession, TrialEvent
 from cogment_gym.errors import (
     AlreadyPendingCallError,

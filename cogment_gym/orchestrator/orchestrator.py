@@ -13,14 +13,14 @@ from typing import AsyncIterator, Iterable, Sequence
 import grpc
 
 from cogment_gym._proto.cogment.api import common_pb2, hooks_pb2, orchestrator_pb2
-from cogment_gym.errors import CogmentGymError, PeerTimeoutError, TrialStartError
+from cogment_gym.errors import CogmentGymError, PeerTimeoutError, ProtocolError, TrialStartError
 from cogment_gym.orchestrator.admission import EndpointPolicy, trial_endpoints
 from cogment_gym.orchestrator.datalog import DatalogWriter
 from cogment_gym.orchestrator.transports import Connector
 from cogment_gym.orchestrator.trial import EVENT_STALE, Trial, TrialState
 from cogment_gym.protocol import END, HEARTBEAT, NORMAL, Failure, FailureKind, parse_endpoint
 from cogment_gym.protocol.deadlines import within
-from cogment_gym.protocol.links import ServerLink
+from cogment_gym.protocol.links import ServerLink, ServerStream
 from cogment_gym.protocol.local import TIMED_OUT
 from cogment_gym.protocol.directory import ACTOR_CLASS_PROPERTY, IMPLEMENTATION_PROPERTY, DirectoryClient, ServiceType, is_discovery
 from cogment_gym.protocol.metadata import TRIAL_ID, TRIAL_STARTED, USER_ID, metadata_value
@@ -318,13 +318,13 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ client actors
 
-    async def join(self, context: object) -> None:
+    async def join(self, context: ServerStream) -> None:
         """Serve one ClientActorSP.RunTrial stream from its opening to the trial's end.
 
         Raises:
             CogmentGymError: the trial or slot cannot be joined (the RPC then fails).
         """
-        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID)  # type: ignore[attr-defined]
+        trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID)
         link = ServerLink(context, "client actor")
         try:
             await self._serve_client(link, trial_id)
@@ -365,7 +365,8 @@ class Orchestrator:
             except (Exception, asyncio.TimeoutError):
                 logger.debug("trial %s: could not tell a late client actor the trial ended", trial.id, exc_info=True)
             return
-        assert slot.released is not None
+        if slot.released is None:  # set for every client slot when the trial starts
+            raise ProtocolError(f"{link.description}: the trial has not started its client slots")
         await slot.released  # set when the trial ends; the trial bounds every wait
 
 

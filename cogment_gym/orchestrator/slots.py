@@ -26,6 +26,7 @@ from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym.errors import AuthenticationError, CogmentGymError, EndpointUnreachableError, PeerLostError, PeerTimeoutError
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind
 from cogment_gym.protocol.endpoints import CLIENT_ENDPOINT
+from cogment_gym.protocol.deadlines import within
 from cogment_gym.protocol.failures import ACTOR
 
 from cogment_gym.protocol.local import EMPTY, TIMED_OUT
@@ -34,7 +35,17 @@ if TYPE_CHECKING:
     from cogment_gym.orchestrator.trial import Trial
     from cogment_gym.protocol.links import Link, ServerLink
 
-__all__ = ["NO_ACTION", "UNBOUNDED_WAIT", "ActorSlot", "Failed", "is_client_endpoint", "kind_of"]
+__all__ = [
+    "ACTOR_LAST_ACK_TIMEOUT",
+    "FAREWELL_TIMEOUT",
+    "NO_ACTION",
+    "UNBOUNDED_WAIT",
+    "ActorSlot",
+    "Failed",
+    "is_client_endpoint",
+    "kind_of",
+    "quietly",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +56,10 @@ _ACTOR_HEARTBEAT = ActorIn(state=HEARTBEAT)
 
 # Upper bound on a wait Cogment leaves unbounded (timeout parameter 0).
 UNBOUNDED_WAIT = 3600.0
+# Seconds an actor has for its LAST_ACK at a soft end (the Cogment Orchestrator's bound too).
+ACTOR_LAST_ACK_TIMEOUT = 30.0
+# Seconds one best-effort END write may take when a trial ends.
+FAREWELL_TIMEOUT = 5.0
 
 
 class _NoAction:
@@ -130,6 +145,47 @@ class ActorSlot:
         if self.params.HasField("config"):
             init.config.CopyFrom(self.params.config)
         return ActorIn(state=NORMAL, init_input=init)
+
+    # ------------------------------------------------------------------ joining (client actors)
+
+    def open_for_join(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The trial started: a client slot gets the futures its join sets and its RPC awaits."""
+        if self.is_client:
+            self.joined = loop.create_future()
+            self.released = loop.create_future()
+
+    def free_for(self, actor_class: str) -> bool:
+        """A client slot of ``actor_class`` that no join took and that still waits for one."""
+        joined = self.joined
+        return self.is_client and self.actor_class == actor_class and not self.claimed and joined is not None and not joined.done()
+
+    def claim(self, actor_class: str = "") -> None:
+        """A joining client actor takes this slot (``actor_class``: the class it says it is, or "").
+
+        Raises:
+            CogmentGymError: of another class, a service actor's slot, disengaged (no join in
+                time), or taken already.
+        """
+        trial_id = self.trial.id
+        if actor_class and self.actor_class != actor_class:
+            raise CogmentGymError(f"actor {self.name!r} of trial {trial_id!r} is of class {self.actor_class!r}, not {actor_class!r}")
+        if not self.is_client:
+            raise CogmentGymError(f"actor {self.name!r} of trial {trial_id!r} is a service actor ({self.params.endpoint})")
+        if self.joined is not None and self.joined.cancelled():
+            raise CogmentGymError(f"actor {self.name!r} of trial {trial_id!r} did not join in time and was disengaged")
+        if self.claimed:
+            raise CogmentGymError(f"actor {self.name!r} of trial {trial_id!r} has already joined")
+        self.claimed = True
+
+    async def release(self) -> None:
+        """The trial is over for a client actor: its stream closed, a join still awaited refused,
+        its RPC let go (the servicer returns)."""
+        if self.link is not None:
+            await self.link.close()
+        if self.joined is not None and not self.joined.done():
+            self.joined.cancel()
+        if self.released is not None and not self.released.done():
+            self.released.set_result(None)
 
     # ------------------------------------------------------------------ connecting
 
@@ -363,6 +419,23 @@ class ActorSlot:
         for tick in sorted(rewards):
             await link.write(ActorIn(state=NORMAL, reward=aggregate(tick, self.name, rewards[tick])))
 
+    # ------------------------------------------------------------------ ending
+
+    @property
+    def last_ack_budget(self) -> float:
+        """Seconds a soft end waits for its LAST_ACK: one response_timeout at most once it lags."""
+        if self.lagging:
+            return min(ACTOR_LAST_ACK_TIMEOUT, self.params.response_timeout)
+        return ACTOR_LAST_ACK_TIMEOUT
+
+    async def farewell(self, message: ActorIn, *, failed: bool) -> None:
+        """END (``message``), best effort: at a soft end to an actor still available; at a
+        hard end (``failed``) to any actor not told already (disengaged at init)."""
+        link = self.link
+        if link is None or (self.farewell_sent if failed else not self.available):
+            return
+        await quietly(link.write(message))
+
     async def forward(self, message: common_pb2.Message) -> None:
         """A message for it, at once."""
         link = self.link
@@ -372,6 +445,14 @@ class ActorSlot:
             await link.write(ActorIn(state=NORMAL, message=message))
         except (PeerLostError, EndpointUnreachableError) as err:
             self.disengage(err)
+
+
+async def quietly(awaitable: Any, timeout: float = FAREWELL_TIMEOUT) -> None:
+    """Best effort send/close at the end of a trial: the peer may already be gone."""
+    try:
+        await within(awaitable, timeout)
+    except (Exception, asyncio.CancelledError):
+        logger.debug("best-effort send failed", exc_info=True)
 
 
 def aggregate(tick: int, receiver: str, sources: Sequence[common_pb2.RewardSource]) -> common_pb2.Reward:

@@ -49,11 +49,11 @@ from cogment_gym.errors import (
 )
 from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure, FailureKind, failure_from_exception, parse_endpoint
 from cogment_gym.protocol.failures import ACTOR, failure_from_link_error
-from cogment_gym.protocol.deadlines import Watchdog, within
+from cogment_gym.protocol.deadlines import Watchdog
 from cogment_gym.protocol.local import EMPTY
 from cogment_gym.protocol.metadata import TRIAL_ID
 
-from cogment_gym.orchestrator.slots import NO_ACTION, UNBOUNDED_WAIT, ActorSlot, Failed, is_client_endpoint
+from cogment_gym.orchestrator.slots import NO_ACTION, UNBOUNDED_WAIT, ActorSlot, Failed, is_client_endpoint, quietly
 
 if TYPE_CHECKING:
     from cogment_gym.orchestrator.datalog import DatalogWriter
@@ -75,10 +75,7 @@ _ACTOR_END = ActorIn(state=END)
 _ENV_HEARTBEAT = EnvIn(state=HEARTBEAT)
 
 # Waits the Cogment Orchestrator also bounds (seconds).
-ENV_LAST_ACK_TIMEOUT = 60.0
-ACTOR_LAST_ACK_TIMEOUT = 30.0
-# Seconds one best-effort END write may take when a trial ends.
-FAREWELL_TIMEOUT = 5.0
+ENV_LAST_ACK_TIMEOUT = 60.0  # the actors': slots.ACTOR_LAST_ACK_TIMEOUT
 # Seconds a component gets to end its call once it was sent END (Cogment: WritesDone, Finish).
 CLOSE_TIMEOUT = 10.0
 
@@ -172,9 +169,7 @@ class Trial:
         """Move to PENDING (client actors may join) and run the trial in a task."""
         loop = asyncio.get_running_loop()
         for slot in self.actors:
-            if slot.is_client:
-                slot.joined = loop.create_future()
-                slot.released = loop.create_future()
+            slot.open_for_join(loop)
         self._set_state(TrialState.PENDING)
         self._task = loop.create_task(self._main(), name=f"trial-{self.id}")
 
@@ -215,27 +210,19 @@ class Trial:
             raise CogmentGymError(f"trial {self.id!r} has ended{reason}")
         if self.state != TrialState.PENDING:
             raise CogmentGymError(f"trial {self.id!r} is {self.state.name}; client actors join PENDING trials only")
+        found: ActorSlot | None
         if actor_name:
-            slot = self._by_name.get(actor_name)
-            if slot is None:
+            found = self._by_name.get(actor_name)
+            if found is None:
                 raise CogmentGymError(f"trial {self.id!r} has no actor named {actor_name!r}; actors: {list(self._by_name)}")
-            if actor_class and slot.actor_class != actor_class:
-                raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} is of class {slot.actor_class!r}, not {actor_class!r}")
-            if not slot.is_client:
-                raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} is a service actor ({slot.params.endpoint})")
-            if slot.joined is not None and slot.joined.cancelled():
-                raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} did not join in time and was disengaged")
-            if slot.claimed:
-                raise CogmentGymError(f"actor {actor_name!r} of trial {self.id!r} has already joined")
         elif actor_class:
-            free = [s for s in self.actors if s.is_client and s.actor_class == actor_class and not s.claimed and s.joined is not None and not s.joined.done()]
-            if not free:
+            found = next((s for s in self.actors if s.free_for(actor_class)), None)
+            if found is None:
                 raise CogmentGymError(f"trial {self.id!r} has no free client slot of class {actor_class!r}")
-            slot = free[0]
         else:
             raise CogmentGymError("a joining client actor must give an actor_name or an actor_class")
-        slot.claimed = True
-        return slot
+        found.claim(actor_class)
+        return found
 
     def attach_client(self, slot: ActorSlot, link: ServerLink | Link) -> bool:
         """The client of ``slot`` got its init data; False if the trial ended meanwhile."""
@@ -331,7 +318,7 @@ class Trial:
             logger.info("trial %s: %s failed (%s); using %s itself from now on", self.id, via, err, endpoint)
             failed, self._env = self._env, None
             if failed is not None:
-                await _quietly(failed.close(timeout=0))
+                await quietly(failed.close(timeout=0))
             await self._connect_env_once()
 
     async def _connect_env_once(self) -> None:
@@ -672,10 +659,7 @@ class Trial:
         start = loop.time()
         deadlines: dict[ActorSlot, float] = {}
         for slot in self.actors:
-            budget = ACTOR_LAST_ACK_TIMEOUT
-            if slot.lagging:
-                budget = min(budget, slot.params.response_timeout)
-            deadlines[slot] = start + budget
+            deadlines[slot] = start + slot.last_ack_budget
         await self._take_from_actors()
         given_up: list[ActorSlot] = []
         while True:
@@ -694,18 +678,17 @@ class Trial:
         for slot in self.actors:  # owed since their final observation (rewards of its tick)
             await slot.deliver_rewards()
         self._closing = True
-        await _quietly(env.write(_ENV_END))
+        await quietly(env.write(_ENV_END))
         for slot in self.actors:
-            if slot.link is not None and slot.available:
-                await _quietly(slot.link.write(_ACTOR_END))
+            await slot.farewell(_ACTOR_END, failed=False)
 
     async def _hard_end(self, failure: Failure) -> None:
         details = failure.to_details()
         if self._env is not None:
-            await _quietly(self._env.write(EnvIn(state=END, details=details)))
+            await quietly(self._env.write(EnvIn(state=END, details=details)))
+        farewell = ActorIn(state=END, details=details)
         for slot in self.actors:
-            if slot.link is not None and not slot.farewell_sent:
-                await _quietly(slot.link.write(ActorIn(state=END, details=details)))
+            await slot.farewell(farewell, failed=True)
 
     async def _close_links(self) -> None:
         """Close every stream (each bounded). Client actors are released first: their RPC ends
@@ -713,12 +696,7 @@ class Trial:
         links: list[Link | ServerLink] = [self._env] if self._env is not None else []
         for slot in self.actors:
             if slot.is_client:
-                if slot.link is not None:
-                    await slot.link.close()
-                if slot.joined is not None and not slot.joined.done():
-                    slot.joined.cancel()
-                if slot.released is not None and not slot.released.done():
-                    slot.released.set_result(None)
+                await slot.release()
             elif slot.link is not None:
                 links.append(slot.link)
         if len(links) == 1:  # the usual case: just the environment
@@ -812,9 +790,3 @@ def _wake(future: asyncio.Future[Any]) -> None:
         future.set_result(None)
 
 
-async def _quietly(awaitable: Any, timeout: float = FAREWELL_TIMEOUT) -> None:
-    """Best effort send/close at the end of a trial: the peer may already be gone."""
-    try:
-        await within(awaitable, timeout)
-    except (Exception, asyncio.CancelledError):
-        logger.debug("best-effort send failed", exc_info=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import grpc
 
@@ -41,6 +41,7 @@ __all__ = [
     "SILENT_PEER_BOUND",
     "Link",
     "ServerLink",
+    "ServerStream",
     "grpc_error",
 ]
 
@@ -248,7 +249,7 @@ class Link(_Reading):
 
     __slots__ = ("_call", "description", "_closed", "inbox", "_pump", "peer", "reached")
 
-    def __init__(self, call: Any, description: str, peer: str = "") -> None:
+    def __init__(self, call: grpc.aio.StreamStreamCall | LocalCall, description: str, peer: str = "") -> None:
         self._call = call
         self.description = description
         self.peer = peer
@@ -317,12 +318,23 @@ class Link(_Reading):
             call.cancel()
 
 
+class ServerStream(Protocol):
+    """What a :class:`ServerLink` needs of a servicer's ``context``: a ``grpc.aio.ServicerContext``
+    of a stream-stream method, or a :class:`~cogment_gym.protocol.LocalCall`'s ``context``."""
+
+    async def read(self) -> Any: ...
+
+    async def write(self, message: Any) -> None: ...
+
+    def invocation_metadata(self) -> Any: ...
+
+
 class ServerLink(_Reading):
     """The Orchestrator's end of a stream a client actor opened (a servicer context)."""
 
     __slots__ = ("_context", "description", "_closed", "inbox", "_pump", "peer", "reached")
 
-    def __init__(self, context: Any, description: str, peer: str = "actor") -> None:
+    def __init__(self, context: ServerStream, description: str, peer: str = "actor") -> None:
         self._context = context
         self.description = description
         self.peer = peer

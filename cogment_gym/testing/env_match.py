@@ -41,7 +41,7 @@ import numpy as np
 from gymnasium import spaces
 
 from cogment_gym.codec import space_to_proto
-from cogment_gym.codec.returns import flag_summary
+from cogment_gym.codec.payloads import flag_summary
 from cogment_gym.errors import CogmentGymError
 
 __all__ = ["MatchReport", "assert_data_equal", "canonical_value", "check_bridge_matches", "same_space"]

@@ -162,7 +162,9 @@ def test_keyboard_policy_asks_again_until_the_move_is_legal() -> None:
     assert moves.read() == ""  # every line was used: 4 and 5 were played
 
 
-def test_random_policy_honours_the_action_mask() -> None:
+def test_random_policy_plays_legal_connect_four_games() -> None:
+    """The ready-made random policy as a PettingZoo facade's opponent: whole games of Connect Four
+    for several seeds, with no failure of the trial (that every move honours the mask: below)."""
     env = CogmentAECEnv(CONNECT_FOUR, service_actors={"player_1": random_policy})
     try:
         for seed in range(3):
@@ -170,10 +172,53 @@ def test_random_policy_honours_the_action_mask() -> None:
             for agent in env.agent_iter():
                 obs, _, terminated, truncated, _ = env.last()
                 env.step(None if terminated or truncated else _first_legal(obs["action_mask"]))
-            # An illegal move would have ended the game with -1 for player_1 (TerminateIllegalWrapper)
-            # right after its move: every game here is won or drawn on the board instead.
     finally:
         env.close()
+
+
+class OneLegalActionEnv(gym.Env[dict[str, Any], int]):
+    """Each step, its mask allows one action of Discrete(8), a different one each step; it
+    records ``(allowed, taken)`` for every step of every instance."""
+
+    STEPS = 60
+    moves: list[tuple[int, int]] = []
+
+    def __init__(self) -> None:
+        self.action_space = gym.spaces.Discrete(8)
+        self.observation_space = gym.spaces.Dict(
+            {"position": gym.spaces.Discrete(self.STEPS + 1), "action_mask": gym.spaces.MultiBinary(8)}
+        )
+        self._t = 0
+
+    def _obs(self) -> dict[str, Any]:
+        mask = np.zeros(8, np.int8)
+        mask[self._allowed()] = 1
+        return {"position": self._t, "action_mask": mask}
+
+    def _allowed(self) -> int:
+        return (3 * self._t + 1) % 8
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = 0
+        return self._obs(), {}
+
+    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        type(self).moves.append((self._allowed(), int(action)))
+        self._t += 1
+        return self._obs(), 0.0, self._t >= self.STEPS, False, {}
+
+
+@pytest.mark.parametrize("policy", [random_policy, RandomPolicy], ids=["random_policy", "RandomPolicy"])
+def test_random_policy_honours_the_action_mask(policy: Any, servers: list[Any]) -> None:
+    """A mask allowing a single action, over a whole episode: every action is the allowed one
+    (a policy ignoring the mask would pick it 1 time in 8)."""
+    OneLegalActionEnv.moves = []
+    _play_single_agent_trial(policy, servers, OneLegalActionEnv)
+    moves = OneLegalActionEnv.moves
+    assert len(moves) == OneLegalActionEnv.STEPS
+    assert len({allowed for allowed, _ in moves}) == 8  # the mask moved over every action
+    assert [taken for _, taken in moves] == [allowed for allowed, _ in moves]
 
 
 def test_unserved_actor_class_fails_the_trial_clearly(servers: list[Any]) -> None:
@@ -191,7 +236,13 @@ def _play_cartpole_trial(policy: Any, servers: list[Any], **options: Any) -> Any
     """One CartPole trial whose only actor is ``policy`` served as a service actor, started by a
     plain Cogment client (no ActorConfig: the actor gets its spaces from the env's spec); the
     actor's server."""
-    env_server = cogment_gym.serve("CartPole-v1")
+    return _play_single_agent_trial(policy, servers, "CartPole-v1", **options)
+
+
+def _play_single_agent_trial(policy: Any, servers: list[Any], env: Any, **options: Any) -> Any:
+    """One trial of the single-agent ``env`` (served here) played by ``policy`` as a service
+    actor, as :func:`_play_cartpole_trial`; returns once the trial ended."""
+    env_server = cogment_gym.serve(env)
     servers.append(env_server)
     actor_server = serve_actor(policy, environment=env_server.endpoint, **options)
     servers.append(actor_server)

@@ -1,7 +1,8 @@
-"""Reading ``cogment_gym.v1.ObservationPayload`` on the actor side, writing ``ActionPayload``.
+"""An actor's view of ``cogment_gym.v1.ObservationPayload``: the agent statuses, each agent's
+spaces, and one actor's payload of one tick decoded (:class:`AgentTick`).
 
-Shared by the service actors of this package and by the client facades (``cogment_gym.envs``):
-both see the same decoded numpy values, built with the same spaces.
+Read by the service actors (``cogment_gym.actors``) and by the client facades
+(``cogment_gym.envs``): both see the same decoded numpy values, built with the same spaces.
 """
 
 from __future__ import annotations
@@ -10,21 +11,21 @@ from typing import Any, Mapping
 
 import gymnasium as gym
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec import decode, decode_info, encode, parse_message, space_from_proto, tensor_to_array
-from cogment_gym.codec.returns import decode_cumulative_reward, decode_flags, decode_reward, flag_summary
+from cogment_gym.codec.info import decode_info
+from cogment_gym.codec.payloads.observations import MISSING
+from cogment_gym.codec.payloads.returns import decode_cumulative_reward, decode_flags, decode_reward, flag_summary
+from cogment_gym.codec.spaces import space_from_proto
+from cogment_gym.codec.tensor import tensor_to_array
+from cogment_gym.codec.values import decode, parse_message
 from cogment_gym.errors import CogmentGymError
 
 __all__ = [
     "ABSENT",
     "ACTING",
     "LEAVING",
-    "MISSING",
     "WAITING",
     "AgentSpaces",
     "AgentTick",
-    "NO_ACTION",
-    "action_content",
-    "action_payload",
     "read_payload",
 ]
 
@@ -32,22 +33,6 @@ ACTING = env_pb2.AGENT_STATUS_ACTING
 WAITING = env_pb2.AGENT_STATUS_WAITING
 LEAVING = env_pb2.AGENT_STATUS_LEAVING
 ABSENT = env_pb2.AGENT_STATUS_ABSENT
-
-# An ActionPayload without value: "no action" (off-turn, dead step, not in a parallel dict).
-NO_ACTION = b""
-
-
-class _Missing:
-    """Marker: the payload carries no observation."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING: Any = _Missing()
 
 
 class AgentSpaces:
@@ -176,7 +161,7 @@ def read_payload(
         except KeyError as err:
             raise CogmentGymError(f"an observation for agent {agent!r} arrived, but its observation space is unknown") from err
         tick.observation = decode(space, payload.value, f"observation of agent {agent!r}", bounds=False)
-    # In the env's own types (codec.returns): np.float32, int, a tuple per agent, np.bool_ ...
+    # In the env's own types (codec.payloads.returns): np.float32, int, a tuple per agent, np.bool_ ...
     tick.reward = decode_reward(payload)
     tick.cumulative_reward = decode_cumulative_reward(payload) if payload.agent else tick.reward
     tick.terminated, tick.truncated = decode_flags(payload)
@@ -189,22 +174,4 @@ def read_payload(
     elif payload.text_frame:
         tick.frame = payload.text_frame
     return tick
-
-
-def action_content(space: gym.Space[Any] | None, action: Any, path: str = "action") -> bytes:
-    """An ActionPayload's bytes: the action encoded by ``space``; None gives an empty payload
-    (a multi-agent "no action")."""
-    if action is None:
-        return NO_ACTION
-    if space is None:
-        raise CogmentGymError(f"{path}: the action space is not known")
-    return action_payload(space, action, path)
-
-
-def action_payload(space: gym.Space[Any], action: Any, path: str = "action") -> bytes:
-    """An ActionPayload's bytes: ``action`` encoded by ``space`` (None does not fit a space: it
-    raises SpaceMismatchError like any other misfit)."""
-    payload = env_pb2.ActionPayload()
-    payload.value.CopyFrom(encode(space, action, path))  # in place: see cogment_gym.codec.building
-    return payload.SerializeToString()
 

@@ -1,4 +1,4 @@
-"""A step's reward and flags through an ObservationPayload (``codec/returns.py``): the env's own
+"""A step's reward and flags through an ObservationPayload (``codec/payloads/returns.py``): the env's own
 types come back; the plain fields hold the float / bool summaries Cogment tools read."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec.returns import (
+from cogment_gym.codec.payloads.returns import (
     decode_cumulative_reward,
     decode_flags,
     decode_reward,
@@ -20,7 +20,7 @@ from cogment_gym.codec.returns import (
 )
 from cogment_gym.errors import UnsupportedValueError
 
-from .space_zoo import assert_value_equal
+from ..space_zoo import assert_value_equal
 
 
 def _round_trip(reward: Any, terminated: Any, truncated: Any, cumulative: Any = None) -> tuple[env_pb2.ObservationPayload, tuple[Any, ...]]:

@@ -1,0 +1,141 @@
+"""Every ``env.proto`` payload written by one side and read by the other, through
+``cogment_gym.codec.payloads`` only (the env side's writers, the actors' and facades' readers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym.codec.payloads import (
+    ACTING,
+    MISSING,
+    NO_ACTION,
+    WAITING,
+    AgentSpaces,
+    action_content,
+    action_payload,
+    read_action,
+    read_agent_action,
+    read_batched_action,
+    unpack_batched,
+    unpack_observation,
+    write_batched,
+    write_frame,
+    write_observation,
+    write_spaces,
+)
+from cogment_gym.codec.payloads.agents import read_payload
+from cogment_gym.errors import CogmentGymError, MalformedMessageError, SpaceMismatchError
+
+BOX = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+def test_a_step_round_trips_in_the_envs_types() -> None:
+    msg = env_pb2.ObservationPayload()
+    obs = np.array([0.5, -0.5], np.float32)
+    summaries = write_observation(msg, BOX, obs, np.float32(1.5), np.bool_(True), False, {"lives": 3})
+    write_frame(msg, np.zeros((2, 3, 3), np.uint8))
+    back, reward, terminated, truncated, info, frame = unpack_observation(msg.SerializeToString(), BOX)
+    assert summaries == (1.5, True, False)
+    assert np.array_equal(back, obs) and back.dtype == np.float32
+    assert type(reward) is np.float32 and reward == 1.5
+    assert type(terminated) is np.bool_ and terminated and truncated is False
+    assert info == {"lives": 3}
+    assert frame.shape == (2, 3, 3) and frame.dtype == np.uint8
+
+
+def test_a_text_frame_and_an_observation_out_of_bounds() -> None:
+    msg = env_pb2.ObservationPayload()
+    write_observation(msg, BOX, np.array([5.0, 0.0], np.float32), 0.0, False, False, {})
+    write_frame(msg, "+--+")
+    back, *_, info, frame = unpack_observation(msg.SerializeToString(), BOX)
+    assert back[0] == 5.0 and info == {} and frame == "+--+"
+    assert not msg.HasField("info")
+
+
+def test_an_observation_that_does_not_fit_names_its_path() -> None:
+    with pytest.raises(SpaceMismatchError, match="observation of agent 'a'"):
+        write_observation(env_pb2.ObservationPayload(), BOX, np.zeros(3, np.float32), 0.0, False, False, None, path="observation of agent 'a'")
+
+
+def test_no_observation_needs_no_space() -> None:
+    msg = env_pb2.ObservationPayload()
+    write_observation(msg, None, MISSING, 1.0, False, False, None)
+    assert not msg.HasField("value") and msg.reward == 1.0
+    with pytest.raises(CogmentGymError, match="the observation space is not known"):
+        write_observation(env_pb2.ObservationPayload(), None, np.zeros(2, np.float32), 0.0, False, False, None)
+
+
+def test_an_agents_payload_round_trips_with_its_spaces() -> None:
+    msg = env_pb2.ObservationPayload(status=WAITING, agent="p1", agent_selection="p0", agents=["p0", "p1"])
+    write_observation(msg, BOX, np.zeros(2, np.float32), 2, False, (False, True), {"x": 1}, cumulative_reward=5)
+    write_spaces(msg, BOX, spaces.Discrete(3))
+    known = AgentSpaces()
+    tick = read_payload(msg.SerializeToString(), known)
+    assert (tick.agent, tick.status, tick.agent_selection, tick.agents) == ("p1", WAITING, "p0", ["p0", "p1"])
+    assert type(tick.reward) is int and tick.reward == 2 and tick.cumulative_reward == 5
+    assert tick.truncated == (False, True) and not tick.done and tick.new_spaces
+    assert known.observation_space("p1") == BOX and known.action_space("p1") == spaces.Discrete(3)
+    assert tick.info == {"x": 1} and np.array_equal(tick.observation, np.zeros(2, np.float32))
+
+
+def test_an_agents_payload_without_value_is_missing() -> None:
+    msg = env_pb2.ObservationPayload(status=ACTING, agent="p0")
+    tick = read_payload(msg.SerializeToString(), AgentSpaces())
+    assert tick.observation is MISSING and tick.must_act
+
+
+def test_actions_round_trip() -> None:
+    content = action_payload(BOX, np.array([0.5, 0.0], np.float32))
+    assert np.array_equal(read_action(content, BOX, "action of actor 'a'"), [0.5, 0.0])
+    with pytest.raises(SpaceMismatchError, match="action of actor 'a'"):
+        read_action(action_payload(spaces.Box(-9.0, 9.0, (2,), np.float32), np.array([5.0, 0.0], np.float32)), BOX, "action of actor 'a'")
+    with pytest.raises(MalformedMessageError):
+        read_action(b"\xff\xff", BOX, "action of actor 'a'")
+
+
+def test_a_multi_agent_no_action_is_missing_and_asks_no_space() -> None:
+    asked: list[str] = []
+
+    def space_of(agent: str) -> spaces.Space:
+        asked.append(agent)
+        return spaces.Discrete(2)
+
+    assert action_content(spaces.Discrete(2), None) == NO_ACTION
+    assert read_agent_action(NO_ACTION, "a", space_of) is MISSING
+    assert read_agent_action(env_pb2.ActionPayload().SerializeToString(), "a", space_of) is MISSING
+    assert asked == []
+    assert read_agent_action(action_content(spaces.Discrete(2), 1), "a", space_of) == 1 and asked == ["a"]
+    with pytest.raises(CogmentGymError, match="the action space is not known"):
+        action_content(None, 1)
+
+
+def test_a_batched_step_round_trips() -> None:
+    single = spaces.Discrete(4)
+    batched = batch_space(single, 3)
+    obs = np.array([1, 2, 3], np.int64)
+    rewards = np.array([0.0, 1.0, 2.5])
+    terms = np.array([False, True, False])
+    truncs = np.zeros(3, np.bool_)
+    content = write_batched(batched, single, obs, rewards, terms, truncs, [{}, {"a": 1}, {}], [(1, 0, {"final": True})])
+    assert env_pb2.ObservationPayload.FromString(content).reward == 3.5
+    step = unpack_batched(content, batched, single, 3)
+    assert np.array_equal(step.obs, obs) and np.array_equal(step.rewards, rewards)
+    assert np.array_equal(step.terminations, terms) and np.array_equal(step.truncations, truncs)
+    assert step.infos == [{}, {"a": 1}, {}] and step.ends == [(1, 0, {"final": True})]
+    no_info = unpack_batched(write_batched(batched, single, obs, rewards, terms, truncs, [{}, {}, {}], []), batched, single, 3)
+    assert no_info.infos == [] and no_info.ends == []
+    with pytest.raises(MalformedMessageError, match="batch.rewards must be float64\\[2\\]"):
+        unpack_batched(content, batched, single, 2)
+    with pytest.raises(MalformedMessageError, match="without `batch`"):
+        unpack_batched(env_pb2.ObservationPayload().SerializeToString(), batched, single, 3)
+
+
+def test_a_batched_action_must_have_a_value() -> None:
+    batched = batch_space(spaces.Discrete(2), 2)
+    assert list(read_batched_action(action_payload(batched, np.array([1, 0])), batched, "action of actor 'a'", 2)) == [1, 0]
+    with pytest.raises(MalformedMessageError, match="expected the batched action of 2 sub-environments, got no value"):
+        read_batched_action(env_pb2.ActionPayload().SerializeToString(), batched, "action of actor 'a'", 2)
