@@ -10,7 +10,7 @@ What an episode is, per kind of trial (the payloads are cogment_gym's, ``cogment
 
 - **single-agent** (one episode a trial): the reset observation (tick 0), then one step per
   tick: the action sent at tick t, and the observation, reward, flags and info of tick t+1 (the
-  reward and flags in the env's own types, as the facades give them: ``codec/returns.py``).
+  reward and flags in the env's own types, as the facades give them: ``codec/payloads/returns.py``).
 - **batched** (``EnvConfig.num_envs`` = K > 0, ``CogmentVectorEnv(envs_per_trial=K)``): K
   sub-environments auto-resetting inside the trial; each sub-environment's episodes, cut at its
   ``terminations`` / ``truncations`` as Gymnasium's NEXT_STEP or SAME_STEP autoreset says (the
@@ -47,7 +47,7 @@ from gymnasium.vector.utils import batch_space, iterate
 from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, decode_object, parse_message, space_from_proto, tensor_to_array
-from cogment_gym.codec.returns import decode_cumulative_reward, decode_flags, decode_reward
+from cogment_gym.codec.payloads.returns import decode_cumulative_reward, decode_flags, decode_reward
 from cogment_gym.datastore.fileformat import FILE_SUFFIX, TrialFile, read_header, read_trial_file
 from cogment_gym.errors import CodecError, DatasetExportError, TruncatedTrialFileError
 
