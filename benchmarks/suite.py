@@ -153,6 +153,7 @@ class Stepper:
         self.processes = {"client": os.getpid()}
         self.stack = stack
         self.obs: Any = None
+        self.episodes = 0  # episodes ended (vector steppers count them)
 
     def actions(self, n: int | None) -> Any:
         if self.policy == "balance":
@@ -185,7 +186,8 @@ class VectorStepper(Stepper):
         self.obs, _ = envs.reset(seed=0)
 
     def step(self) -> int:
-        self.obs = self.envs.step(self.actions(self.n))[0]
+        self.obs, _, terminations, truncations, _ = self.envs.step(self.actions(self.n))
+        self.episodes += int(np.count_nonzero(terminations | truncations))
         return self.n
 
 
@@ -311,7 +313,7 @@ def case_main(spec: dict[str, Any]) -> int:
         tree = process_tree(os.getpid())
         per_process = {name: cpu_seconds(pid) for name, pid in stepper.processes.items()}
         cpu0 = sum(cpu_seconds(pid) for pid in tree)
-        steps = 0
+        steps, episodes0 = 0, stepper.episodes
         started = now = time.perf_counter()
         end = started + spec["seconds"]
         while now < end:
@@ -320,7 +322,8 @@ def case_main(spec: dict[str, Any]) -> int:
         elapsed = now - started
         cpu = sum(cpu_seconds(pid) for pid in tree) - cpu0
         per_process = {name: cpu_seconds(pid) - per_process[name] for name, pid in stepper.processes.items()}
-    print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu, "per_process": per_process}), flush=True)
+    episodes = stepper.episodes - episodes0
+    print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu, "per_process": per_process, "episodes": episodes}), flush=True)
     return 0
 
 
@@ -367,12 +370,14 @@ TARGET_ROWS: dict[tuple[str, str], list[tuple[str, str, int]]] = {
         ("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32),
         ("cogment_vector", "CogmentVectorEnv(16), one trial per episode", 16),
         ("cogment_vector_inline", "CogmentVectorEnv(16), one trial per episode, env calls on the loop", 16),
+        ("cogment_vector_orch", "CogmentVectorEnv(16), one trial per episode, Orchestrator process", 16),
     ],
     ("cartpole", "random"): [
         ("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32),
         ("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32),
         ("cogment_vector", "CogmentVectorEnv(16), one trial per episode", 16),
         ("cogment_vector_inline", "CogmentVectorEnv(16), one trial per episode, env calls on the loop", 16),
+        ("cogment_vector_orch", "CogmentVectorEnv(16), one trial per episode, Orchestrator process", 16),
     ],
     ("image", "random"): [
         ("sync", "gymnasium SyncVectorEnv(32)", 32),
@@ -420,6 +425,17 @@ def issue11_lines(results: dict[tuple[str, str, str, int], dict[str, Any]]) -> l
             value = short["rate"] / long_["rate"]
             lines.append(f"{mark(value >= target)} short / long CartPole episodes, {what}: {value:.2f} "
                          f"({short['rate']:,.0f} / {long_['rate']:,.0f} steps/s; target >= {target})")
+    # What a trial's start and end cost, per process: the extra CPU per step of short episodes
+    # over long ones, times the steps of a short episode (counted in the run).
+    for kind, what in (("cogment_vector", "env threads"), ("cogment_vector_inline", "env calls on the loop"),
+                       ("cogment_vector_orch", "Orchestrator process")):
+        short, long_ = results.get(("cartpole", "random", kind, 16)), results.get(("cartpole", "balance", kind, 16))
+        if short and long_ and short.get("episodes"):
+            per_episode = short["steps"] / short["episodes"]
+            parts = [f"{name} {1e3 * per_episode * (short['per_process'][name] / short['steps'] - long_['per_process'][name] / long_['steps']):.2f}"
+                     for name in short["per_process"]]
+            lines.append(f"     trial start + end, CogmentVectorEnv(16) ({what}): CPU ms per trial: {', '.join(parts)} "
+                         f"({per_episode:.1f} steps per short episode)")
     return lines
 
 
