@@ -59,7 +59,7 @@ def serve(mode: str, size: int) -> None:
             if request is grpc.aio.EOF:
                 return
             frame = data.tobytes()  # the observation as the env makes it each tick
-            if block is None:
+            if block is None or block.buf is None:
                 await context.write(frame)
             else:
                 block.buf[slot * size : slot * size + size] = frame
@@ -102,7 +102,7 @@ def measure(mode: str, size: int, seconds: float) -> tuple[float, float, float]:
             async def round_trip() -> np.ndarray:
                 await call.write(REQUEST)
                 reply = await call.read()
-                if block is None:
+                if block is None or block.buf is None:
                     return np.frombuffer(reply, np.uint8).copy()
                 slot, length = struct.unpack("<QQ", reply)
                 return np.array(block.buf[slot * size : slot * size + length], dtype=np.uint8)
