@@ -9,7 +9,11 @@ The env service runs in another process (this file with ``--serve``), its servic
 time (thread CPU) each phase of ``_play``: the read of the ActionSet (the await, so the loop's
 work meanwhile counts too), the action's decoding, the env call (awaited: the hand-over to the
 env's thread and back, or the call itself with ``--inline``), the step on the env's thread, the
-ObservationSet's assembly. Threads are listed by their OS thread id with their share of CPU
+ObservationSet's assembly. In the client, the caller's thread is split the same way: thread
+CPU of every event-loop callback, by the task it steps (the facade's step, the embedded
+Orchestrator's trial, the gRPC reader tasks, gRPC's completions), and the rest (the facade's
+code outside the loop: encoding the actions, decoding and joining the observations, the
+policy, the loop's own select), of which the facade's encoding and decoding are timed. Threads are listed by their OS thread id with their share of CPU
 per tick (Python does not name OS threads: in the client the busiest is the caller's thread
 (facade, embedded Orchestrator, gRPC reader task), the other one gRPC's poller; in the env
 service: the event loop, the env thread (unless ``--inline``) and gRPC's poller).
@@ -89,6 +93,37 @@ def serve(key: str, inline: bool, report: str) -> int:
     return 0
 
 
+OWNERS = {
+    "CogmentVectorEnv._step": "facade: the step's task",
+    "Trial._main": "embedded Orchestrator: the trial's task",
+    "_pump": "gRPC reader task",
+}
+
+
+def time_callbacks() -> collections.Counter[str]:
+    """Thread CPU of every event-loop callback in this process, by the task it steps."""
+    import asyncio
+    from asyncio import events
+
+    spent: collections.Counter[str] = collections.Counter()
+    run = events.Handle._run
+    clock = time.thread_time_ns
+
+    def timed_run(handle: Any) -> None:
+        started = clock()
+        run(handle)
+        owner = getattr(handle._callback, "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            name = owner.get_coro().__qualname__  # type: ignore[union-attr]
+            name = OWNERS.get(name, f"task {name}")
+        else:
+            name = "gRPC completions and other callbacks"
+        spent[name] += clock() - started
+
+    setattr(events.Handle, "_run", timed_run)
+    return spent
+
+
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds of each thread of ``pid``."""
     out = {}
@@ -117,6 +152,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from cogment_gym.envs import CogmentVectorEnv
 
+    callbacks = time_callbacks()
+    facade: collections.Counter[str] = collections.Counter()
+    for method, label in (("_batched_contents", "facade: encoding the actions"), ("_collect_batched", "facade: decoding, joining observations")):
+        original = getattr(CogmentVectorEnv, method)
+
+        def timed_method(self: Any, *a: Any, _original: Any = original, _label: str = label) -> Any:
+            started = time.thread_time_ns()
+            try:
+                return _original(self, *a)
+            finally:
+                facade[_label] += time.thread_time_ns() - started
+
+        setattr(CogmentVectorEnv, method, timed_method)
     report = Path(os.environ.get("TMPDIR", "/tmp")) / f"{SERVICE_REPORT}.{os.getpid()}"
     argv_serve = [sys.executable, str(Path(__file__).resolve()), "--serve", args.env, "--report", str(report)]
     if args.inline:
@@ -137,12 +185,18 @@ def main(argv: list[str] | None = None) -> int:
                 obs = envs.step(act())[0]
             pids = {"client": os.getpid(), "env": service.popen.pid}
             before = {who: thread_cpu(pid) for who, pid in pids.items()}
+            callbacks.clear()
+            facade.clear()
+            main_cpu = time.thread_time()
             count, started = 0, time.perf_counter()
             while time.perf_counter() - started < args.seconds:
                 obs = envs.step(act())[0]
                 count += 1
             elapsed = time.perf_counter() - started
+            main_cpu = time.thread_time() - main_cpu
             after = {who: thread_cpu(pid) for who, pid in pids.items()}
+            split = dict(callbacks)
+            outside = dict(facade)
         finally:
             envs.close()
     finally:
@@ -158,6 +212,17 @@ def main(argv: list[str] | None = None) -> int:
             if spent >= 1:
                 rows.append(f"thread {tid} {spent:.0f}")
         print(f"  {who}: {total:.0f} µs CPU per tick ({', '.join(rows)})")
+    print("  client, caller's thread CPU per tick by owner:")
+    in_loop = 0.0
+    for name, ns in sorted(split.items(), key=lambda item: -item[1]):
+        in_loop += ns / 1e9
+        if ns / 1e3 / count >= 1:
+            print(f"    {name:<34} {ns / 1e3 / count:6.0f} µs")
+    rest = main_cpu - in_loop
+    for name, ns in outside.items():
+        rest -= ns / 1e9
+        print(f"    {name:<34} {ns / 1e3 / count:6.0f} µs")
+    print(f"    {'the rest (loop machinery, policy)':<34} {1e6 * rest / count:6.0f} µs")
     if report.exists():
         data = json.loads(report.read_text())
         report.unlink()
