@@ -4,6 +4,7 @@
     python benchmarks/suite.py                       # every case, ~4 minutes on 2 cores
     python benchmarks/suite.py --quick               # fewer cases, shorter
     python benchmarks/suite.py --seconds 5 --repeat 3
+    python benchmarks/suite.py --targets --repeat 3  # issue 11's targets only, ~4 minutes
 
 Groups (one per env and policy):
 
@@ -62,10 +63,14 @@ from common import ECHO_METHOD, ECHO_SERVICE, ROOT, Child, cpu_seconds, machine_
 
 IMAGE_ID = "cogment_gym_bench/Image84-v0"
 TARGET_VS_ASYNC = 1.0
-TARGET_SHORT = 0.7
+TARGET_SHORT = 0.75  # issue 11: one trial per episode, short / long CartPole episodes
 TARGET_ORCH_US = 200.0
 TARGET_BATCHED_VS_ASYNC = 4.0
 TARGET_BATCHED_VS_SYNC = 0.3
+# Issue 11: a batched trial of 32 against the best it could do in the same run (one bare round
+# trip of its two messages plus SyncVectorEnv(32)'s own stepping time per tick).
+TARGET_OF_BOUND = {"cartpole": 0.8, "image": 0.6}
+TARGET_SHORT_BATCHED = 0.9  # batched trials of 32, short / long CartPole episodes
 
 
 # ---------------------------------------------------------------------------------------- the image env
@@ -148,6 +153,7 @@ class Stepper:
         self.processes = {"client": os.getpid()}
         self.stack = stack
         self.obs: Any = None
+        self.episodes = 0  # episodes ended (vector steppers count them)
 
     def actions(self, n: int | None) -> Any:
         if self.policy == "balance":
@@ -180,7 +186,8 @@ class VectorStepper(Stepper):
         self.obs, _ = envs.reset(seed=0)
 
     def step(self) -> int:
-        self.obs = self.envs.step(self.actions(self.n))[0]
+        self.obs, _, terminations, truncations, _ = self.envs.step(self.actions(self.n))
+        self.episodes += int(np.count_nonzero(terminations | truncations))
         return self.n
 
 
@@ -277,7 +284,8 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
     if kind == "cogment_env":
         stepper: Stepper = SingleStepper(spec, stack, CogmentEnv(environment=endpoint))
     elif kind == "cogment_vector":
-        stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n))
+        # envs_per_trial=1 said outright: one trial per episode, whatever the default
+        stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n, envs_per_trial=1))
     elif kind.startswith("cogment_batched"):  # cogment_batched<K>: trials of K sub-envs
         per_trial = int(kind[len("cogment_batched"):])
         stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n, envs_per_trial=per_trial))
@@ -288,7 +296,7 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
         if match is None:
             raise RuntimeError(f"unexpected orchestrator line: {orchestrator.line!r}")
         processes["orch"] = orchestrator.popen.pid
-        stepper = VectorStepper(spec, stack, CogmentVectorEnv(orchestrator=match.group(1), environment=endpoint, num_envs=n))
+        stepper = VectorStepper(spec, stack, CogmentVectorEnv(orchestrator=match.group(1), environment=endpoint, num_envs=n, envs_per_trial=1))
     else:
         raise ValueError(f"unknown case kind {kind!r}")
     stepper.processes.update(processes)
@@ -305,7 +313,7 @@ def case_main(spec: dict[str, Any]) -> int:
         tree = process_tree(os.getpid())
         per_process = {name: cpu_seconds(pid) for name, pid in stepper.processes.items()}
         cpu0 = sum(cpu_seconds(pid) for pid in tree)
-        steps = 0
+        steps, episodes0 = 0, stepper.episodes
         started = now = time.perf_counter()
         end = started + spec["seconds"]
         while now < end:
@@ -314,7 +322,8 @@ def case_main(spec: dict[str, Any]) -> int:
         elapsed = now - started
         cpu = sum(cpu_seconds(pid) for pid in tree) - cpu0
         per_process = {name: cpu_seconds(pid) - per_process[name] for name, pid in stepper.processes.items()}
-    print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu, "per_process": per_process}), flush=True)
+    episodes = stepper.episodes - episodes0
+    print(json.dumps({"steps": steps, "seconds": elapsed, "cpu": cpu, "per_process": per_process, "episodes": episodes}), flush=True)
     return 0
 
 
@@ -352,6 +361,84 @@ GROUPS = [
 ]
 
 
+# ``--targets``: only what issue 11's targets need, per group (env, policy).
+TARGET_ROWS: dict[tuple[str, str], list[tuple[str, str, int]]] = {
+    ("cartpole", "balance"): [
+        ("sync", "gymnasium SyncVectorEnv(32)", 32),
+        ("pingpong_batched", "floor: grpc.aio ping-pong, 1 stream, batched-32 sizes", 32),
+        ("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32),
+        ("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32),
+        ("cogment_vector", "CogmentVectorEnv(16), one trial per episode", 16),
+        ("cogment_vector_inline", "CogmentVectorEnv(16), one trial per episode, env calls on the loop", 16),
+        ("cogment_vector_orch", "CogmentVectorEnv(16), one trial per episode, Orchestrator process", 16),
+    ],
+    ("cartpole", "random"): [
+        ("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32),
+        ("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32),
+        ("cogment_vector", "CogmentVectorEnv(16), one trial per episode", 16),
+        ("cogment_vector_inline", "CogmentVectorEnv(16), one trial per episode, env calls on the loop", 16),
+        ("cogment_vector_orch", "CogmentVectorEnv(16), one trial per episode, Orchestrator process", 16),
+    ],
+    ("image", "random"): [
+        ("sync", "gymnasium SyncVectorEnv(32)", 32),
+        ("pingpong_batched", "floor: grpc.aio ping-pong, 1 stream, batched-32 sizes", 32),
+        ("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32),
+        ("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32),
+    ],
+}
+
+
+def bound_of(results: dict[tuple[str, str, str, int], dict[str, Any]], env_key: str, policy: str) -> float | None:
+    """The best a batched trial of 32 could do in this run: one bare round trip of its two
+    messages plus SyncVectorEnv(32)'s own stepping time per tick (steps/s), or None."""
+    floor, sync32 = results.get((env_key, policy, "pingpong_batched", 32)), results.get((env_key, policy, "sync", 32))
+    if not floor or not sync32:
+        return None
+    return 32 / (32 / floor["rate"] + 32 / sync32["rate"])
+
+
+def issue11_lines(results: dict[tuple[str, str, str, int], dict[str, Any]]) -> list[str]:
+    """Issue 11's targets as PASS/MISS lines, each with what it is measured against."""
+    lines: list[str] = []
+
+    def mark(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    for env_key, name in (("cartpole", "CartPole"), ("image", "Image84")):
+        policy = "balance" if env_key == "cartpole" else "random"
+        bound, target = bound_of(results, env_key, policy), TARGET_OF_BOUND[env_key]
+        if bound is None:
+            continue
+        for kind, how in (("cogment_batched32", "env threads"), ("cogment_batched32_inline", "env calls on the loop")):
+            r = results.get((env_key, policy, kind, 32))
+            if r:
+                value = r["rate"] / bound
+                lines.append(f"{mark(value >= target)} {name} batched trial of 32 ({how}): {r['rate']:,.0f} steps/s = {100 * value:.0f}% "
+                             f"of the bound {bound:,.0f} (target >= {100 * target:.0f}%; bound = bare round trip + SyncVectorEnv(32)'s stepping)")
+    for kind, what, target in (("cogment_batched32", "batched trial of 32", TARGET_SHORT_BATCHED),
+                               ("cogment_batched32_inline", "batched trial of 32, env calls on the loop", TARGET_SHORT_BATCHED),
+                               ("cogment_vector", "CogmentVectorEnv(16), one trial per episode", TARGET_SHORT),
+                               ("cogment_vector_inline", "CogmentVectorEnv(16), one trial per episode, env calls on the loop", TARGET_SHORT)):
+        n = 32 if kind.startswith("cogment_batched") else 16
+        short, long_ = results.get(("cartpole", "random", kind, n)), results.get(("cartpole", "balance", kind, n))
+        if short and long_:
+            value = short["rate"] / long_["rate"]
+            lines.append(f"{mark(value >= target)} short / long CartPole episodes, {what}: {value:.2f} "
+                         f"({short['rate']:,.0f} / {long_['rate']:,.0f} steps/s; target >= {target})")
+    # What a trial's start and end cost, per process: the extra CPU per step of short episodes
+    # over long ones, times the steps of a short episode (counted in the run).
+    for kind, what in (("cogment_vector", "env threads"), ("cogment_vector_inline", "env calls on the loop"),
+                       ("cogment_vector_orch", "Orchestrator process")):
+        short, long_ = results.get(("cartpole", "random", kind, 16)), results.get(("cartpole", "balance", kind, 16))
+        if short and long_ and short.get("episodes"):
+            per_episode = short["steps"] / short["episodes"]
+            parts = [f"{name} {1e3 * per_episode * (short['per_process'][name] / short['steps'] - long_['per_process'][name] / long_['steps']):.2f}"
+                     for name in short["per_process"]]
+            lines.append(f"     trial start + end, CogmentVectorEnv(16) ({what}): CPU ms per trial: {', '.join(parts)} "
+                         f"({per_episode:.1f} steps per short episode)")
+    return lines
+
+
 def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     """(kind, label, n) of each row of a group."""
     sizes = (1, 16) if quick else (1, 8, 16, 32)
@@ -362,6 +449,7 @@ def case_list(quick: bool, has_sb3: bool) -> list[tuple[str, str, int]]:
     rows.append(("cogment_env", "CogmentEnv (1 trial)", 1))
     rows.append(("cogment_env_inline", "CogmentEnv (1 trial), env calls on the loop", 1))
     rows += [("cogment_vector", f"CogmentVectorEnv({n})", n) for n in sizes]
+    rows.append(("cogment_vector_inline", "CogmentVectorEnv(16), env calls on the loop", 16))
     rows.append(("cogment_batched32", "CogmentVectorEnv(32): 1 batched trial of 32", 32))
     rows.append(("cogment_batched32_inline", "CogmentVectorEnv(32): 1 batched trial of 32, env calls on the loop", 32))
     if not quick:
@@ -383,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="run every case this many times, report the median (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="N = 1 and 16 only, 1.5 s per case")
     parser.add_argument("--groups", default="0,1,2", help="which groups to run, by index (default: %(default)s)")
+    parser.add_argument("--targets", action="store_true", help="only the cases of issue 11's targets (batched trials against their bound, short / long episodes)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)
@@ -414,16 +503,20 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     lines: list[str] = [header]
     groups = [GROUPS[int(g)] for g in args.groups.split(",")]
-    rows = case_list(args.quick, has_sb3)
+    all_rows = case_list(args.quick, has_sb3)
+
+    def rows_of(env_key: str, policy: str) -> list[tuple[str, str, int]]:
+        return TARGET_ROWS.get((env_key, policy), []) if args.targets else all_rows
+
     # Rounds: every case once per round, so that load from elsewhere hits every case alike.
     runs: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     from cogment_gym.cli.progress import Progress
 
-    progress = Progress(args.repeat * len(groups) * len(rows), sys.stderr, unit="cases", description="suite")
+    progress = Progress(args.repeat * sum(len(rows_of(e, p)) for _, e, p in groups), sys.stderr, unit="cases", description="suite")
     started, done, measured = time.perf_counter(), 0, 0
     for round_index in range(args.repeat):
         for title, env_key, policy in groups:
-            for kind, label, n in rows:
+            for kind, label, n in rows_of(env_key, policy):
                 spec = {"kind": kind, "env": env_key, "policy": policy, "n": n, "seconds": args.seconds, "warmup": args.warmup}
                 result = run_case(spec)
                 runs.setdefault((env_key, policy, kind, n), []).append(result)
@@ -440,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, env_key, policy in groups:
         lines.append(f"| **{title}** | | | | | | |")
         base = results.get((env_key, policy, "async", 16))
-        for kind, label, n in rows:
+        for kind, label, n in rows_of(env_key, policy):
             r = results[(env_key, policy, kind, n)]
             same = results.get((env_key, policy, "async", n)) if kind.startswith(("cogment", "pingpong")) or kind in ("async", "sync") else None
             vs16 = f"{r['rate'] / base['rate']:.2f}x" if base else "-"
@@ -483,11 +576,7 @@ def main(argv: list[str] | None = None) -> int:
                 cost = n * 1e6 * (1 / threaded["rate"] - 1 / inline["rate"])
                 print(f"     {env_key}/{policy}: env calls off the loop, {what}: {threaded['rate'] / inline['rate']:.2f}x the steps/s "
                       f"of env calls on the loop, {cost:+.0f} µs per tick")
-    short, long_ = results.get(("cartpole", "random", "cogment_vector", 16)), results.get(("cartpole", "balance", "cogment_vector", 16))
-    if short and long_:
-        value = short["rate"] / long_["rate"]
-        mark = "PASS" if value >= TARGET_SHORT else "MISS"
-        print(f"{mark} CogmentVectorEnv(16): short / long CartPole episodes = {value:.2f} (target >= {TARGET_SHORT})")
+    print("\n".join(issue11_lines(results)))
     for key, r in results.items():
         if key[2] == "cogment_vector_orch":
             value = 1e6 * r["per_process"]["orch"] / r["steps"]

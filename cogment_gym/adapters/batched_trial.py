@@ -101,20 +101,33 @@ class BatchedGymTrial(PooledTrial):
         obs: list[Any] = []
         infos: list[dict[str, Any]] = []
         ends: list[tuple[int, Any, dict[str, Any]]] = []
-        for i, (env, a) in enumerate(zip(self.envs, iterate(self.action_space, action))):
-            if self._autoreset[i]:  # NEXT_STEP: this step resets; its action is ignored
+        same_step, autoreset = self.same_step, self._autoreset
+        add_obs, add_info = obs.append, infos.append
+        # Once per sub-env and tick: the plain loop (no enumerate/zip tuples), numpy scalars
+        # written once per array below.
+        reward_list: list[float] = [0.0] * n
+        terminated_list: list[bool] = [False] * n
+        truncated_list: list[bool] = [False] * n
+        for i, a in enumerate(iterate(self.action_space, action)):
+            env = self.envs[i]
+            if autoreset[i]:  # NEXT_STEP: this step resets; its action is ignored
                 o, info = env.reset()
             else:
                 o, reward, terminated, truncated, info = env.step(a)
-                rewards[i], terminations[i], truncations[i] = vector_returns(reward, terminated, truncated, f"sub-environment {i}")
-                if self.same_step and (terminated or truncated):
+                if not (type(reward) is float and type(terminated) is bool and type(truncated) is bool):  # else: as they are
+                    reward, terminated, truncated = vector_returns(reward, terminated, truncated, f"sub-environment {i}")
+                reward_list[i], terminated_list[i], truncated_list[i] = reward, terminated, truncated
+                if same_step and (terminated or truncated):
                     ends.append((i, o, info))
                     o, info = env.reset()
-            obs.append(o)
-            infos.append(info)
+            add_obs(o)
+            add_info(info)
+        rewards[:] = reward_list
+        terminations[:] = terminated_list
+        truncations[:] = truncated_list
         if force_truncate:  # the trial ends here (max_steps, an end request): a time limit for all
             truncations |= ~terminations
-        if not self.same_step:
+        if not same_step:
             self._autoreset = terminations | truncations
         payload = self._payload(obs, rewards, terminations, truncations, infos, ends)
         return StepResult(payload, float(rewards.sum()), False, False)

@@ -42,6 +42,7 @@ from cogment_gym.protocol import (
     FailureKind,
     failure_from_exception,
 )
+from cogment_gym.protocol.memory import LARGE_MESSAGE, keep_large_buffers
 from cogment_gym.protocol.streams import StreamEnded, TrialStreamServicer
 
 __all__ = ["EnvSpecServicer", "EnvironmentServicer", "check_step_timeout"]
@@ -162,6 +163,8 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
     async def _play(self, trial_id: str, context: Any, trial: GymTrial | BatchedGymTrial, env_name: str, origin: str) -> None:
         await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
         payload = await self._env_call(context, trial_id, origin, trial, "reset", trial.reset)
+        if len(payload) > LARGE_MESSAGE:  # large observations: keep their buffers (protocol.memory)
+            keep_large_buffers()
         await context.write(_observation_set(0, payload))
         ending = False
         actor = trial.actor_name

@@ -51,6 +51,7 @@ from cogment_gym.protocol import END, HEARTBEAT, LAST, LAST_ACK, NORMAL, Failure
 from cogment_gym.protocol.failures import ACTOR, failure_from_link_error
 from cogment_gym.protocol.deadlines import Watchdog
 from cogment_gym.protocol.local import EMPTY
+from cogment_gym.protocol.memory import LARGE_MESSAGE, keep_large_buffers
 from cogment_gym.protocol.metadata import TRIAL_ID
 
 from cogment_gym.orchestrator.slots import NO_ACTION, UNBOUNDED_WAIT, ActorSlot, Failed, is_client_endpoint, quietly
@@ -452,6 +453,8 @@ class Trial:
 
     async def _run_ticks(self) -> None:
         obs_set = await self._read_observations()
+        if obs_set.ByteSize() > LARGE_MESSAGE:  # large observations: keep their buffers (protocol.memory)
+            keep_large_buffers()
         self._set_state(TrialState.RUNNING)
         max_steps = self.params.max_steps
         datalog = self.datalog

@@ -3,13 +3,14 @@ gRPC stream or a :class:`~cogment_gym.protocol.LocalCall`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import grpc
 
 from cogment_gym.errors import PeerTimeoutError
-from cogment_gym.protocol.deadlines import wait_for
+from cogment_gym.protocol.deadlines import DEFAULT_TIMEOUT, Watchdog, wait_for
 from cogment_gym.protocol.failures import Failure, FailureKind
 from cogment_gym.protocol.metadata import TRIAL_ID, metadata_value
 from cogment_gym.protocol.states import END, HEARTBEAT, LAST, NORMAL
@@ -39,6 +40,32 @@ async def read_answering_heartbeats(context: Any, timeout: float, what: str, hea
         return msg
 
 
+async def _read_watched(context: Any, timeout: float, what: str, heartbeat_reply: Any, watchdog: Watchdog) -> Any | None:
+    """:func:`read_answering_heartbeats` under the servicer task's own :class:`Watchdog`: the
+    same deadline and error, without a timer and a context manager per read (once per tick)."""
+    seconds = DEFAULT_TIMEOUT if timeout is None or timeout <= 0 else timeout
+    while True:
+        watchdog.arm(seconds, what)
+        try:
+            msg = await context.read()
+        except asyncio.CancelledError:
+            if watchdog.expired is None:  # cancelled from elsewhere (the RPC, a shutdown)
+                raise
+            watchdog.expired = None
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python >= 3.11 counts cancellations
+            if uncancel is not None:
+                uncancel()  # ours: turned into the timeout
+            raise PeerTimeoutError(f"no answer within {seconds:g} s while waiting for {what}") from None
+        finally:
+            watchdog.disarm()
+        if msg is EOF_ or msg is None:
+            return None
+        if msg.state == HEARTBEAT:
+            await context.write(heartbeat_reply)
+            continue
+        return msg
+
+
 class StreamEnded(Exception):
     """The peer ended the stream (END or EOF): the serving side just returns."""
 
@@ -58,6 +85,8 @@ class TrialStreamServicer:
     def __init__(self) -> None:
         self.active_trials = 0
         self.trials_played = 0
+        # The deadline of the reads of each RunTrial task (see _read).
+        self._watchdogs: dict[asyncio.Task[Any], Watchdog] = {}
 
     async def Version(self, request: Any, context: Any) -> Any:
         return version_info()
@@ -67,8 +96,12 @@ class TrialStreamServicer:
 
     async def RunTrial(self, request_iterator: Any, context: Any) -> None:
         trial_id = metadata_value(context.invocation_metadata(), TRIAL_ID) or "?"
-        logger.debug("%s: trial %s from %s", self.origin, trial_id, context.peer())
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: trial %s from %s", self.origin, trial_id, context.peer())
         self.active_trials += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._watchdogs[task] = Watchdog(task)
         try:
             await self._run(trial_id, context)
         except StreamEnded:
@@ -80,13 +113,23 @@ class TrialStreamServicer:
         finally:
             self.active_trials -= 1
             self.trials_played += 1
+            watchdog = self._watchdogs.pop(task, None) if task is not None else None
+            if watchdog is not None:
+                watchdog.close()
 
     async def _run(self, trial_id: str, context: Any) -> None:
         raise NotImplementedError
 
     async def _read(self, context: Any, timeout: float, what: str) -> Any:
-        """The next message that is not a heartbeat; raises StreamEnded at the end of the stream."""
-        msg = await read_answering_heartbeats(context, timeout, what, self.heartbeat_reply)
+        """The next message that is not a heartbeat; raises StreamEnded at the end of the stream.
+        In the RunTrial task itself the deadline is that task's watchdog (no timer per read);
+        in another task (a service actor's reader) a plain :func:`wait_for`."""
+        task = asyncio.current_task()
+        watchdog = self._watchdogs.get(task) if task is not None else None
+        if watchdog is not None:
+            msg = await _read_watched(context, timeout, what, self.heartbeat_reply, watchdog)
+        else:
+            msg = await read_answering_heartbeats(context, timeout, what, self.heartbeat_reply)
         if msg is None:
             raise StreamEnded
         return msg

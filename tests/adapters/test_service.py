@@ -463,6 +463,36 @@ def test_silent_orchestrator_gets_an_in_band_timeout() -> None:
 
     with cogment_gym.serve(CARTPOLE, init_timeout=0.3, idle_timeout=0.3) as server:
         run(main(server))
+        assert server.servicer._watchdogs == {}  # each RunTrial's deadline went with it
+
+
+def test_the_idle_deadline_counts_from_the_last_message_not_from_the_trial_start() -> None:
+    """Each read has the whole idle_timeout: a trial whose actions come every 0.15 s lives
+    past 3 idle timeouts of 0.3 s (the servicer's reads share one watchdog, re-armed per read)."""
+
+    async def main(server: cogment_gym.EnvServer) -> None:
+        obs_space, act_space = _cartpole_spaces()
+        async with channel_to(server.endpoint) as channel:
+            trial = RawTrial(channel, "slow-but-alive")
+            await trial.start(config=env_config(seed=0))
+            started = asyncio.get_running_loop().time()
+            tick = 0
+            while asyncio.get_running_loop().time() - started < 1.0:
+                await asyncio.sleep(0.15)  # a gap below idle_timeout, on purpose
+                await trial.act(tick, action_content(act_space, np.int64(tick % 2)))
+                before, obs_set = await _until_observation(trial)
+                assert all(m.state != END for m in before)
+                assert obs_set.tick_id == tick + 1
+                tick += 1
+                if any(m.state == LAST for m in before):
+                    break
+            assert tick >= 3
+            await trial.send_state(END)
+            assert await trial.expect_eof() == grpc.StatusCode.OK
+
+    with cogment_gym.serve(CARTPOLE, idle_timeout=0.3) as server:
+        run(main(server))
+        assert server.servicer._watchdogs == {}
 
 
 # ---------------------------------------------------------------------------------------------

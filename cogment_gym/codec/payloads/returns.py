@@ -98,6 +98,8 @@ def vector_returns(reward: Any, terminated: Any, truncated: Any, path: str) -> t
         UnsupportedValueError: a reward that is not one real number, or a flag that is not one
             bool (a tuple per agent has no place in those arrays); the message names ``path``.
     """
+    if type(terminated) is bool and type(truncated) is bool and (type(reward) is float or type(reward) is int):
+        return float(reward), terminated, truncated  # the usual case, first: once per sub-env and step
     if not isinstance(reward, (Real, np.bool_)) and not (isinstance(reward, np.ndarray) and reward.shape == () and reward.dtype.kind in "biuf"):
         raise UnsupportedValueError(
             f"{path}: a vector env keeps one float64 reward per sub-environment (as gymnasium.vector.SyncVectorEnv "
