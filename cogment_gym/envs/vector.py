@@ -41,7 +41,8 @@ from cogment_gym.actors.payloads import action_payload
 from cogment_gym.codec import encode_object, space_from_proto
 from cogment_gym.codec.returns import vector_returns
 from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
-from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
+from cogment_gym.envs.connection import check_render_mode, make_connection, spec_metadata
+from cogment_gym.envs.options import ConnectionOptions, connection_options, ended_by_orchestrator
 from cogment_gym.envs.payloads import unpack_observation
 from cogment_gym.envs.session import ClientSession, TrialEvent
 from cogment_gym.errors import (
@@ -155,6 +156,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         envs_per_trial: int = 1,
         datalog: Any = None,
         security: Security | None = None,
+        env_threads: bool = False,
+        options: ConnectionOptions | None = None,
         **make_kwargs: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -187,25 +190,14 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         # its env instance from one trial to the next, as in SyncVectorEnv.
         self._instance_prefix = uuid.uuid4().hex
         self._last_obs: list[Any] = [None] * self.num_envs
-        spec_override = spec_from_spaces(
-            observation_space, action_space, environment=environment, implementation=implementation, actor_class=actor_class
+        self.options = opts = connection_options(
+            options, env=env, environment=environment, implementation=implementation, orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
+            observation_space=observation_space, action_space=action_space, actor_class=actor_class, datalog=datalog,
+            security=security, env_threads=env_threads, make_kwargs=make_kwargs,
         )
         self._runner = make_runner()
-        self._connection = TrialConnection(
-            env_id=env,
-            make_kwargs=make_kwargs,
-            environment=environment,
-            implementation=implementation,
-            orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint,
-            timeout=timeout,
-            spec=spec_override,
-            replicas=self._num_slots if env is not None else 1,
-            sub_envs=envs_per_trial,
-            frames=render_mode == "rgb_array",
-            datalog=datalog,
-            security=security,
-        )
+        self._connection = make_connection(opts, replicas=self._num_slots if env is not None else 1, sub_envs=envs_per_trial)
         try:
             self._runner.run(self._connection.open())
         except BaseException:
@@ -520,8 +512,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             if step.event is not None:
                 obs, reward, terminated, truncated, info = self._unpack(sub, step.event)
                 reward, terminated, truncated = vector_returns(reward, terminated, truncated, f"sub-environment {i}")
-                if step.final and not (terminated or truncated):
-                    truncated = True  # the Orchestrator ended the trial (max_steps): a time limit
+                truncated = ended_by_orchestrator(step.final, terminated, truncated)
                 rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
                 if step.final:
                     if same_step:
@@ -646,7 +637,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 cut = step.final and same_step  # a new trial replaces this one in this step
                 if step.final:
                     # The trial itself ended (from outside): every episode in it is cut.
-                    truncations[base : base + k] |= ~batch.terminations
+                    truncations[base : base + k] = ended_by_orchestrator(True, batch.terminations, truncations[base : base + k])
                     sub.autoreset = not same_step
                     if cut:
                         for i, obs in enumerate(iterate(self._trial_observation_space, batch.obs)):
