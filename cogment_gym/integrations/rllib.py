@@ -41,7 +41,9 @@ Orchestrators.
 ``make_kwargs``     keyword arguments of ``gym.make`` / the PettingZoo env (``env`` only)
 ``num_envs``        set by RLlib in ``vector_entry_point`` mode: the number of sub-environments
 ``envs_per_trial``  ``vector_entry_point`` mode: sub-environments per batched trial (a divisor of
-                    ``num_envs``; default 1, one episode per trial), see CogmentVectorEnv
+                    ``num_envs``; 1: one episode per trial; default: chosen, batched trials where
+                    they can run), see CogmentVectorEnv
+``env_threads``     ``env`` only: each env instance on a thread of its own (default False: inline)
 ``security``        how the env service / Orchestrator / service actors are dialed: a
                     :class:`~cogment_gym.protocol.security.Security`, or a mapping of its client
                     fields (``root_cert``, ``private_key``, ``cert_chain``: PEM paths readable on
@@ -98,7 +100,7 @@ __all__ = [
 
 _COMMON_KEYS = (
     "environment", "env", "implementation", "orchestrator", "actor_endpoint", "max_steps", "timeout",
-    "render_mode", "service_actors", "make_kwargs", "security",
+    "render_mode", "service_actors", "make_kwargs", "security", "env_threads",
 )
 #: ``env_config`` keys :func:`cogment_env_creator` accepts.
 SINGLE_AGENT_KEYS = frozenset(_COMMON_KEYS + ("agent", "num_envs", "envs_per_trial"))
@@ -119,6 +121,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "make_kwargs": (Mapping,),
     "num_envs": (int,),
     "envs_per_trial": (int,),
+    "env_threads": (bool,),
     "security": (Security, Mapping),
 }
 
@@ -151,8 +154,8 @@ def cogment_env_creator(env_config: Mapping[str, Any]) -> gym.Env[Any, Any] | Co
     env, endpoints = options.pop("env", None), options.pop("environment", None)
     make_kwargs = dict(options.pop("make_kwargs", None) or {})
     num_envs = options.pop("num_envs", None)
-    envs_per_trial = options.pop("envs_per_trial", 1)
-    if num_envs is None and envs_per_trial != 1:
+    envs_per_trial = options.pop("envs_per_trial", None)
+    if num_envs is None and envs_per_trial is not None and envs_per_trial != 1:
         raise EnvConfigError(
             f"env_config['envs_per_trial']={envs_per_trial} needs a vector env: set "
             "gym_env_vectorize_mode='vector_entry_point' in .env_runners(...)"
