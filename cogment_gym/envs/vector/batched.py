@@ -24,7 +24,7 @@ from cogment_gym.envs.batched import join_batches, split_batch, unpack_batched
 from cogment_gym.envs.options import ConnectionOptions, ended_by_orchestrator
 from cogment_gym.envs.session import TrialEvent
 from cogment_gym.envs.vector.base import CogmentVectorEnv, _slot_label, _Step, _SubEnv
-from cogment_gym.envs.vector.strategy import choose_envs_per_trial
+from cogment_gym.envs.vector.strategy import choose_envs_per_trial, per_trial_reasons
 from cogment_gym.errors import SpaceMismatchError
 
 __all__ = ["BatchedVectorEnv"]
@@ -40,8 +40,12 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
 
     def _envs_per_trial(self, num_envs: int, envs_per_trial: int | None, options: ConnectionOptions) -> int:
         k = choose_envs_per_trial(num_envs, envs_per_trial, options)
-        if k == 1 and envs_per_trial is not None:
-            raise ValueError("BatchedVectorEnv runs several sub-environments per trial: got envs_per_trial=1")
+        if k == 1:
+            why = "; ".join(per_trial_reasons(options)) or f"num_envs={num_envs} over {max(1, len(options.endpoints))} service(s)"
+            raise ValueError(
+                f"BatchedVectorEnv runs several sub-environments per trial: got envs_per_trial=1 ({why}); "
+                "CogmentVectorEnv(...) picks the strategy that fits"
+            )
         return k
 
     def _setup(self) -> None:
