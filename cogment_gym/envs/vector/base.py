@@ -106,8 +106,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
 
         CogmentVectorEnv("CartPole-v1", num_envs=8)                          # all in this process
         CogmentVectorEnv(environment="grpc://127.0.0.1:9001", num_envs=16)   # env served elsewhere
-        CogmentVectorEnv(environment=["grpc://127.0.0.1:9001",               # several services:
-                                      "grpc://127.0.0.1:9002"], num_envs=16) #   sub-env i uses i % 2
+        CogmentVectorEnv(environment=["grpc://127.0.0.1:9001",               # several services: a
+                                      "grpc://127.0.0.1:9002"], num_envs=16) #   batched trial of 8 each
         CogmentVectorEnv(orchestrator="grpc://127.0.0.1:9000",               # an existing Orchestrator
                          environment="grpc://127.0.0.1:9001", num_envs=4)
 
@@ -116,9 +116,10 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             gets an implementation of its own, so its env instance carries over from one episode
             to the next, and ``reset(seed=None)`` continues its generator as with
             ``gymnasium.vector.SyncVectorEnv``.
-        num_envs: number of sub-environments (trials in flight).
+        num_envs: number of sub-environments.
         environment: endpoint of an environment service, or a list of endpoints of services of
-            the same environment (sub-env ``i`` runs its trials on ``environment[i % len]``).
+            the same environment (trial ``j`` runs on ``environment[j % len]``: with one trial per
+            sub-environment, sub-env ``i`` on ``environment[i % len]``).
             Each sub-env names itself to the service (``EnvConfig.instance_key``), which gives
             it the same env instance in each new trial: unseeded resets continue its generator
             as with ``SyncVectorEnv``, even when other clients share the service.
@@ -146,7 +147,6 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         >>> obs, rewards, terminations, truncations, infos = envs.step(envs.action_space.sample())
         >>> envs.close()
     """
-
 
     #: The subclass of each strategy: "per_trial", "batched" (filled by ``__init_subclass__``).
     _strategies: ClassVar[dict[str, type[CogmentVectorEnv]]] = {}
