@@ -277,7 +277,8 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
     if kind == "cogment_env":
         stepper: Stepper = SingleStepper(spec, stack, CogmentEnv(environment=endpoint))
     elif kind == "cogment_vector":
-        stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n))
+        # One trial per sub-env, as these rows always measured (the default is batched trials now).
+        stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n, envs_per_trial=1))
     elif kind.startswith("cogment_batched"):  # cogment_batched<K>: trials of K sub-envs
         per_trial = int(kind[len("cogment_batched"):])
         stepper = VectorStepper(spec, stack, CogmentVectorEnv(environment=endpoint, num_envs=n, envs_per_trial=per_trial))
