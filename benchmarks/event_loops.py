@@ -118,7 +118,7 @@ def case_main(spec: dict[str, Any]) -> int:
     if spec["where"] == "background":  # as make_runner does when the caller already runs a loop
         patched = lambda: runtime.BackgroundLoop("cogment-gym-client")  # noqa: E731
         import cogment_gym.envs.cogment_env as cogment_env_module
-        import cogment_gym.envs.vector as vector_module
+        import cogment_gym.envs.vector.base as vector_module
 
         cogment_env_module.make_runner = patched  # type: ignore[attr-defined]
         vector_module.make_runner = patched  # type: ignore[attr-defined]

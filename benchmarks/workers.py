@@ -132,7 +132,8 @@ def main() -> None:
         for k in args.workers:
             started = time.perf_counter()
             server = stack.enter_context(EnvWorkers(env_id, workers=k))
-            envs = CogmentVectorEnv(environment=server.endpoints, num_envs=args.num_envs)
+            # One trial per sub-env, as this benchmark always measured (the default is batched trials now).
+            envs = CogmentVectorEnv(environment=server.endpoints, num_envs=args.num_envs, envs_per_trial=1)
             stack.callback(envs.close)
             case = Case(k, server, envs)
             case.obs, _ = envs.reset(seed=0)

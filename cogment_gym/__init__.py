@@ -14,7 +14,7 @@ _grpc_tuning.apply()  # before the first import of grpc below
 
 from cogment_gym._version import __version__  # noqa: E402
 from cogment_gym.adapters import EnvServer, EnvWorkers, serve, serve_forever  # noqa: E402
-from cogment_gym.envs import CogmentEnv, CogmentVectorEnv, ServiceActor  # noqa: E402
+from cogment_gym.envs import CogmentEnv, CogmentVectorEnv, ConnectionOptions, ServiceActor  # noqa: E402
 from cogment_gym.errors import CogmentGymError  # noqa: E402
 from cogment_gym.orchestrator import Orchestrator  # noqa: E402
 from cogment_gym.protocol.security import Security  # noqa: E402
@@ -25,6 +25,7 @@ __all__ = [
     "CogmentGymError",
     "CogmentParallelEnv",
     "CogmentVectorEnv",
+    "ConnectionOptions",
     "EnvServer",
     "EnvWorkers",
     "Orchestrator",

@@ -2,6 +2,7 @@
 
 from cogment_gym.envs.cogment_env import CogmentEnv
 from cogment_gym.envs.multi_agent import ServiceActor
+from cogment_gym.envs.options import ConnectionOptions
 from cogment_gym.envs.vector import CogmentVectorEnv
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "CogmentVectorEnv",
     "CogmentAECEnv",
     "CogmentParallelEnv",
+    "ConnectionOptions",
     "ServiceActor",
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any, Callable, SupportsFloat
+from typing import Any, Callable, Protocol, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -14,8 +14,9 @@ from gymnasium.envs.registration import EnvSpec
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.codec.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload, flag_summary, unpack_observation
-from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
+from cogment_gym.codec.payloads import ABSENT, MISSING, WAITING, AgentTick, action_content, action_payload, unpack_observation
+from cogment_gym.envs.connection import TrialConnection, check_render_mode, make_connection, spec_metadata
+from cogment_gym.envs.options import ConnectionOptions, connection_options, ended_by_orchestrator
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActor, ServiceActors, TickData
 from cogment_gym.envs.session import ClientSession
 from cogment_gym.errors import CogmentGymError, NotOpenError, ResetNeededError
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 class CogmentEnv(gym.Env[Any, Any]):
     """A Gymnasium environment whose episodes are Cogment trials.
 
-    Three ways to run (see :class:`~cogment_gym.envs.connection.TrialConnection`)::
+    Three ways to run (see :func:`~cogment_gym.envs.connection.make_connection`)::
 
         CogmentEnv("CartPole-v1")                           # everything in this process
         CogmentEnv(environment="grpc://127.0.0.1:9001")      # env served elsewhere (cogment_gym.serve)
@@ -72,6 +73,10 @@ class CogmentEnv(gym.Env[Any, Any]):
             TLS, a client certificate (mTLS), a token sent with every call
             (:class:`~cogment_gym.protocol.security.Security`; default: plaintext, no token;
             see ``docs/security.md``). Nothing to secure in the embedded default.
+        env_threads: embedded default only: each env instance on a thread of its own (True), or
+            its calls inline on the event loop (False, the default: faster, docs/performance.md).
+        options: all the connection arguments above in one
+            :class:`~cogment_gym.envs.options.ConnectionOptions` (then give none of them).
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -110,30 +115,20 @@ class CogmentEnv(gym.Env[Any, Any]):
         datalog: Any = None,
         security: Security | None = None,
         others: ServiceActor | str | Callable[..., Any] | None = None,
+        env_threads: bool = False,
+        options: ConnectionOptions | None = None,
         **make_kwargs: Any,
     ) -> None:
-        spec_override = spec_from_spaces(
-            observation_space, action_space, environment=environment, implementation=implementation, actor_class=actor_class
+        opts = connection_options(
+            options, env=env, environment=environment, implementation=implementation, orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
+            observation_space=observation_space, action_space=action_space, actor_class=actor_class, datalog=datalog,
+            security=security, env_threads=env_threads, make_kwargs=make_kwargs,
         )
+        self.options = opts
         self._runner = make_runner()
-        self._connection = TrialConnection(
-            env_id=env,
-            make_kwargs=make_kwargs,
-            environment=environment,
-            implementation=implementation,
-            orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint,
-            timeout=timeout,
-            spec=spec_override,
-            frames=render_mode == "rgb_array",
-            datalog=datalog,
-            security=security,
-        )
+        self._connection = make_connection(opts)
         self._metadata = {"render_modes": []}
-        self._session: ClientSession | None = None
-        self._last_trial_id = ""
-        # Sessions a failed step() left behind: ended (links to close) or not (to terminate).
-        self._abandoned: list[ClientSession] = []
         self._closed = False
         try:
             self._runner.run(self._connection.open())
@@ -141,76 +136,177 @@ class CogmentEnv(gym.Env[Any, Any]):
             self._closed = True  # open() cleaned up after itself: nothing to close
             self._runner.close()
             raise
+        try:
+            self._seat = self._take_seat(agent, service_actors, others)
+        except BaseException:
+            self.close()
+            raise
+        spec = self._seat.spec
+        self.observation_space = self._seat.observation_space
+        self.action_space = self._seat.action_space
+        self.metadata = spec_metadata(spec)
+        self.render_mode = opts.render_mode
+        self.spec = _gym_spec(spec, opts)
+
+    def _take_seat(self, agent: str | None, service_actors: ServiceActors | None, others: Any) -> _Seat:
+        """Who this env is in its trials, decided once: the single actor of a single-agent env,
+        or one agent of a multi-agent env whose other agents are service actors."""
         spec = self._connection.spec
         if spec is None:
             raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
-        self._multi: _AgentPlayer | None = None
         if spec.multi_agent:
-            try:
-                self._multi = _AgentPlayer(self._connection, agent, service_actors, others)
-            except BaseException:
-                self.close()
-                raise
-            spec = _one_actor_view(spec, self._multi.agent)
+            seat: _Seat = _AgentSeat(self._connection, self._runner, self.options, agent, service_actors, others)
         elif agent is not None or service_actors:  # (others= has no agent to play: nothing to do)
-            self.close()
             raise TypeError(f"agent= and service_actors= are for multi-agent environments; {spec.implementation!r} has one agent")
-        if len(spec.actors) != 1:
-            self.close()
-            raise CogmentGymError(
-                f"environment {spec.implementation!r} has {len(spec.actors)} agents; CogmentEnv drives one "
-                "(use CogmentParallelEnv / CogmentAECEnv for multi-agent environments)"
-            )
-        actor = spec.actors[0]
-        self._actor_name, self._actor_class = actor.name, actor.actor_class
-        self.observation_space = space_from_proto(actor.observation_space)
-        self.action_space = space_from_proto(actor.action_space)
-        self.metadata = spec_metadata(spec)
-        try:
-            check_render_mode(spec, render_mode)
-        except ValueError:
-            self.close()
-            raise
-        self.render_mode = render_mode
-        self._max_steps = max_steps
-        # Our name for our env instance on the service (EnvConfig.instance_key): each new episode
-        # gets the same instance back, so reset(seed=None) continues its generator.
-        self._instance_key = uuid.uuid4().hex
-        self._frame: Any = None
-        self._env_endpoint = self._connection.env_endpoint
-        self.spec = _gym_spec(spec, env, environment, implementation, orchestrator, actor_endpoint, render_mode, max_steps, make_kwargs)
+        else:
+            seat = _ActorSeat(self._connection, self._runner, self.options)
+        check_render_mode(seat.spec, self.options.render_mode)
+        return seat
 
     # ------------------------------------------------------------------ gymnasium API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self._check_open()
-        if self._multi is not None:
-            if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-                raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-            return self._runner.run(self._multi.reset(seed, options, self.render_mode, self._max_steps))
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        return self._seat.reset(None if seed is None else int(seed), options)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        return self._seat.step(action)
+
+    @property
+    def agent(self) -> str | None:
+        """The agent this env plays in a multi-agent environment; None in a single-agent one."""
+        return self._seat.agent
+
+    @property
+    def other_agents(self) -> list[str]:
+        """The other agents of a multi-agent environment, in its order (played by service
+        actors); empty in a single-agent one."""
+        return self._seat.other_agents
+
+    @property
+    def trial_id(self) -> str:
+        """The id of the trial of the current (or last) episode; "" before the first reset."""
+        return self._seat.trial_id
+
+    def render(self) -> Any:
+        return self._seat.frame
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._runner.run(self._close())
+        finally:
+            self._runner.close()
+
+    async def _close(self) -> None:
+        try:
+            seat = getattr(self, "_seat", None)
+            if seat is not None:
+                await seat.drop()
+        finally:
+            await self._connection.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CogmentGymError("this CogmentEnv is closed")
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            logger.debug("CogmentEnv garbage-collected without close()")
+
+
+class _Seat(Protocol):
+    """Who a CogmentEnv is in its trials (chosen once, in ``__init__``)."""
+
+    spec: env_pb2.EnvSpec  # as this seat sees it: its one actor
+    observation_space: gym.Space[Any]
+    action_space: gym.Space[Any]
+    agent: str | None
+    other_agents: list[str]
+
+    @property
+    def trial_id(self) -> str: ...
+
+    @property
+    def frame(self) -> Any: ...
+
+    def reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]: ...
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]: ...
+
+    async def drop(self) -> None: ...
+
+
+class _ActorSeat:
+    """The single actor of a single-agent env: one client actor, one trial per episode."""
+
+    agent: str | None = None
+
+    def __init__(self, connection: TrialConnection, runner: Any, options: ConnectionOptions) -> None:
+        spec = connection.spec
+        if spec is None:
+            raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
+        if len(spec.actors) != 1:
+            raise CogmentGymError(
+                f"environment {spec.implementation!r} has {len(spec.actors)} agents; CogmentEnv drives one "
+                "(use CogmentParallelEnv / CogmentAECEnv for multi-agent environments)"
+            )
+        self.spec = spec
+        self._connection = connection
+        self._runner = runner
+        actor = spec.actors[0]
+        self._actor_name, self._actor_class = actor.name, actor.actor_class
+        self.observation_space = space_from_proto(actor.observation_space)
+        self.action_space = space_from_proto(actor.action_space)
+        self.other_agents: list[str] = []
+        self._render_mode = options.render_mode
+        self._max_steps = options.max_steps
+        # Our name for our env instance on the service (EnvConfig.instance_key): each new episode
+        # gets the same instance back, so reset(seed=None) continues its generator.
+        self._instance_key = uuid.uuid4().hex
+        self._frame: Any = None
+        self._session: ClientSession | None = None
+        self._last_trial_id = ""
+        # Sessions a failed step() left behind: ended (links to close) or not (to terminate).
+        self._abandoned: list[ClientSession] = []
+
+    @property
+    def trial_id(self) -> str:
+        return self._session.trial_id if self._session is not None else self._last_trial_id
+
+    @property
+    def frame(self) -> Any:
+        return self._frame
+
+    def reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         # Rewards are read from the observation payload: no separate Reward message per step.
-        config = env_pb2.EnvConfig(render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=self._instance_key)
+        config = env_pb2.EnvConfig(render_mode=self._render_mode or "", omit_reward_messages=True, instance_key=self._instance_key)
         if seed is not None:
-            if not isinstance(seed, (int, np.integer)) or seed < 0:
-                raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-            config.seed = int(seed)
+            config.seed = seed
         if options is not None:
             config.options.CopyFrom(encode_object(options, "options"))
         params = common_pb2.TrialParams(
             environment=common_pb2.EnvironmentParams(
                 name="env",
-                endpoint=self._env_endpoint,
+                endpoint=self._connection.env_endpoint,
                 implementation=self._connection.implementation,
                 config=common_pb2.SerializedMessage(content=config.SerializeToString()),
             ),
             actors=[common_pb2.ActorParams(name=self._actor_name, actor_class=self._actor_class, endpoint=CLIENT_ENDPOINT)],
             max_steps=self._max_steps,
         )
-        return self._runner.run(self._reset(params))
+        result: tuple[Any, dict[str, Any]] = self._runner.run(self._reset(params))
+        return result
 
     async def _reset(self, params: common_pb2.TrialParams) -> tuple[Any, dict[str, Any]]:
-        await self._drop_trial()
+        await self.drop()
         trial_id = await self._connection.start_trial(params)
         session: ClientSession | None = None
         try:
@@ -232,11 +328,6 @@ class CogmentEnv(gym.Env[Any, Any]):
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         session = self._session
         if session is None:
-            if self._multi is not None:
-                if not self._multi.running:
-                    raise ResetNeededError("call reset() before step(): no episode is running")
-                content = action_content(self.action_space, action)
-                return self._runner.run(self._multi.step(content))
             raise ResetNeededError("call reset() before step(): no episode is running")
         content = action_payload(self.action_space, action)
         try:
@@ -250,10 +341,7 @@ class CogmentEnv(gym.Env[Any, Any]):
         obs, reward, terminated, truncated, info = self._unpack(event.observation.content)
         if event.final:
             self._session = None
-            if not (flag_summary(terminated) or flag_summary(truncated, "truncated")):  # tuples per agent: all done
-                # The Orchestrator ended the trial (max_steps, soft TerminateTrial) and the env did
-                # not mark it: for Gymnasium this is a time limit, a truncation.
-                truncated = True
+            truncated = ended_by_orchestrator(True, terminated, truncated)
         return obs, reward, terminated, truncated, info
 
     @staticmethod
@@ -266,55 +354,8 @@ class CogmentEnv(gym.Env[Any, Any]):
             await session.finish()
         return event
 
-    @property
-    def agent(self) -> str | None:
-        """The agent this env plays in a multi-agent environment; None in a single-agent one."""
-        return self._multi.agent if self._multi is not None else None
-
-    @property
-    def other_agents(self) -> list[str]:
-        """The other agents of a multi-agent environment, in its order (played by service
-        actors); empty in a single-agent one."""
-        if self._multi is None:
-            return []
-        return [name for name in self._multi.driver.names if name != self._multi.agent]
-
-    @property
-    def trial_id(self) -> str:
-        """The id of the trial of the current (or last) episode; "" before the first reset."""
-        if self._multi is not None:
-            return self._multi.driver.trial_id
-        return self._session.trial_id if self._session is not None else self._last_trial_id
-
-    def render(self) -> Any:
-        if self._multi is not None:
-            return self._multi.frame
-        return self._frame
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._runner.run(self._close())
-        finally:
-            self._runner.close()
-
-    async def _close(self) -> None:
-        try:
-            if self._multi is not None:
-                await self._multi.driver.drop()
-            await self._drop_trial()
-        finally:
-            await self._connection.close()
-
-    # ------------------------------------------------------------------ internals
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise CogmentGymError("this CogmentEnv is closed")
-
-    async def _drop_trial(self) -> None:
+    async def drop(self) -> None:
+        """End the trial of this seat (and those a failed step left behind)."""
         abandoned, self._abandoned = self._abandoned, []
         for stale in abandoned:
             if not stale.ended:
@@ -331,13 +372,9 @@ class CogmentEnv(gym.Env[Any, Any]):
             self._frame = frame
         return obs, reward, terminated, truncated, info
 
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            logger.debug("CogmentEnv garbage-collected without close()")
 
-
-class _AgentPlayer:
-    """CogmentEnv on one agent of a multi-agent environment whose other agents are service actors.
+class _AgentSeat:
+    """One agent of a multi-agent environment whose other agents are service actors.
 
     ``step`` sends the agent's action, then answers every tick where it does not act (another
     agent's turn) with an empty action, until the agent acts again or its episode is over. Once it
@@ -346,8 +383,8 @@ class _AgentPlayer:
     service actors see the game end normally.
     """
 
-    def __init__(self, connection: TrialConnection, agent: str | None, service_actors: ServiceActors | None,
-                 others: ServiceActor | str | Callable[..., Any] | None = None) -> None:
+    def __init__(self, connection: TrialConnection, runner: Any, options: ConnectionOptions, agent: str | None,
+                 service_actors: ServiceActors | None, others: ServiceActor | str | Callable[..., Any] | None = None) -> None:
         spec = connection.spec
         if spec is None:
             raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
@@ -368,32 +405,63 @@ class _AgentPlayer:
             agent = free[0]
         if others is not None:
             services.update({n: others for n in names if n != agent and n not in services})
-        self.agent = agent
+        self.agent: str | None = agent
+        self._me = agent
         self.driver = MultiAgentDriver(connection, [agent], services)
-        self.frame: Any = None
+        self.spec = _one_actor_view(spec, agent)
+        if len(self.spec.actors) != 1:
+            raise CogmentGymError(
+                f"environment {spec.implementation!r} has {len(self.spec.actors)} agents named {agent!r}; CogmentEnv drives one"
+            )
+        actor = self.spec.actors[0]
+        self.observation_space = space_from_proto(actor.observation_space)
+        self.action_space = space_from_proto(actor.action_space)
+        self.other_agents = [name for name in self.driver.names if name != agent]
+        self._runner = runner
+        self._render_mode = options.render_mode
+        self._max_steps = options.max_steps
+        self._frame: Any = None
         self._observation: Any = None
         self._info: dict[str, Any] = {}
         self._last: AgentTick | None = None  # the agent's latest data (it is absent once gone)
 
     @property
-    def running(self) -> bool:
-        return self.driver.running
+    def trial_id(self) -> str:
+        return self.driver.trial_id
 
-    async def reset(self, seed: int | None, options: dict[str, Any] | None, render_mode: str | None, max_steps: int) -> tuple[Any, dict[str, Any]]:
+    @property
+    def frame(self) -> Any:
+        return self._frame
+
+    def reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        result: tuple[Any, dict[str, Any]] = self._runner.run(self._reset(seed, options))
+        return result
+
+    async def _reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         self._observation, self._info, self._last = None, {}, None
-        params = self.driver.params(seed=seed, options=options, render_mode=render_mode, max_steps=max_steps)
+        params = self.driver.params(seed=seed, options=options, render_mode=self._render_mode, max_steps=self._max_steps)
         obs, _, _, _, info = await self._until_turn(await self.driver.start(params))
         return obs, info
 
-    async def step(self, content: bytes) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        return await self._until_turn(await self.driver.step({self.agent: content}))
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        if not self.driver.running:
+            raise ResetNeededError("call reset() before step(): no episode is running")
+        content = action_content(self.action_space, action)
+        result: tuple[Any, SupportsFloat, bool, bool, dict[str, Any]] = self._runner.run(self._step(content))
+        return result
+
+    async def _step(self, content: bytes) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        return await self._until_turn(await self.driver.step({self._me: content}))
+
+    async def drop(self) -> None:
+        await self.driver.drop()
 
     async def _until_turn(self, data: TickData) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        me = self.agent
+        me = self._me
         while True:
             tick = data.ticks[me]
             if data.frame is not None:
-                self.frame = data.frame
+                self._frame = data.frame
             if tick.observation is not MISSING:
                 self._observation = tick.observation
             if tick.status != ABSENT:
@@ -404,14 +472,13 @@ class _AgentPlayer:
             over = data.final or tick.status != WAITING  # ACTING done (dead step), LEAVING, ABSENT
             if over:
                 last = self._last or tick
-                terminated, truncated = last.terminated, last.truncated
-                if data.final and not (terminated or truncated):
-                    truncated = True  # ended by the Orchestrator: a time limit for Gymnasium
+                terminated = last.terminated
+                truncated = ended_by_orchestrator(data.final, terminated, last.truncated)
                 result = (self._observation, last.cumulative_reward, terminated, truncated, self._info)
                 while not data.final:  # play the trial out
                     data = await self.driver.step({})
                     if data.frame is not None:
-                        self.frame = data.frame
+                        self._frame = data.frame
                 return result
             data = await self.driver.step({})
 
@@ -425,13 +492,13 @@ def _one_actor_view(spec: env_pb2.EnvSpec, agent: str) -> env_pb2.EnvSpec:
     return view
 
 
-def _gym_spec(spec: env_pb2.EnvSpec, *args: Any) -> EnvSpec | None:
-    env, environment, implementation, orchestrator, actor_endpoint, render_mode, max_steps, make_kwargs = args
-    kwargs: dict[str, Any] = dict(make_kwargs)
+def _gym_spec(spec: env_pb2.EnvSpec, options: ConnectionOptions) -> EnvSpec | None:
+    kwargs: dict[str, Any] = dict(options.make_kwargs)
     kwargs.update(
         {k: v for k, v in dict(
-            env=env, environment=environment, implementation=implementation or None, orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint, max_steps=max_steps or None, render_mode=render_mode,
+            env=options.env, environment=options.environment, implementation=options.implementation or None,
+            orchestrator=options.orchestrator, actor_endpoint=options.actor_endpoint, max_steps=options.max_steps or None,
+            render_mode=options.render_mode,
         ).items() if v is not None}
     )
     # Gymnasium ids allow one namespace and [\w:.-] in names: "cogment_gym/<name>" with the

@@ -28,7 +28,8 @@ except ImportError as err:
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec.payloads import ACTING, ABSENT, LEAVING, MISSING, AgentTick, action_content
-from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_metadata
+from cogment_gym.envs.connection import check_render_mode, make_connection, spec_metadata
+from cogment_gym.envs.options import ConnectionOptions, connection_options, ended_by_orchestrator
 from cogment_gym.envs.multi_agent import MultiAgentDriver, ServiceActors, TickData, check_api
 from cogment_gym.errors import CogmentGymError, NotOpenError
 from cogment_gym.protocol.runtime import make_runner
@@ -47,29 +48,16 @@ class _Facade:
 
     def _open(
         self,
-        env: Any,
+        options: ConnectionOptions,
         *,
-        environment: str | None,
-        implementation: str,
-        orchestrator: str | None,
-        actor_endpoint: str | None,
-        render_mode: str | None,
-        max_steps: int,
-        timeout: float,
         service_actors: ServiceActors | None,
         state: bool,
         max_agents: int | None,
-        make_kwargs: Mapping[str, Any],
-        datalog: Any = None,
-        security: Security | None = None,
     ) -> None:
         self._closed = False
+        self.options = options
         self._runner = make_runner()
-        self._connection = TrialConnection(
-            env_id=env, make_kwargs=make_kwargs, environment=environment, implementation=implementation,
-            orchestrator=orchestrator, actor_endpoint=actor_endpoint, timeout=timeout,
-            api=self._api_name if env is not None else None, max_agents=max_agents, datalog=datalog, security=security,
-        )
+        self._connection = make_connection(options, api=self._api_name, max_agents=max_agents)
         try:
             self._runner.run(self._connection.open())
             spec = self._connection.spec
@@ -79,7 +67,7 @@ class _Facade:
             services = dict(service_actors or {})
             controlled = [a.name for a in spec.actors if a.name not in services]
             self._driver = MultiAgentDriver(self._connection, controlled, services, state=state)
-            check_render_mode(spec, render_mode)
+            check_render_mode(spec, options.render_mode)
         except BaseException:
             try:
                 self._runner.run(self._connection.close())
@@ -90,8 +78,8 @@ class _Facade:
         self._slots = spec.agent_slots
         self._controlled = controlled
         self.metadata = spec_metadata(spec)
-        self.render_mode = render_mode
-        self._max_steps = max_steps
+        self.render_mode = options.render_mode
+        self._max_steps = options.max_steps
         self._frame: Any = None
         self._state: Any = None
         self._trial_over = True
@@ -190,6 +178,7 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
         max_agents: embedded environments whose agents are generated during the episode: how
             many agent slots.
         datalog: record every trial, as :class:`~cogment_gym.envs.CogmentEnv`'s ``datalog``.
+        env_threads, options: as for :class:`~cogment_gym.envs.CogmentEnv`.
         **make_kwargs: keyword arguments of the environment's constructor (embedded only).
 
     Example:
@@ -221,14 +210,17 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
         max_agents: int | None = None,
         datalog: Any = None,
         security: Security | None = None,
+        env_threads: bool = False,
+        options: ConnectionOptions | None = None,
         **make_kwargs: Any,
     ) -> None:
         AECEnv.__init__(self)
-        self._open(
-            env, environment=environment, implementation=implementation, orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
-            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog, security=security,
+        opts = connection_options(
+            options, env=env, environment=environment, implementation=implementation, orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout, datalog=datalog,
+            security=security, env_threads=env_threads, make_kwargs=make_kwargs,
         )
+        self._open(opts, service_actors=service_actors, state=state, max_agents=max_agents)
         self.agents: list[str] = []
         self.rewards: dict[str, float] = {}
         self._cumulative_rewards: dict[str, float] = {}
@@ -289,7 +281,7 @@ class CogmentAECEnv(_Facade, AECEnv):  # type: ignore[misc]
             # The Orchestrator ended the trial (max_steps, TerminateTrial) with agents still in:
             # for PettingZoo they are truncated; their dead steps are played here.
             for agent in agents:
-                self.truncations[agent] = True
+                self.truncations[agent] = ended_by_orchestrator(True, self.terminations[agent], self.truncations[agent])
 
     def observe(self, agent: str) -> Any:
         """The agent's observation as of its last turn (the served environment observes an
@@ -360,13 +352,16 @@ class CogmentParallelEnv(_Facade, ParallelEnv):  # type: ignore[misc]
         max_agents: int | None = None,
         datalog: Any = None,
         security: Security | None = None,
+        env_threads: bool = False,
+        options: ConnectionOptions | None = None,
         **make_kwargs: Any,
     ) -> None:
-        self._open(
-            env, environment=environment, implementation=implementation, orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
-            service_actors=service_actors, state=state, max_agents=max_agents, make_kwargs=make_kwargs, datalog=datalog, security=security,
+        opts = connection_options(
+            options, env=env, environment=environment, implementation=implementation, orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout, datalog=datalog,
+            security=security, env_threads=env_threads, make_kwargs=make_kwargs,
         )
+        self._open(opts, service_actors=service_actors, state=state, max_agents=max_agents)
         self.agents: list[str] = []
         self._actor_of: dict[str, str] = {}
 
@@ -407,6 +402,6 @@ class CogmentParallelEnv(_Facade, ParallelEnv):  # type: ignore[misc]
         self._trial_over = data.final
         if data.final and self.agents:
             for agent in self.agents:  # ended by the Orchestrator: a time limit for PettingZoo
-                truncations[agent] = True
+                truncations[agent] = ended_by_orchestrator(True, terminations[agent], truncations[agent])
             self.agents = []
         return observations, rewards, terminations, truncations, infos

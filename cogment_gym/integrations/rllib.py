@@ -41,7 +41,9 @@ Orchestrators.
 ``make_kwargs``     keyword arguments of ``gym.make`` / the PettingZoo env (``env`` only)
 ``num_envs``        set by RLlib in ``vector_entry_point`` mode: the number of sub-environments
 ``envs_per_trial``  ``vector_entry_point`` mode: sub-environments per batched trial (a divisor of
-                    ``num_envs``; default 1, one episode per trial), see CogmentVectorEnv
+                    ``num_envs``; 1: one episode per trial; default: chosen, batched trials where
+                    they can run), see CogmentVectorEnv
+``env_threads``     ``env`` only: each env instance on a thread of its own (default False: inline)
 ``security``        how the env service / Orchestrator / service actors are dialed: a
                     :class:`~cogment_gym.protocol.security.Security`, or a mapping of its client
                     fields (``root_cert``, ``private_key``, ``cert_chain``: PEM paths readable on
@@ -75,6 +77,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import gymnasium as gym
 
 from cogment_gym.envs.cogment_env import CogmentEnv
+from cogment_gym.envs.options import ConnectionOptions
 from cogment_gym.envs.vector import CogmentVectorEnv
 from cogment_gym.errors import EnvConfigError, SecuritySettingsError
 from cogment_gym.protocol.security import Security
@@ -98,7 +101,7 @@ __all__ = [
 
 _COMMON_KEYS = (
     "environment", "env", "implementation", "orchestrator", "actor_endpoint", "max_steps", "timeout",
-    "render_mode", "service_actors", "make_kwargs", "security",
+    "render_mode", "service_actors", "make_kwargs", "security", "env_threads",
 )
 #: ``env_config`` keys :func:`cogment_env_creator` accepts.
 SINGLE_AGENT_KEYS = frozenset(_COMMON_KEYS + ("agent", "num_envs", "envs_per_trial"))
@@ -119,6 +122,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "make_kwargs": (Mapping,),
     "num_envs": (int,),
     "envs_per_trial": (int,),
+    "env_threads": (bool,),
     "security": (Security, Mapping),
 }
 
@@ -147,12 +151,11 @@ def cogment_env_creator(env_config: Mapping[str, Any]) -> gym.Env[Any, Any] | Co
         >>> env = cogment_env_creator({"environment": "grpc://127.0.0.1:9001"})
         >>> envs = cogment_env_creator({"environment": "grpc://127.0.0.1:9001", "num_envs": 8})
     """
-    options = _read(env_config, SINGLE_AGENT_KEYS, "cogment_env_creator")
-    env, endpoints = options.pop("env", None), options.pop("environment", None)
-    make_kwargs = dict(options.pop("make_kwargs", None) or {})
+    who = "cogment_env_creator"
+    options = _read(env_config, SINGLE_AGENT_KEYS, who)
     num_envs = options.pop("num_envs", None)
-    envs_per_trial = options.pop("envs_per_trial", 1)
-    if num_envs is None and envs_per_trial != 1:
+    envs_per_trial = options.pop("envs_per_trial", None)
+    if num_envs is None and envs_per_trial is not None and envs_per_trial != 1:
         raise EnvConfigError(
             f"env_config['envs_per_trial']={envs_per_trial} needs a vector env: set "
             "gym_env_vectorize_mode='vector_entry_point' in .env_runners(...)"
@@ -167,10 +170,9 @@ def cogment_env_creator(env_config: Mapping[str, Any]) -> gym.Env[Any, Any] | Co
             )
         # Sub-env i plays on endpoints[i % n] (RLlib's vector entry point passes a plain dict,
         # without the runner's index).
-        return CogmentVectorEnv(env, num_envs, environment=endpoints, envs_per_trial=envs_per_trial, **options, **make_kwargs)
-    if endpoints is not None and not isinstance(endpoints, str):
-        endpoints = endpoints[_index(env_config, "worker_index") % len(endpoints)]
-    return CogmentEnv(env, environment=endpoints, **options, **make_kwargs)
+        return CogmentVectorEnv(num_envs=num_envs, envs_per_trial=envs_per_trial, options=_connection(options, who))
+    facade = {key: options.pop(key) for key in ("agent", "service_actors") if key in options}
+    return CogmentEnv(options=_connection(_one_endpoint(options, env_config), who), **facade)
 
 
 def cogment_multi_agent_env_creator(env_config: Mapping[str, Any]) -> ParallelPettingZooEnv:
@@ -191,12 +193,10 @@ def cogment_multi_agent_env_creator(env_config: Mapping[str, Any]) -> ParallelPe
 
     from cogment_gym.envs.pettingzoo_env import CogmentParallelEnv
 
-    options = _read(env_config, MULTI_AGENT_KEYS, "cogment_multi_agent_env_creator")
-    env, endpoints = options.pop("env", None), options.pop("environment", None)
-    make_kwargs = dict(options.pop("make_kwargs", None) or {})
-    if endpoints is not None and not isinstance(endpoints, str):
-        endpoints = endpoints[_index(env_config, "worker_index") % len(endpoints)]
-    parallel_env = CogmentParallelEnv(env, environment=endpoints, **options, **make_kwargs)
+    who = "cogment_multi_agent_env_creator"
+    options = _read(env_config, MULTI_AGENT_KEYS, who)
+    service_actors = options.pop("service_actors", None)
+    parallel_env = CogmentParallelEnv(options=_connection(_one_endpoint(options, env_config), who), service_actors=service_actors)
     try:
         return ParallelPettingZooEnv(parallel_env)
     except BaseException:
@@ -261,6 +261,22 @@ def _read(env_config: Mapping[str, Any], allowed: frozenset[str], who: str) -> d
     if "security" in options:
         options["security"] = _security(options["security"], who)
     return options
+
+
+def _one_endpoint(options: dict[str, Any], env_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A list of endpoints narrowed to this env runner's (``worker_index``), for one facade."""
+    endpoints = options.get("environment")
+    if endpoints is not None and not isinstance(endpoints, str):
+        options["environment"] = endpoints[_index(env_config, "worker_index") % len(endpoints)]
+    return options
+
+
+def _connection(options: Mapping[str, Any], who: str) -> ConnectionOptions:
+    """The checked connection keys of an ``env_config`` as one :class:`ConnectionOptions`."""
+    try:
+        return ConnectionOptions(**options)
+    except (TypeError, ValueError) as err:
+        raise EnvConfigError(f"{who}: env_config: {err}") from None
 
 
 def _security(value: Security | Mapping[str, Any], who: str) -> Security:

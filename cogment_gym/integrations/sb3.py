@@ -1,8 +1,9 @@
 """Stable-Baselines3 over Cogment trials: :class:`CogmentVecEnv`, an SB3 ``VecEnv``.
 
-Needs the ``sb3`` extra (``pip install 'cogment-gym[sb3]'``). The sub-environments are the
-trials of a :class:`~cogment_gym.envs.CogmentVectorEnv` in ``SAME_STEP`` autoreset mode, which is
-SB3's convention: when an episode ends, ``step_wait`` returns the first observation of the next
+Needs the ``sb3`` extra (``pip install 'cogment-gym[sb3]'``). The sub-environments are those
+of a :class:`~cogment_gym.envs.CogmentVectorEnv` (batched trials by default where they can run,
+``envs_per_trial=1`` for one trial per sub-env) in ``SAME_STEP`` autoreset mode, which is SB3's
+convention: when an episode ends, ``step_wait`` returns the first observation of the next
 one, and the episode's last observation is in ``infos[i]["terminal_observation"]``.
 
 Example:

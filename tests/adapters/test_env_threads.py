@@ -116,9 +116,10 @@ def test_a_hanging_step_leaves_other_trials_of_the_server_at_full_pace(hangs: Ha
 
 
 def test_a_hanging_embedded_env_does_not_freeze_its_client(hangs: Hangs, closing: Any) -> None:
-    # Embedded: env service, Orchestrator and client share the caller's event loop. The hung
-    # call is on the env's thread, so the loop still runs and the client's own deadline fires.
-    env = closing(cogment_gym.CogmentEnv(hangs.factory, timeout=0.5))
+    # Embedded: env service, Orchestrator and client share the caller's event loop. With
+    # env_threads=True (the embedded default runs env calls inline) the hung call is on the env's
+    # thread, so the loop still runs and the client's own deadline fires.
+    env = closing(cogment_gym.CogmentEnv(hangs.factory, timeout=0.5, env_threads=True))
     _, info = env.reset(options={"hang": "step"})
     hung = info["instance"]
     with pytest.raises(PeerTimeoutError):

@@ -141,9 +141,11 @@ def test_two_workers_serve_trials_spread_by_the_vector_env(workers: list[EnvWork
         for _ in range(8):  # over two episodes of 3 steps, with the NEXT_STEP autoresets
             _, rewards, _, _, infos = envs.step(envs.action_space.sample())
             seen += list(infos["pid"][infos["_pid"]])
-        # Sub-env i plays on endpoints[i % 2]: both workers ran trials, nothing ran here.
+        # By default one batched trial per worker: sub-envs 0-1 on endpoints[0], 2-3 on
+        # endpoints[1]; both workers ran trials, nothing ran here.
+        assert envs.envs_per_trial == 2
         assert set(seen) == set(server.pids)
-        assert list(infos["pid"]) == [server.pids[i % 2] for i in range(4)]
+        assert list(infos["pid"]) == [server.pids[i // 2] for i in range(4)]
     finally:
         envs.close()
     assert server.exited() == {}

@@ -20,6 +20,7 @@ from gymnasium.vector.utils import batch_space
 
 import cogment_gym
 from cogment_gym.envs import CogmentVectorEnv
+from cogment_gym.envs.vector import BatchedVectorEnv, PerTrialVectorEnv
 from cogment_gym.orchestrator.server import OrchestratorServer, start_orchestrator
 from cogment_gym.testing import CountingEnv, StepCounter, assert_data_equal
 
@@ -95,10 +96,22 @@ def assert_vector_match(
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_cartpole_matches_sync_vector_env(mode: AutoresetMode, closing: Callable[[Any], Any]) -> None:
-    bridged = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, autoreset_mode=mode))
+    bridged = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, autoreset_mode=mode, envs_per_trial=1))
     direct = closing(sync_of("CartPole-v1", 4, mode))
     # seed=None after a seeded reset continues each sub-env's own generator on both sides.
     ended = assert_vector_match(bridged, direct, steps=150, seeds=[3, None, [5, None, 7, 8]])
+    assert ended >= 20, "random CartPole episodes should have ended (and autoreset) many times"
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_the_default_is_batched_and_matches_sync_vector_env(mode: AutoresetMode, closing: Callable[[Any], Any]) -> None:
+    """The embedded default runs one batched trial of every sub-env, with SyncVectorEnv's results:
+    int seeds, unseeded resets continuing the generators, seed lists (consecutive or None)."""
+    bridged = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, autoreset_mode=mode))
+    assert isinstance(bridged, BatchedVectorEnv) and bridged.envs_per_trial == 4
+    assert isinstance(bridged, CogmentVectorEnv) and isinstance(bridged, gym.vector.VectorEnv)
+    direct = closing(sync_of("CartPole-v1", 4, mode))
+    ended = assert_vector_match(bridged, direct, steps=150, seeds=[3, None, [5, 6, 7, 8], [None] * 4])
     assert ended >= 20, "random CartPole episodes should have ended (and autoreset) many times"
 
 
@@ -191,7 +204,7 @@ def test_spaces_metadata_and_attributes(closing: Callable[[Any], Any]) -> None:
 
 
 def test_reset_seeds_options_and_mask(closing: Callable[[Any], Any]) -> None:
-    envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=3))
+    envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=3, envs_per_trial=1))
     direct = [gym.make("CartPole-v1") for _ in range(3)]
     obs, _ = envs.reset(seed=[4, 9, 2], options={"low": 0.1, "high": 0.2})
     for i, seed in enumerate([4, 9, 2]):
@@ -215,6 +228,57 @@ def test_reset_seeds_options_and_mask(closing: Callable[[Any], Any]) -> None:
         envs.reset(options={"reset_mask": np.array([True, False])})
     with pytest.raises(ValueError):
         envs.reset(options=[None, None])  # type: ignore[list-item]
+
+
+def test_default_reset_seeds_options_and_mask(closing: Callable[[Any], Any]) -> None:
+    """On the default (batched) path, resets SyncVectorEnv takes that one batched trial cannot
+    express are refused with a clear error naming envs_per_trial=1; the others match."""
+    envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=3))
+    direct = [gym.make("CartPole-v1") for _ in range(3)]
+    obs, _ = envs.reset(seed=[4, 5, 6], options={"low": 0.1, "high": 0.2})
+    for i in range(3):
+        assert_data_equal(direct[i].reset(seed=4 + i, options={"low": 0.1, "high": 0.2})[0], obs[i], f"obs[{i}]")
+    with pytest.raises(ValueError, match=r"consecutive; got \[4, 9, 2\] \(envs_per_trial=1"):
+        envs.reset(seed=[4, 9, 2])
+    with pytest.raises(ValueError, match=r"differ: .*\(envs_per_trial=1"):
+        envs.reset(seed=1, options=[None, {"low": 0.3, "high": 0.4}, None])
+    with pytest.raises(ValueError, match=r"whole batched trials .*\(envs_per_trial=1"):
+        envs.reset(options={"reset_mask": np.array([False, True, False])})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "strategy"),
+    [
+        ({}, BatchedVectorEnv),
+        ({"envs_per_trial": 1}, PerTrialVectorEnv),
+        ({"envs_per_trial": 2}, BatchedVectorEnv),
+        ({"max_steps": 5}, PerTrialVectorEnv),
+        ({"render_mode": "rgb_array"}, PerTrialVectorEnv),
+    ],
+    ids=["default", "per-trial", "batched", "max_steps", "render_mode"],
+)
+def test_the_strategy_follows_the_options(kwargs: dict[str, Any], strategy: type, closing: Callable[[Any], Any]) -> None:
+    envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, **kwargs))
+    assert type(envs) is strategy
+    assert envs.envs_per_trial == (1 if strategy is PerTrialVectorEnv else kwargs.get("envs_per_trial", 4))
+    envs.reset(seed=0)
+    envs.step(envs.action_space.sample())
+
+
+def test_asking_for_batched_trials_with_what_they_cannot_do_still_raises() -> None:
+    with pytest.raises(ValueError, match="do not render"):
+        CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=4, render_mode="rgb_array")
+    with pytest.raises(ValueError, match="max_steps=3 would cut"):
+        CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2, max_steps=3)
+
+
+def test_connection_options_object_is_accepted(closing: Callable[[Any], Any]) -> None:
+    options = cogment_gym.ConnectionOptions(env="CartPole-v1", timeout=10.0)
+    envs = closing(CogmentVectorEnv(num_envs=2, options=options))
+    assert envs.options is options
+    envs.reset(seed=1)
+    with pytest.raises(TypeError, match=r"either options=ConnectionOptions\(...\) or the keywords \['timeout'\]"):
+        CogmentVectorEnv(num_envs=2, options=options, timeout=5.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +310,18 @@ def test_several_endpoints_share_the_trials(tick_servers: list[cogment_gym.EnvSe
     bridged = closing(CogmentVectorEnv(environment=endpoints, num_envs=5))
     assert bridged.get_attr("env_endpoint") == tuple(endpoints[i % 2] for i in range(5))
     assert_vector_match(bridged, closing(sync_of(TICK_ID, 5, AutoresetMode.NEXT_STEP)), steps=20, seeds=[1])
+
+
+def test_several_endpoints_get_one_batched_trial_each_by_default(served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any]) -> None:
+    counters = [StepCounter(), StepCounter()]
+    servers = [served({"count": functools.partial(CountingEnv, counter)}) for counter in counters]
+    envs = closing(CogmentVectorEnv(environment=[s.endpoint for s in servers], num_envs=6))
+    assert isinstance(envs, BatchedVectorEnv) and envs.envs_per_trial == 3
+    assert envs.get_attr("env_endpoint") == tuple(servers[i // 3].endpoint for i in range(6))
+    envs.reset(seed=0)
+    for _ in range(4):
+        envs.step(np.zeros((6, 2), np.float32))
+    assert (counters[0].steps, counters[1].steps) == (12, 12)  # sub-envs 0..2 on the first, 3..5 on the second
 
 
 def test_several_endpoints_really_run_trials(served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any]) -> None:

@@ -88,13 +88,15 @@ def test_close_with_a_pending_step_ends_the_trials(orchestrator_server: Orchestr
     assert wait_until(lambda: not ours & set(_running_trials(orchestrator_server)))
 
 
-def test_bad_actions_are_refused_before_anything_is_sent(closing: Callable[[Any], Any]) -> None:
+@pytest.mark.parametrize(("per_trial", "count"), [(1, "expected 3 actions"), (None, r"expected actions of shape \(3,\)")],
+                         ids=["per-trial", "default"])
+def test_bad_actions_are_refused_before_anything_is_sent(per_trial: int | None, count: str, closing: Callable[[Any], Any]) -> None:
     counter = StepCounter()
-    envs = closing(CogmentVectorEnv(functools.partial(CountingEnv, counter, spaces.Discrete(3)), num_envs=3))
+    envs = closing(CogmentVectorEnv(functools.partial(CountingEnv, counter, spaces.Discrete(3)), num_envs=3, envs_per_trial=per_trial))
     envs.reset(seed=0)
     with pytest.raises(SpaceMismatchError, match=r"actions\[2\]"):
         envs.step(np.array([0, 1, 7]))
-    with pytest.raises(ValueError, match="expected 3 actions"):
+    with pytest.raises(ValueError, match=count):
         envs.step(np.array([0, 1]))
     assert counter.steps == 0
     envs.step(np.array([0, 1, 2]))  # nothing was broken
@@ -134,20 +136,24 @@ def test_invalid_action_in_one_sub_env_names_it_and_ends_every_trial(
     envs.step(np.zeros((4, 2), np.float32))
 
 
-def test_env_exception_names_the_lowest_failing_index(closing: Callable[[Any], Any]) -> None:
-    envs = closing(CogmentVectorEnv(functools.partial(RaisingEnv, raise_on_step=2, message="boom"), num_envs=3))
+@pytest.mark.parametrize(("per_trial", "named"), [(1, "sub-environment 0: "), (None, r"sub-environments 0..2 \(batched trial 0\): ")],
+                         ids=["per-trial", "default"])
+def test_env_exception_names_the_lowest_failing_index(per_trial: int | None, named: str, closing: Callable[[Any], Any]) -> None:
+    envs = closing(CogmentVectorEnv(functools.partial(RaisingEnv, raise_on_step=2, message="boom"), num_envs=3, envs_per_trial=per_trial))
     envs.reset(seed=0)
     envs.step(np.zeros(3, np.int64))
-    with pytest.raises(EnvironmentFailedError, match=r"sub-environment 0: .*boom") as err:
+    with pytest.raises(EnvironmentFailedError, match=named + ".*boom") as err:
         envs.step(np.zeros(3, np.int64))
     assert err.value.failure is not None  # the remote traceback travels along
     envs.reset(seed=0)
     envs.step(np.zeros(3, np.int64))
 
 
-def test_reset_failure_names_the_sub_env_and_cleans_up(closing: Callable[[Any], Any]) -> None:
-    envs = closing(CogmentVectorEnv(functools.partial(RaisingEnv, raise_on_reset=True), num_envs=2))
-    with pytest.raises(EnvironmentFailedError, match="sub-environment 0"):
+@pytest.mark.parametrize(("per_trial", "named"), [(1, "sub-environment 0"), (None, r"sub-environments 0..1 \(batched trial 0\)")],
+                         ids=["per-trial", "default"])
+def test_reset_failure_names_the_sub_env_and_cleans_up(per_trial: int | None, named: str, closing: Callable[[Any], Any]) -> None:
+    envs = closing(CogmentVectorEnv(functools.partial(RaisingEnv, raise_on_reset=True), num_envs=2, envs_per_trial=per_trial))
+    with pytest.raises(EnvironmentFailedError, match=named):
         envs.reset(seed=0)
     with pytest.raises(ResetNeededError):
         envs.step(np.zeros(2, np.int64))
@@ -170,8 +176,9 @@ def test_killed_env_service_reaches_the_caller_fast(
     envs.close()  # nothing hangs
 
 
+@pytest.mark.parametrize("per_trial", [1, None], ids=["per-trial", "default"])
 def test_interrupted_step_is_cleaned_up_by_reset(
-    served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
+    per_trial: int | None, served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Ctrl-C while step_wait waits: the interrupted step is cancelled by the next reset(), which
     ends its trials (no orphan task left to fail on its own), and the vector env works again."""
@@ -180,7 +187,8 @@ def test_interrupted_step_is_cleaned_up_by_reset(
 
     counter = StepCounter()
     server = served({"slow": functools.partial(CountingEnv, counter, BOX, step_delay=0.3)})
-    envs = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=2))
+    envs = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=2, envs_per_trial=per_trial))
+    trials = envs.num_envs // envs.envs_per_trial  # 2 trials of 1, or one batched trial of 2
     envs.reset(seed=0)
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -200,7 +208,7 @@ def test_interrupted_step_is_cleaned_up_by_reset(
     assert obs.shape == (2, 2)
     obs, *_ = envs.step(np.zeros((2, 2), np.float32))
     assert obs.shape == (2, 2)
-    assert wait_until(lambda: server.servicer.active_trials == 2), "the interrupted trials were not ended"
+    assert wait_until(lambda: server.servicer.active_trials == trials), "the interrupted trials were not ended"
     for _ in range(2):
         envs.step(np.zeros((2, 2), np.float32))
     gc.collect()
@@ -224,11 +232,13 @@ class SlowResetEnv(gym.Env[np.ndarray, np.int64]):
         return np.zeros(2, np.float32), 0.0, False, False, {}
 
 
-def test_interrupted_reset_leaves_no_trial_behind(served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any]) -> None:
+@pytest.mark.parametrize("per_trial", [1, None], ids=["per-trial", "default"])
+def test_interrupted_reset_leaves_no_trial_behind(per_trial: int | None, served: Callable[..., cogment_gym.EnvServer], closing: Callable[[Any], Any]) -> None:
     import signal
 
     server = served({"slow-reset": SlowResetEnv})
-    envs = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=2))
+    envs = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=2, envs_per_trial=per_trial))
+    trials = envs.num_envs // envs.envs_per_trial
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -244,7 +254,7 @@ def test_interrupted_reset_leaves_no_trial_behind(served: Callable[..., cogment_
     envs.reset(seed=1)
     envs.step(np.zeros(2, np.int64))
     # Only the trials of the second reset run; those the interrupted reset was opening were ended.
-    assert wait_until(lambda: server.servicer.active_trials == 2)
-    # Another round trip runs whatever the interrupted reset left on the client loop; still 2.
+    assert wait_until(lambda: server.servicer.active_trials == trials)
+    # Another round trip runs whatever the interrupted reset left on the client loop; still as many.
     envs.step(np.zeros(2, np.int64))
-    assert server.servicer.active_trials == 2
+    assert server.servicer.active_trials == trials

@@ -75,7 +75,7 @@ def test_vec_env_matches_dummy_vec_env(envs_per_trial: int, closing: Callable[[A
 
 
 def test_seed_and_options_apply_to_one_reset(closing: Callable[[Any], Any]) -> None:
-    venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2))
+    venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2, envs_per_trial=1))  # per-sub-env options below
     assert venv.seed(3) == [3, 4]
     venv.set_options({"low": 0.2, "high": 0.3})
     first = venv.reset()
@@ -88,6 +88,25 @@ def test_seed_and_options_apply_to_one_reset(closing: Callable[[Any], Any]) -> N
     venv.set_options([{"low": 0.2, "high": 0.3}, {}])  # per sub-env
     third = venv.reset()
     assert np.all((third[0] >= 0.2) & (third[0] <= 0.3))
+
+
+def test_seed_and_options_apply_to_one_reset_by_default(closing: Callable[[Any], Any]) -> None:
+    """The default (one batched trial): seeds and options as SB3 sets them; options that differ
+    between the sub-envs of a batched trial are refused, naming envs_per_trial=1."""
+    venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2))
+    assert venv.venv.envs_per_trial == 2
+    assert venv.seed(3) == [3, 4]
+    venv.set_options({"low": 0.2, "high": 0.3})
+    first = venv.reset()
+    direct = gym.make("CartPole-v1")
+    for i in range(2):
+        assert_data_equal(direct.reset(seed=3 + i, options={"low": 0.2, "high": 0.3})[0], first[i], f"obs[{i}]")
+    second = venv.reset()
+    assert not np.array_equal(first, second)
+    assert np.any(np.abs(second) < 0.2), "the options were used again"
+    venv.set_options([{"low": 0.2, "high": 0.3}, {}])  # per sub-env
+    with pytest.raises(ValueError, match=r"envs_per_trial=1"):
+        venv.reset()
 
 
 def test_attributes_methods_and_wrapping(closing: Callable[[Any], Any]) -> None:

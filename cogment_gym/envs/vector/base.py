@@ -1,24 +1,35 @@
-"""``CogmentVectorEnv``: N Cogment trials in flight as one ``gymnasium.vector.VectorEnv``.
+"""``CogmentVectorEnv``: N sub-environments on Cogment trials as one ``gymnasium.vector.VectorEnv``.
 
-Sub-environment ``i`` is one client actor in one trial at a time (one episode, one trial, as
-:class:`~cogment_gym.envs.CogmentEnv`). All trials share one Orchestrator, one event loop and
-one gRPC channel per endpoint; a vector step sends every action before it waits for any
-observation, so the N trials progress together.
+The public entry point and the base of both strategies, as Gymnasium's ``SyncVectorEnv`` /
+``AsyncVectorEnv`` or SB3's ``DummyVecEnv`` / ``SubprocVecEnv`` are one class each:
+
+- :class:`~cogment_gym.envs.vector.per_trial.PerTrialVectorEnv` (``envs_per_trial=1``):
+  sub-environment ``i`` is one client actor in one trial at a time (one episode, one trial, as
+  :class:`~cogment_gym.envs.CogmentEnv`).
+- :class:`~cogment_gym.envs.vector.batched.BatchedVectorEnv` (``envs_per_trial=K > 1``): each
+  trial runs K sub-environments in the environment service, one message per tick for all of
+  them (``EnvConfig.num_envs``), and the sub-environments reset themselves inside the trial
+  with the same autoreset semantics: a trial then carries many episodes, their boundaries are
+  marked by the terminations / truncations, not by trials.
+
+``CogmentVectorEnv(...)`` is a class whose ``__new__`` makes the strategy's subclass (chosen by
+:func:`~cogment_gym.envs.vector.strategy.choose_envs_per_trial`; batched trials by default where
+they can run): ``isinstance(envs, CogmentVectorEnv)`` and ``isinstance(envs,
+gymnasium.vector.VectorEnv)`` hold for both, and the SB3 / RLlib integrations take either.
+
+Shared here: the connection (one Orchestrator, one event loop and one gRPC channel per endpoint
+for all trials), the ``step_async`` / ``step_wait`` state machine, seeds and options, and the
+loop side: a vector step sends every action before it waits for any observation, so the trials
+progress together. A subclass says how actions become trial payloads and how observations
+become the batched results.
 
 Autoreset follows Gymnasium 1.x (``metadata["autoreset_mode"]``):
 
-- ``NEXT_STEP`` (default): the step after an episode ended starts a new trial for that
-  sub-environment and returns its first observation, reward 0 and both flags False; the action
-  given for it is ignored.
-- ``SAME_STEP``: the new trial starts in the step that ended the episode; the final observation
+- ``NEXT_STEP`` (default): the step after an episode ended starts a new trial (or sub-env
+  episode) for that sub-environment and returns its first observation, reward 0 and both flags
+  False; the action given for it is ignored.
+- ``SAME_STEP``: the new episode starts in the step that ended the episode; the final observation
   and info are in ``info["final_obs"]`` / ``info["final_info"]`` (masked by ``info["_final_obs"]``).
-
-Batched trials (``envs_per_trial=K > 1``): each trial runs K sub-environments in the environment
-service, one message per tick for all of them (``EnvConfig.num_envs``), and the sub-environments
-reset themselves inside the trial with the same autoreset semantics: a trial then carries many
-episodes, their boundaries are marked by the terminations / truncations, not by trials. Fewer
-messages and trials per step is what makes it fast; one episode per trial is what Cogment tools
-(datalog, trial lists) see otherwise.
 """
 
 from __future__ import annotations
@@ -28,35 +39,33 @@ import enum
 import logging
 import uuid
 from concurrent.futures import Future
-from typing import Any, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Coroutine, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
+from gymnasium.vector.utils import batch_space
 
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
-from cogment_gym.codec.payloads import action_payload, unpack_batched, unpack_observation, vector_returns
-from cogment_gym.envs.batched import join_batches, split_batch
-from cogment_gym.envs.connection import TrialConnection, check_render_mode, spec_from_spaces, spec_metadata
+from cogment_gym.envs.connection import check_render_mode, make_connection, spec_metadata
+from cogment_gym.envs.options import ConnectionOptions, connection_options
 from cogment_gym.envs.session import ClientSession, TrialEvent
+from cogment_gym.envs.vector.strategy import choose_envs_per_trial
 from cogment_gym.errors import (
     AlreadyPendingCallError,
     ClosedEnvironmentError,
     CogmentGymError,
     NoAsyncCallError,
+    NotOpenError,
     ResetNeededError,
-    SpaceMismatchError,
 )
 from cogment_gym.protocol import CLIENT_ENDPOINT
 from cogment_gym.protocol.runtime import BackgroundLoop, make_runner
 from cogment_gym.protocol.security import Security
 
-__all__ = [
-    "CogmentVectorEnv",
-]
+__all__ = ["CogmentVectorEnv"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +107,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
 
         CogmentVectorEnv("CartPole-v1", num_envs=8)                          # all in this process
         CogmentVectorEnv(environment="grpc://127.0.0.1:9001", num_envs=16)   # env served elsewhere
-        CogmentVectorEnv(environment=["grpc://127.0.0.1:9001",               # several services:
-                                      "grpc://127.0.0.1:9002"], num_envs=16) #   sub-env i uses i % 2
+        CogmentVectorEnv(environment=["grpc://127.0.0.1:9001",               # several services: a
+                                      "grpc://127.0.0.1:9002"], num_envs=16) #   batched trial of 8 each
         CogmentVectorEnv(orchestrator="grpc://127.0.0.1:9000",               # an existing Orchestrator
                          environment="grpc://127.0.0.1:9001", num_envs=4)
 
@@ -108,21 +117,27 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             gets an implementation of its own, so its env instance carries over from one episode
             to the next, and ``reset(seed=None)`` continues its generator as with
             ``gymnasium.vector.SyncVectorEnv``.
-        num_envs: number of sub-environments (trials in flight).
+        num_envs: number of sub-environments.
         environment: endpoint of an environment service, or a list of endpoints of services of
-            the same environment (sub-env ``i`` runs its trials on ``environment[i % len]``).
+            the same environment (trial ``j`` runs on ``environment[j % len]``: with one trial per
+            sub-environment, sub-env ``i`` on ``environment[i % len]``).
             Each sub-env names itself to the service (``EnvConfig.instance_key``), which gives
             it the same env instance in each new trial: unseeded resets continue its generator
             as with ``SyncVectorEnv``, even when other clients share the service.
         implementation, orchestrator, actor_endpoint, render_mode, max_steps, timeout,
         observation_space, action_space, actor_class, security: as for :class:`~cogment_gym.envs.CogmentEnv`.
         autoreset_mode: :class:`gymnasium.vector.AutoresetMode` ``NEXT_STEP`` (default) or ``SAME_STEP``.
-        envs_per_trial: sub-environments per trial (a divisor of ``num_envs``). 1 (default): one
-            episode per trial. K > 1: ``num_envs / K`` batched trials of K sub-environments each,
-            auto-resetting inside the trial (see the module doc); then seeds must be None or
-            consecutive within a trial (an int seed is), ``reset_mask`` covers whole trials,
-            ``render_mode`` and ``max_steps`` are not available (use the env's own TimeLimit).
+        envs_per_trial: sub-environments per trial (a divisor of ``num_envs``). None (default):
+            chosen (:mod:`cogment_gym.envs.vector.strategy`): batched trials, one per environment
+            service, unless the options need one trial per sub-environment (``render_mode``,
+            ``max_steps``, a foreign service described by its spaces, a remote orchestrator,
+            ``datalog``). 1: one episode per trial. K > 1: ``num_envs / K`` batched trials of K
+            sub-environments each, auto-resetting inside the trial (see the module doc); then
+            seeds must be None or consecutive within a trial (an int seed is), ``reset_mask``
+            covers whole trials, ``render_mode`` and ``max_steps`` are not available (use the
+            env's own TimeLimit). Either way the vector env behaves as ``SyncVectorEnv``.
         datalog: record every trial, as :class:`~cogment_gym.envs.CogmentEnv`'s ``datalog``.
+        env_threads, options: as for :class:`~cogment_gym.envs.CogmentEnv`.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
 
     Example:
@@ -133,6 +148,23 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         >>> obs, rewards, terminations, truncations, infos = envs.step(envs.action_space.sample())
         >>> envs.close()
     """
+
+    #: The subclass of each strategy: "per_trial", "batched" (filled by ``__init_subclass__``).
+    _strategies: ClassVar[dict[str, type[CogmentVectorEnv]]] = {}
+    #: This class's strategy (a subclass sets it).
+    strategy: ClassVar[str] = ""
+
+    def __init_subclass__(cls, strategy: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if strategy:
+            cls.strategy = strategy
+            CogmentVectorEnv._strategies[strategy] = cls
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> CogmentVectorEnv:
+        if cls is CogmentVectorEnv:  # the public entry point: pick the strategy's class
+            k = choose_envs_per_trial(_num_envs(args, kwargs), kwargs.get("envs_per_trial"), _options(args, kwargs))
+            cls = CogmentVectorEnv._strategies["batched" if k > 1 else "per_trial"]
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -150,31 +182,27 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         observation_space: gym.Space[Any] | None = None,
         action_space: gym.Space[Any] | None = None,
         actor_class: str = "player",
-        envs_per_trial: int = 1,
+        envs_per_trial: int | None = None,
         datalog: Any = None,
         security: Security | None = None,
+        env_threads: bool = False,
+        options: ConnectionOptions | None = None,
         **make_kwargs: Any,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        if isinstance(envs_per_trial, bool) or not isinstance(envs_per_trial, (int, np.integer)) or envs_per_trial < 1:
-            raise ValueError(f"envs_per_trial must be an int >= 1, got {envs_per_trial!r}")
-        if num_envs % envs_per_trial:
-            raise ValueError(f"envs_per_trial must divide num_envs: got num_envs={num_envs}, envs_per_trial={envs_per_trial}")
-        if envs_per_trial > 1 and render_mode is not None:
-            raise ValueError(f"batched trials (envs_per_trial={envs_per_trial}) do not render; got render_mode={render_mode!r}")
-        if envs_per_trial > 1 and max_steps:
-            raise ValueError(
-                f"batched trials (envs_per_trial={envs_per_trial}) carry many episodes: max_steps={max_steps} would cut all of "
-                "them at once; limit episodes with the environment's TimeLimit instead"
-            )
+        self.options = opts = connection_options(
+            options, env=env, environment=environment, implementation=implementation, orchestrator=orchestrator,
+            actor_endpoint=actor_endpoint, render_mode=render_mode, max_steps=max_steps, timeout=timeout,
+            observation_space=observation_space, action_space=action_space, actor_class=actor_class, datalog=datalog,
+            security=security, env_threads=env_threads, make_kwargs=make_kwargs,
+        )
+        k = self._envs_per_trial(num_envs, envs_per_trial, opts)
         mode = autoreset_mode if isinstance(autoreset_mode, AutoresetMode) else AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
         self.autoreset_mode = mode
         self.num_envs = int(num_envs)
-        self.envs_per_trial = int(envs_per_trial)
-        self._num_slots = self.num_envs // self.envs_per_trial  # trials in flight
+        self.envs_per_trial = k
+        self._num_slots = self.num_envs // k  # trials in flight
         self.closed = False
         self._state = _State.DEFAULT
         self._needs_reset = True
@@ -185,25 +213,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         # its env instance from one trial to the next, as in SyncVectorEnv.
         self._instance_prefix = uuid.uuid4().hex
         self._last_obs: list[Any] = [None] * self.num_envs
-        spec_override = spec_from_spaces(
-            observation_space, action_space, environment=environment, implementation=implementation, actor_class=actor_class
-        )
         self._runner = make_runner()
-        self._connection = TrialConnection(
-            env_id=env,
-            make_kwargs=make_kwargs,
-            environment=environment,
-            implementation=implementation,
-            orchestrator=orchestrator,
-            actor_endpoint=actor_endpoint,
-            timeout=timeout,
-            spec=spec_override,
-            replicas=self._num_slots if env is not None else 1,
-            sub_envs=envs_per_trial,
-            frames=render_mode == "rgb_array",
-            datalog=datalog,
-            security=security,
-        )
+        self._connection = make_connection(opts, replicas=self._num_slots if opts.embedded_env else 1, sub_envs=k)
         try:
             self._runner.run(self._connection.open())
         except BaseException:
@@ -211,15 +222,19 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             self.closed = True
             raise
         try:
-            self._setup(render_mode, max_steps)
+            self._setup()
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, render_mode: str | None, max_steps: int) -> None:
+    def _envs_per_trial(self, num_envs: int, envs_per_trial: int | None, options: ConnectionOptions) -> int:
+        """Sub-environments per trial of this strategy (checked)."""
+        return choose_envs_per_trial(num_envs, envs_per_trial, options)
+
+    def _setup(self) -> None:
         spec = self._connection.spec
         if spec is None:
-            raise CogmentGymError("the environment spec is missing")
+            raise NotOpenError("the trial connection is not open (no environment spec yet): open() it first")
         if len(spec.actors) != 1:
             raise CogmentGymError(
                 f"environment {spec.implementation!r} has {len(spec.actors)} agents; CogmentVectorEnv drives one per sub-env"
@@ -229,14 +244,10 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self.single_action_space = space_from_proto(actor.action_space)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        # The spaces of one batched trial's values (envs_per_trial > 1).
-        self._trial_observation_space = batch_space(self.single_observation_space, self.envs_per_trial)
-        self._trial_action_space = batch_space(self.single_action_space, self.envs_per_trial)
         self.metadata = spec_metadata(spec)
         self.metadata["autoreset_mode"] = self.autoreset_mode
-        check_render_mode(spec, render_mode)
-        self.render_mode = render_mode
-        self._max_steps = max_steps
+        check_render_mode(spec, self.options.render_mode)
+        self.render_mode = self.options.render_mode
         endpoints = self._connection.env_endpoints
         implementations = self._connection.implementations
         for i in range(self._num_slots):
@@ -247,7 +258,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                     implementation=implementations[i % len(implementations)],
                 ),
                 actors=[common_pb2.ActorParams(name=actor.name, actor_class=actor.actor_class, endpoint=CLIENT_ENDPOINT)],
-                max_steps=max_steps,
+                max_steps=self.options.max_steps,
             )
             self._subs.append(_SubEnv(i, params))
         self._actor_name = actor.name
@@ -273,30 +284,18 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             The batched first observations and the merged infos (of the sub-envs reset).
         """
         self._check_idle("reset")
-        if self.envs_per_trial > 1:
-            return self._reset_batched(seed, options)
-        seeds = self._seeds(seed)
-        per_env, mask = self._split_options(options)
+        return self._reset_all(seed, options)
+
+    def _reset_all(
+        self, seed: int | Sequence[int | None] | None, options: dict[str, Any] | Sequence[dict[str, Any] | None] | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The strategy's reset (after the state checks)."""
+        raise NotImplementedError
+
+    def _seed_generator(self, seed: int | Sequence[int | None] | None) -> None:
+        """The vector env's own generator, as gymnasium.vector.VectorEnv.reset seeds it."""
         if seed is not None and isinstance(seed, (int, np.integer)):
-            # The vector env's own generator, as gymnasium.vector.VectorEnv.reset seeds it.
             self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        indices = [i for i in range(self.num_envs) if mask[i]]
-        configs = {i: self._config(seeds[i], per_env[i], i) for i in indices}
-        self._settle_abandoned()
-        results = self._wait(self._start(self._reset(configs)))
-        self._needs_reset = False
-        obs_list: list[Any] = [None] * self.num_envs
-        infos: dict[str, Any] = {}
-        for i in indices:
-            obs, _, _, _, info = self._unpack(self._subs[i], results[i])
-            obs_list[i] = obs
-            infos = self._add_info(infos, info, i)
-        if not mask.all():  # the others keep their last observations
-            for i in range(self.num_envs):
-                if not mask[i]:
-                    obs_list[i] = self._last_obs[i]
-        self._last_obs = obs_list
-        return self._batch(obs_list), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-environment (see the module doc for autoreset)."""
@@ -314,23 +313,20 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._check_idle("step_async")
         if self._needs_reset:
             raise ResetNeededError("call reset() before step(): no episode is running")
-        if self.envs_per_trial > 1:
-            self._pending = self._start(self._step(self._batched_contents(actions)))
-            self._state = _State.WAITING_STEP
-            return
-        per_env = list(iterate(self.action_space, actions))
-        if len(per_env) != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions (one per sub-environment), got {len(per_env)}")
-        contents: list[bytes | None] = []
-        for sub, action in zip(self._subs, per_env):
-            if sub.autoreset:
-                contents.append(None)  # NEXT_STEP: this sub-env resets, its action is ignored
-            else:
-                contents.append(action_payload(self.single_action_space, action, f"actions[{sub.index}]"))
-        # With a background loop the step runs at once, while the caller goes on; with the
-        # caller's loop it runs in step_wait.
-        self._pending = self._start(self._step(contents))
+        self._pending = self._start(self._step(self._contents(actions)))
         self._state = _State.WAITING_STEP
+
+    def _contents(self, actions: Any) -> list[bytes | None]:
+        """One ActionPayload per trial (None: NEXT_STEP restarts that trial); raises before
+        anything is sent when an action does not fit."""
+        raise NotImplementedError
+
+    def _collect(self, steps: list[_Step]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """The batched results of a vector step from each trial's share of it."""
+        raise NotImplementedError
+
+    def _batch_config(self, config: env_pb2.EnvConfig) -> None:
+        """What the strategy adds to a new trial's EnvConfig."""
 
     def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Wait for the results of :meth:`step_async`.
@@ -349,8 +345,6 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         self._state = _State.DEFAULT
         steps: list[_Step] = self._wait(pending)
         try:
-            if self.envs_per_trial > 1:
-                return self._collect_batched(steps)
             return self._collect(steps)
         except BaseException:
             self._needs_reset = True  # the trials go on until reset() or close() ends them
@@ -452,10 +446,7 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
         config = env_pb2.EnvConfig(
             render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=f"{self._instance_prefix}/{slot}"
         )
-        if self.envs_per_trial > 1:
-            config.num_envs = self.envs_per_trial
-            if self.autoreset_mode is AutoresetMode.SAME_STEP:
-                config.autoreset_mode = env_pb2.AUTORESET_MODE_SAME_STEP
+        self._batch_config(config)
         if seed is not None:
             config.seed = seed
         if options is not None:
@@ -492,178 +483,6 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 except BaseException:
                     logger.debug("abandoned work ended badly", exc_info=True)
 
-    def _unpack(self, sub: _SubEnv, event: TrialEvent) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-        obs, reward, terminated, truncated, info, frame = unpack_observation(
-            event.observation.content, self.single_observation_space, sub.obs_path, where=f"sub-environment {sub.index}: "
-        )
-        if frame is not None:
-            sub.frame = frame
-        return obs, reward, terminated, truncated, info
-
-    def _batch(self, obs_list: list[Any]) -> Any:
-        out: Any = create_empty_array(self.single_observation_space, n=self.num_envs, fn=np.empty)
-        return concatenate(self.single_observation_space, obs_list, out)
-
-    def _collect(self, steps: list[_Step]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        n = self.num_envs
-        rewards = np.zeros(n, dtype=np.float64)
-        terminations = np.zeros(n, dtype=np.bool_)
-        truncations = np.zeros(n, dtype=np.bool_)
-        obs_list: list[Any] = [None] * n
-        infos: dict[str, Any] = {}
-        same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
-        for sub, step in zip(self._subs, steps):
-            i = sub.index
-            sub.autoreset = False
-            if step.event is not None:
-                obs, reward, terminated, truncated, info = self._unpack(sub, step.event)
-                reward, terminated, truncated = vector_returns(reward, terminated, truncated, f"sub-environment {i}")
-                if step.final and not (terminated or truncated):
-                    truncated = True  # the Orchestrator ended the trial (max_steps): a time limit
-                rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
-                if step.final:
-                    if same_step:
-                        infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
-                    else:
-                        sub.autoreset = True
-                if not (step.final and same_step):
-                    obs_list[i] = obs
-                    infos = self._add_info(infos, info, i)
-            if step.reset is not None:
-                obs, _, _, _, info = self._unpack(sub, step.reset)
-                obs_list[i] = obs
-                infos = self._add_info(infos, info, i)
-        self._last_obs = obs_list
-        return self._batch(obs_list), rewards, terminations, truncations, infos
-
-    # ------------------------------------------------------------------ internals: batched trials
-
-    def _reset_batched(
-        self, seed: int | Sequence[int | None] | None, options: dict[str, Any] | Sequence[dict[str, Any] | None] | None
-    ) -> tuple[Any, dict[str, Any]]:
-        k, slots = self.envs_per_trial, self._num_slots
-        seeds = self._seeds(seed)
-        trial_seeds: list[int | None] = []
-        for j in range(slots):
-            seed_block = seeds[j * k : (j + 1) * k]
-            first = seed_block[0]
-            if all(s is None for s in seed_block):
-                trial_seeds.append(None)
-            elif first is not None and seed_block == list(range(first, first + k)):
-                trial_seeds.append(first)
-            else:
-                raise ValueError(
-                    f"seed: a batched trial seeds its sub-environments s, s+1, ..., so the seeds of sub-environments "
-                    f"{j * k}..{(j + 1) * k - 1} must be all None or consecutive; got {seed_block}"
-                )
-        per_env, env_mask = self._split_options(options)
-        per_trial: list[Any] = per_env[::k]
-        if not (options is None or isinstance(options, Mapping)):  # a list: one options dict per trial
-            per_trial = []
-            for j in range(slots):
-                block: list[Any] = [dict(o) if o else None for o in per_env[j * k : (j + 1) * k]]
-                if any(o != block[0] for o in block):
-                    raise ValueError(
-                        f"options: a batched trial resets its {k} sub-environments with the same options; those of "
-                        f"sub-environments {j * k}..{(j + 1) * k - 1} differ: {block}"
-                    )
-                per_trial.append(block[0])
-        blocks = env_mask.reshape(slots, k)
-        if not (blocks.all(axis=1) | ~blocks.any(axis=1)).all():
-            raise ValueError(
-                f"options['reset_mask'] must reset whole batched trials ({k} sub-environments each), got {env_mask.astype(int).tolist()}"
-            )
-        mask = blocks[:, 0]
-        if seed is not None and isinstance(seed, (int, np.integer)):
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        configs = {j: self._config(trial_seeds[j], per_trial[j], j) for j in range(slots) if mask[j]}
-        self._settle_abandoned()
-        results = self._wait(self._start(self._reset(configs)))
-        self._needs_reset = False
-        infos: dict[str, Any] = {}
-        for j in configs:
-            batch = self._unpack_batched(self._subs[j], results[j])
-            self._last_obs[j] = batch.obs
-            for i, info in enumerate(batch.infos):
-                if info:
-                    infos = self._add_info(infos, info, j * k + i)
-        return self._join(), infos
-
-    def _batched_contents(self, actions: Any) -> list[bytes | None]:
-        """One batched ActionPayload per trial (None: NEXT_STEP restarts that trial)."""
-        if isinstance(self.action_space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
-            shape = np.shape(actions)
-            if shape != self.action_space.shape:
-                raise ValueError(f"expected actions of shape {self.action_space.shape} ({self.num_envs} sub-environments), got shape {shape}")
-        single = self.single_action_space
-        if isinstance(single, gym.spaces.Discrete):  # its encoder checks dtype and shape, not bounds
-            array = np.asarray(actions)
-            outside = (array < single.start) | (array >= single.start + single.n)
-            if outside.any():
-                index = int(np.flatnonzero(outside)[0])
-                raise SpaceMismatchError(
-                    f"actions[{index}] does not fit {single}: expected an integer in [{single.start}, {single.start + single.n}), "
-                    f"got {array[index]}"
-                )
-        parts = split_batch(self.action_space, single, actions, self._num_slots)
-        contents: list[bytes | None] = []
-        k = self.envs_per_trial
-        for sub, part in zip(self._subs, parts):
-            if sub.autoreset:
-                contents.append(None)
-            else:
-                path = f"actions[{sub.index * k}:{(sub.index + 1) * k}]" if self._num_slots > 1 else "actions"
-                contents.append(action_payload(self._trial_action_space, part, path))
-        return contents
-
-    def _unpack_batched(self, sub: _SubEnv, event: TrialEvent) -> Any:
-        return unpack_batched(
-            event.observation.content, self._trial_observation_space, self.single_observation_space, self.envs_per_trial,
-            where=f"{_slot_label(sub.index, self.envs_per_trial)}: ",
-        )
-
-    def _join(self) -> Any:
-        return join_batches(self.single_observation_space, self._trial_observation_space, self._last_obs[: self._num_slots])
-
-    def _collect_batched(self, steps: list[_Step]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        n, k = self.num_envs, self.envs_per_trial
-        rewards = np.zeros(n, dtype=np.float64)
-        terminations = np.zeros(n, dtype=np.bool_)
-        truncations = np.zeros(n, dtype=np.bool_)
-        infos: dict[str, Any] = {}
-        same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
-        for sub, step in zip(self._subs, steps):
-            j, base = sub.index, sub.index * k
-            sub.autoreset = False
-            if step.event is not None:
-                batch = self._unpack_batched(sub, step.event)
-                rewards[base : base + k] = batch.rewards
-                terminations[base : base + k] = batch.terminations
-                truncations[base : base + k] = batch.truncations
-                ends = {index: (obs, info) for index, obs, info in batch.ends}
-                cut = step.final and same_step  # a new trial replaces this one in this step
-                if step.final:
-                    # The trial itself ended (from outside): every episode in it is cut.
-                    truncations[base : base + k] |= ~batch.terminations
-                    sub.autoreset = not same_step
-                    if cut:
-                        for i, obs in enumerate(iterate(self._trial_observation_space, batch.obs)):
-                            ends.setdefault(i, (obs, batch.infos[i] if batch.infos else {}))
-                if ends or (batch.infos and not cut):
-                    for i in range(k):  # in SyncVectorEnv's order: final first, then the step's info
-                        end = ends.get(i)
-                        if end is not None:
-                            infos = self._add_info(infos, {"final_obs": end[0], "final_info": end[1]}, base + i)
-                        if batch.infos and not cut and batch.infos[i]:
-                            infos = self._add_info(infos, batch.infos[i], base + i)
-                self._last_obs[j] = batch.obs
-            if step.reset is not None:
-                batch = self._unpack_batched(sub, step.reset)
-                self._last_obs[j] = batch.obs
-                for i, info in enumerate(batch.infos):
-                    if info:
-                        infos = self._add_info(infos, info, base + i)
-        return self._join(), rewards, terminations, truncations, infos
 
     # ------------------------------------------------------------------ internals: loop side
 
@@ -857,3 +676,22 @@ def _named(err: BaseException, index: int, label: str | None = None) -> BaseExce
     except AttributeError:
         pass
     return named
+
+
+def _num_envs(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """``num_envs`` of ``CogmentVectorEnv(env, num_envs, ...)``'s arguments."""
+    if len(args) > 1:
+        return args[1]
+    return kwargs.get("num_envs", 1)
+
+
+def _options(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> ConnectionOptions:
+    """The connection options of ``CogmentVectorEnv(...)``'s arguments, as ``__init__`` reads them."""
+    if len(args) > 2:
+        raise TypeError(f"CogmentVectorEnv takes 2 positional arguments (env, num_envs), got {len(args)}")
+    names = {f for f in ConnectionOptions.__dataclass_fields__ if f not in ("make_kwargs", "env")}
+    own = {"num_envs", "autoreset_mode", "envs_per_trial", "options", "env"}
+    given = {k: v for k, v in kwargs.items() if k in names}
+    make_kwargs = {k: v for k, v in kwargs.items() if k not in names and k not in own}
+    env = args[0] if args else kwargs.get("env")
+    return connection_options(kwargs.get("options"), env=env, make_kwargs=make_kwargs, **given)
