@@ -298,8 +298,11 @@ def test_env_soft_end_initiated_by_env(env_server) -> None:
 def _env_soft_end_initiated_by_env(process: Any, stub: Any, summary_file: Any) -> None:
     stream = run_trial(stub, "env-ends")
     try:
-        stream.send(env_input(state=CS.HEARTBEAT), env_init(steps=3))
+        # The heartbeat's echo before the init: sent together, the SDK's echo can race its own
+        # init reply on the call (SDK_HEARTBEAT_RACE).
+        stream.send(env_input(state=CS.HEARTBEAT))
         bare(stream.recv(WAIT), CS.HEARTBEAT)
+        stream.send(env_init(steps=3))
         init_reply = stream.recv(WAIT)
         assert init_reply.state == CS.NORMAL and init_reply.WhichOneof("data") == "init_output"
         assert init_reply.init_output.ByteSize() == 0
