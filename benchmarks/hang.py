@@ -12,8 +12,9 @@ bystander ``CogmentEnv`` plays CartPole trials against it and counts steps per s
   beside     ``--hung`` other trials of the same server are stuck inside ``env.step`` (no
              ``step_timeout``: they never come back) while the bystander plays
 
-Each measurement runs in a fresh client process against a fresh service process (a hung env
-call cannot be undone, so "alone" never follows "beside" on one server), in interleaved rounds;
+Each measurement runs a fresh service process (a hung env call cannot be undone, so "alone" never
+follows "beside" on one server), the hung trials' client in a process of its own and the
+bystander in another, the same in both cases, in interleaved rounds;
 the table gives medians and the ratio beside / alone (1.0 is full speed). At the end the service
 gets SIGTERM with its calls still hung: the seconds it took to exit are printed too (``stop()``
 abandons hung calls after its grace period). The exit code is 0 whatever the numbers.
@@ -53,12 +54,12 @@ def serve_main() -> int:
     return 0
 
 
-def client_main(endpoint: str, hung: int, seconds: float) -> None:
-    """``--client``: hang ``hung`` trials, then time the bystander; prints one JSON line and exits
-    at once (the hung facades' threads never return)."""
+def hanger_main(endpoint: str, hung: int) -> None:
+    """``--hanger``: start ``hung`` trials and leave each stuck in ``env.step``; prints ``ready``
+    and waits for SIGTERM (its facades' threads never return, so it exits at once then)."""
     from cogment_gym import CogmentEnv
 
-    entered = []
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     for _ in range(hung):
         stuck = CogmentEnv(environment=endpoint, implementation="hanging", timeout=3600.0)
         stuck.reset(seed=0, options={"hang": "step"})
@@ -70,11 +71,18 @@ def client_main(endpoint: str, hung: int, seconds: float) -> None:
 
         threading.Thread(target=hang, daemon=True).start()
         started.wait()
-        entered.append(stuck)
+    print("ready", flush=True)
+    threading.Event().wait()
+
+
+def client_main(endpoint: str, seconds: float) -> None:
+    """``--client``: time the bystander; prints one JSON line."""
+    from cogment_gym import CogmentEnv
+
     env = CogmentEnv(environment=endpoint, implementation="cartpole")
     env.reset(seed=0)
-    # The hung steps are in flight once their first action reached the service; a few hundred
-    # bystander steps of warm-up cover that.
+    # The hung steps are in flight once their first action reached the service; a second of
+    # bystander warm-up covers that.
     t, warm = 0, time.perf_counter() + min(1.0, seconds / 2)
 
     def step() -> None:
@@ -93,17 +101,23 @@ def client_main(endpoint: str, hung: int, seconds: float) -> None:
         now = time.perf_counter()
         if now >= started_at + seconds:
             break
+    env.close()
     print(json.dumps({"steps": steps, "seconds": now - started_at}), flush=True)
-    os._exit(0)  # the hung facades' threads are blocked in step() for good
 
 
 def measure(hung: int, seconds: float) -> tuple[float, float]:
     """(bystander steps/s, seconds the service took to exit on SIGTERM) for one fresh pair."""
-    service = Child([sys.executable, str(Path(__file__).resolve()), "--serve"])
+    script = str(Path(__file__).resolve())
+    service = Child([sys.executable, script, "--serve"])
+    hanger = None
     try:
+        # The hung trials' client is a process of its own: the bystander's process is the same
+        # in both cases, so what differs is the service only.
+        if hung:
+            hanger = Child([sys.executable, script, "--hanger", service.line, str(hung)])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         out = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--client", service.line, str(hung), str(seconds)],
+            [sys.executable, script, "--client", service.line, str(seconds)],
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=120 + seconds,
         )
         if out.returncode != 0 or not out.stdout.strip():
@@ -111,8 +125,10 @@ def measure(hung: int, seconds: float) -> tuple[float, float]:
         figures = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         started = time.monotonic()
-        service.stop()
+        service.stop()  # its calls still hung: stop() abandons them after its grace
         exit_seconds = time.monotonic() - started
+        if hanger is not None:
+            hanger.stop()
     return figures["steps"] / figures["seconds"], exit_seconds
 
 
@@ -122,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--client", nargs=3, metavar=("ENDPOINT", "HUNG", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=2, metavar=("ENDPOINT", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--hanger", nargs=2, metavar=("ENDPOINT", "HUNG"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve_main()
     if args.client:
-        client_main(args.client[0], int(args.client[1]), float(args.client[2]))
+        client_main(args.client[0], float(args.client[1]))
+        return 0
+    if args.hanger:
+        hanger_main(args.hanger[0], int(args.hanger[1]))
         return 0
     for line in machine_facts():
         print(line)
