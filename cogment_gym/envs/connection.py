@@ -131,6 +131,8 @@ def check_render_mode(spec: env_pb2.EnvSpec, render_mode: str | None) -> None:
 def datalog_option(datalog: Any) -> tuple[TrialRecorder | None, str]:
     """A facade's ``datalog=``: ``(recorder, endpoint)``.
 
+    Takes a value :class:`~cogment_gym.envs.options.ConnectionOptions` checked.
+
     - None: no recording.
     - a string: the endpoint of a datalog service (``grpc://``, ``unix:``), e.g. a
       :func:`~cogment_gym.datastore.serve_datalog` or the real Cogment datastore; it goes into
@@ -144,16 +146,7 @@ def datalog_option(datalog: Any) -> tuple[TrialRecorder | None, str]:
         return datalog, ""
     if isinstance(datalog, os.PathLike):
         return TrialRecorder(datalog), ""
-    if isinstance(datalog, str):
-        try:
-            parsed = parse_endpoint(datalog)
-        except ValueError as err:
-            raise ValueError(
-                f"datalog={datalog!r}: {err}; a string is a datalog endpoint (grpc://host:port), "
-                "give a pathlib.Path to record into a directory"
-            ) from None
-        if parsed.scheme not in ("grpc", "unix"):
-            raise ValueError(f"datalog={datalog!r}: a datalog service is reached at grpc:// or unix: endpoints")
+    if isinstance(datalog, str):  # its form was checked with the options (ConnectionOptions)
         return None, datalog
     raise TypeError(f"datalog must be an endpoint string, a pathlib.Path or a TrialRecorder, got {type(datalog).__name__}")
 
