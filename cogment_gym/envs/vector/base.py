@@ -49,6 +49,7 @@ from gymnasium.vector.utils import batch_space
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
+from cogment_gym.codec.payloads import write_config_resets
 from cogment_gym.envs.connection import check_render_mode, make_connection, spec_metadata
 from cogment_gym.envs.options import ConnectionOptions, connection_options
 from cogment_gym.envs.session import ClientSession, TrialEvent
@@ -441,12 +442,18 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 raise ValueError(f"seeds must be non-negative ints or None, got {s!r}")
         return [None if s is None else int(s) for s in seeds]
 
-    def _config(self, seed: int | None, options: Mapping[str, Any] | None, slot: int) -> bytes:
-        """The EnvConfig of a new trial of ``slot`` (a sub-environment, or a batched trial)."""
+    def _config(
+        self, seed: int | None, options: Mapping[str, Any] | None, slot: int,
+        resets: Sequence[tuple[int | None, Mapping[str, Any] | None]] | None = None,
+    ) -> bytes:
+        """The EnvConfig of a new trial of ``slot`` (a sub-environment, or a batched trial; its
+        ``resets``: one ``(seed, options)`` per sub-env, EnvConfig.resets)."""
         config = env_pb2.EnvConfig(
             render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=f"{self._instance_prefix}/{slot}"
         )
         self._batch_config(config)
+        if resets is not None:
+            write_config_resets(config, resets)
         if seed is not None:
             config.seed = seed
         if options is not None:
