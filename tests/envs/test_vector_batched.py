@@ -98,7 +98,7 @@ def test_batched_vector_env_checks(closing: Callable[[Any], Any]) -> None:
     check_vector_env(closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2, autoreset_mode=AutoresetMode.SAME_STEP)))
 
 
-def test_attributes_and_reset_mask_of_whole_trials(closing: Callable[[Any], Any]) -> None:
+def test_attributes_and_reset_masks_of_whole_and_part_trials(closing: Callable[[Any], Any]) -> None:
     envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2))
     assert envs.envs_per_trial == 2 and envs.observation_space.shape == (4, 4)
     assert len(envs.get_attr("implementation")) == 4
@@ -109,8 +109,9 @@ def test_attributes_and_reset_mask_of_whole_trials(closing: Callable[[Any], Any]
     obs, _ = envs.reset(seed=0, options={"reset_mask": np.array([False, False, True, True])})
     np.testing.assert_array_equal(obs[:2], moved[:2])  # kept
     np.testing.assert_array_equal(obs[2:], first[2:])  # reset with seeds 2, 3 again
-    with pytest.raises(ValueError, match=r"reset_mask.*whole batched trials \(2 sub-environments each\), got \[1, 0, 0, 0\]"):
-        envs.reset(options={"reset_mask": np.array([True, False, False, False])})
+    part, _ = envs.reset(seed=[0, 9, 9, 9], options={"reset_mask": np.array([True, False, False, False])})  # a reset tick
+    np.testing.assert_array_equal(part[1:], obs[1:])  # kept, the other sub-env of its trial too
+    np.testing.assert_array_equal(part[0], first[0])
 
 
 def test_bad_arguments_are_refused_clearly(closing: Callable[[Any], Any]) -> None:
@@ -123,11 +124,12 @@ def test_bad_arguments_are_refused_clearly(closing: Callable[[Any], Any]) -> Non
     with pytest.raises(ValueError, match="max_steps=10 would cut all of them at once"):
         CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2, max_steps=10)
     envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2))
-    with pytest.raises(ValueError, match=r"seeds of sub-environments 0..1 must be all None or consecutive; got \[1, 5\]"):
-        envs.reset(seed=[1, 5, 2, 3])
-    with pytest.raises(ValueError, match=r"same options; those of sub-environments 2..3 differ: \[None, \{'a': 1\}\]"):
-        envs.reset(options=[None, None, None, {"a": 1}])
-    envs.reset(options=[{"a": 1}, {"a": 1}, None, None])  # one per trial is fine
+    envs.reset(seed=[1, 5, 2, 3])  # any seeds, any options per sub-env (EnvConfig.resets)
+    envs.reset(options=[None, None, None, {"a": 1}])
+    with pytest.raises(ValueError, match=r"options must be a dict, None, or a list of 4 dicts"):
+        envs.reset(options=[None, None, {"a": 1}])
+    with pytest.raises(ValueError, match=r"seeds must be non-negative ints or None, got -1"):
+        envs.reset(seed=[1, -1, 2, 3])
     envs.reset(seed=0)
     with pytest.raises(ValueError, match=r"expected actions of shape \(4,\) \(4 sub-environments\), got shape \(3,\)"):
         envs.step(np.zeros(3, np.int64))
