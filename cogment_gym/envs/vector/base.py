@@ -134,9 +134,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             ``max_steps``, a foreign service described by its spaces, a remote orchestrator,
             ``datalog``). 1: one episode per trial. K > 1: ``num_envs / K`` batched trials of K
             sub-environments each, auto-resetting inside the trial (see the module doc); then
-            seeds must be None or consecutive within a trial (an int seed is), ``reset_mask``
-            covers whole trials, ``render_mode`` and ``max_steps`` are not available (use the
-            env's own TimeLimit). Either way the vector env behaves as ``SyncVectorEnv``.
+            ``render_mode`` and ``max_steps`` are not available (use the env's own TimeLimit).
+            Either way the vector env behaves as ``SyncVectorEnv`` (seeds, options, reset masks).
         datalog: record every trial, as :class:`~cogment_gym.envs.CogmentEnv`'s ``datalog``.
         env_threads, options: as for :class:`~cogment_gym.envs.CogmentEnv`.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
@@ -279,7 +278,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 None) per sub-env.
             options: passed to every sub-env's ``reset``; ``options["reset_mask"]`` (a bool
                 array of shape ``(num_envs,)``) resets only those sub-envs, as Gymnasium's
-                vector envs do. A list of dicts (one per sub-env) is also accepted.
+                vector envs do: the others keep their state (and a pending NEXT_STEP autoreset).
+                A list of dicts (one per sub-env, SB3's ``set_options``) is also accepted.
 
         Returns:
             The batched first observations and the merged infos (of the sub-envs reset).

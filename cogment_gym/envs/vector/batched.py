@@ -4,9 +4,16 @@ Each trial runs K sub-environments in the environment service, one message per t
 them (``EnvConfig.num_envs``), and the sub-environments reset themselves inside the trial with
 the same autoreset semantics as ``SyncVectorEnv``: a trial then carries many episodes, their
 boundaries marked by the terminations / truncations, not by trials. Fewer messages and trials
-per step is what makes it fast (docs/performance.md). Seeds must be None or consecutive within a
-trial (an int seed is), ``reset_mask`` covers whole trials, ``render_mode`` and ``max_steps`` are
-not available (the env's own TimeLimit is).
+per step is what makes it fast (docs/performance.md). ``render_mode`` and ``max_steps`` are not
+available (the env's own TimeLimit is).
+
+Resets are those of ``SyncVectorEnv``: a trial whose K sub-environments all reset restarts (a new
+trial: ``EnvConfig.seed`` for seeds s, s+1, ... or None, else one ``SubEnvReset`` per sub-env in
+``EnvConfig.resets``: any seed list, one options dict per sub-env); a ``reset_mask`` that resets
+only some of them sends a reset tick in the running trial (``ActionPayload.reset``): the env side
+resets those, with their seeds and options, and leaves the others as they are, pending NEXT_STEP
+autoresets included. Only after its trial ended from outside (NEXT_STEP: it restarts at the next
+step) does a trial take nothing but a mask of all its sub-environments.
 """
 
 from __future__ import annotations
