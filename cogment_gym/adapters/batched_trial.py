@@ -61,6 +61,8 @@ class BatchedGymTrial(PooledTrial):
         seed, options = reset_arguments(config)
         # The first reset of each sub-environment: seed + i and the options, or EnvConfig.resets.
         self.resets = config_resets(config, n, seed, options)
+        if self.same_step and any(r is None for r in self.resets):
+            raise TrialSetupError("EnvConfig.resets: a deferred first reset needs AUTORESET_MODE_NEXT_STEP")
         self.single_observation_space = impl.observation_space
         self.single_action_space = impl.action_space
         self.observation_space = batch_space(impl.observation_space, n)
@@ -91,11 +93,17 @@ class BatchedGymTrial(PooledTrial):
     def reset(self) -> bytes:
         n = self.num_envs
         obs, infos = [], []
-        for env, (seed, options) in zip(self.envs, self.resets):
-            o, info = env.reset(seed=seed, options=options)
+        self._autoreset[:] = False
+        for i, (env, reset) in enumerate(zip(self.envs, self.resets)):
+            info: dict[str, Any]
+            if reset is None:  # deferred: resets at the first step, as a pending NEXT_STEP autoreset
+                single = self.single_observation_space
+                o, info = next(iterate(batch_space(single, 1), create_empty_array(single, n=1, fn=np.zeros))), {}
+                self._autoreset[i] = True
+            else:
+                o, info = env.reset(seed=reset[0], options=reset[1])
             obs.append(o)
             infos.append(info)
-        self._autoreset[:] = False
         self._env_obs = obs
         zeros = np.zeros(n, dtype=np.bool_)
         return self._payload(obs, np.zeros(n, dtype=np.float64), zeros, zeros, infos, [])

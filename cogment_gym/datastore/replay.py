@@ -306,8 +306,8 @@ class RecordedTrial:
             ends = {int(e.index): e for e in batch.ends}
             if pending is None:  # the reset
                 first = config_resets(self.config, n, seed, options)
-                for i in range(n):
-                    current[i] = self._new_episode(actor, i, tick, obs[i], infos[i], *first[i])
+                for i, reset in enumerate(first):  # None: deferred, reset by the first step (NEXT_STEP)
+                    current[i] = None if reset is None else self._new_episode(actor, i, tick, obs[i], infos[i], *reset)
                 pending = sample
                 continue
             what = f"batched action of {actor!r}"

@@ -190,3 +190,52 @@ def test_reset_mask_keeps_the_others_untouched(closing: Callable[[Any], Any]) ->
     alone.reset(seed=1)
     stepped, *_ = envs.step(np.array([0, 0, 0]))
     assert_data_equal(alone.step(np.int64(0))[0], stepped[0], "sub-environment 0 after the masked reset")
+
+
+def test_a_reset_mask_after_a_trial_ended_from_outside(served: Callable[..., Any], closing: Callable[[Any], Any]) -> None:
+    """NEXT_STEP: a batched trial ended by a TerminateTrial cuts its episodes, and each of its
+    sub-environments is to reset at the next step. A reset_mask then resets the masked ones now
+    and leaves the others' reset to the next step (SubEnvReset.deferred in the new trial's
+    config), as SyncVectorEnv does for sub-envs whose autoreset is pending."""
+    import grpc
+
+    from cogment_gym._proto.cogment.api import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+    from cogment_gym.orchestrator.server import start_orchestrator
+
+    with start_orchestrator() as orchestrator:
+        envs = closing(CogmentVectorEnv(
+            orchestrator=orchestrator.lifecycle_endpoint, environment=served(DRAW_ID).endpoint, num_envs=3, envs_per_trial=3,
+        ))
+        direct = [gym.make(DRAW_ID) for _ in range(3)]
+        obs, _ = envs.reset(seed=[1, 2, 3])
+        for i in range(3):
+            assert_data_equal(direct[i].reset(seed=1 + i)[0], obs[i], f"reset: obs[{i}]")
+        envs.step(np.zeros(3, np.int64))
+        for env in direct:
+            env.step(np.int64(0))
+        with grpc.insecure_channel(orchestrator.lifecycle_endpoint.removeprefix("grpc://")) as channel:
+            stub = orchestrator_pb2_grpc.TrialLifecycleSPStub(channel)
+            running = [t.trial_id for t in stub.GetTrialInfo(orchestrator_pb2.TrialInfoRequest(), timeout=10).trial
+                       if t.state == common_pb2.RUNNING]
+            assert len(running) == 1
+            stub.TerminateTrial(orchestrator_pb2.TerminateTrialRequest(hard_termination=False), metadata=(("trial-id", running[0]),), timeout=10)
+        final, _, terminations, truncations, _ = envs.step(np.zeros(3, np.int64))
+        assert truncations.all() and not terminations.any(), "the trial's end cut every episode"
+        for i, env in enumerate(direct):
+            assert_data_equal(env.step(np.int64(0))[0], final[i], f"last step: obs[{i}]")
+
+        obs, infos = envs.reset(seed=[None, 9, None], options={"reset_mask": np.array([False, True, False]), "extra": 2})
+        first, first_info = direct[1].reset(seed=9, options={"extra": 2})
+        assert_data_equal(first, obs[1], "the masked sub-env, reset")
+        assert_data_equal(final[[0, 2]], obs[[0, 2]], "the others keep their last observations")
+        assert infos["_draw"].tolist() == [False, True, False] and infos["extra"][1] == 2
+
+        obs, rewards, terminations, truncations, infos = envs.step(np.array([1, 1, 1]))
+        step = direct[1].step(np.int64(1))
+        resets = [direct[0].reset(), direct[2].reset()]  # at this step: their generators go on
+        assert_data_equal(np.stack([resets[0][0], step[0], resets[1][0]]), obs, "next step: obs")
+        assert_data_equal(np.array([0.0, step[1], 0.0]), rewards, "next step: rewards")
+        assert not (terminations | truncations).any()
+        assert_data_equal(np.array([resets[0][1]["draw"], 0, resets[1][1]["draw"]]), infos["draw"], "next step: reset infos")
+        assert infos["_t"].tolist() == [False, True, False]
+        envs.close()  # before its orchestrator stops

@@ -45,17 +45,25 @@ def _read(msg: env_pb2.SubEnvReset, what: str) -> SubEnvResetArgs:
     return seed, options
 
 
-def write_config_resets(config: env_pb2.EnvConfig, resets: Sequence[tuple[int | None, Mapping[str, Any] | None]]) -> None:
-    """Fill ``config.resets``: sub-environment i's first reset is ``resets[i]``."""
-    for i, (seed, options) in enumerate(resets):
-        _fill(config.resets.add(), seed, options, f"sub-environment {i}")
+def write_config_resets(
+    config: env_pb2.EnvConfig, resets: Sequence[tuple[int | None, Mapping[str, Any] | None] | None]
+) -> None:
+    """Fill ``config.resets``: sub-environment i's first reset is ``resets[i]`` (None: deferred
+    to the first step, ``SubEnvReset.deferred``)."""
+    for i, reset in enumerate(resets):
+        entry = config.resets.add()
+        if reset is None:
+            entry.deferred = True
+        else:
+            _fill(entry, reset[0], reset[1], f"sub-environment {i}")
 
 
 def config_resets(
     config: env_pb2.EnvConfig, num_envs: int, seed: int | None, options: dict[str, Any] | None
-) -> list[SubEnvResetArgs]:
-    """The first reset of each of ``num_envs`` sub-environments: ``config.resets`` when given,
-    else ``(seed + i, options)`` (``seed``, ``options``: the config's own, already decoded).
+) -> list[SubEnvResetArgs | None]:
+    """The first reset of each of ``num_envs`` sub-environments: ``config.resets`` when given
+    (None for one deferred to the first step), else ``(seed + i, options)`` (``seed``,
+    ``options``: the config's own, already decoded).
 
     Raises:
         MalformedMessageError: ``config.resets`` does not hold ``num_envs`` entries.
@@ -64,7 +72,7 @@ def config_resets(
         return [(None if seed is None else seed + i, options) for i in range(num_envs)]
     if len(config.resets) != num_envs:
         raise MalformedMessageError(f"environment config: resets must hold num_envs={num_envs} entries, got {len(config.resets)}")
-    return [_read(r, f"environment config: resets[{i}]") for i, r in enumerate(config.resets)]
+    return [None if r.deferred else _read(r, f"environment config: resets[{i}]") for i, r in enumerate(config.resets)]
 
 
 def reset_action_payload(resets: Mapping[int, tuple[int | None, Mapping[str, Any] | None]]) -> bytes:

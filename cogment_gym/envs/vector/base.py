@@ -444,10 +444,10 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
 
     def _config(
         self, seed: int | None, options: Mapping[str, Any] | None, slot: int,
-        resets: Sequence[tuple[int | None, Mapping[str, Any] | None]] | None = None,
+        resets: Sequence[tuple[int | None, Mapping[str, Any] | None] | None] | None = None,
     ) -> bytes:
         """The EnvConfig of a new trial of ``slot`` (a sub-environment, or a batched trial; its
-        ``resets``: one ``(seed, options)`` per sub-env, EnvConfig.resets)."""
+        ``resets``: one ``(seed, options)`` per sub-env, or None for a deferred one, EnvConfig.resets)."""
         config = env_pb2.EnvConfig(
             render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=f"{self._instance_prefix}/{slot}"
         )

@@ -12,8 +12,9 @@ trial: ``EnvConfig.seed`` for seeds s, s+1, ... or None, else one ``SubEnvReset`
 ``EnvConfig.resets``: any seed list, one options dict per sub-env); a ``reset_mask`` that resets
 only some of them sends a reset tick in the running trial (``ActionPayload.reset``): the env side
 resets those, with their seeds and options, and leaves the others as they are, pending NEXT_STEP
-autoresets included. Only after its trial ended from outside (NEXT_STEP: it restarts at the next
-step) does a trial take nothing but a mask of all its sub-environments.
+autoresets included. After a trial ended from outside (NEXT_STEP: every sub-env of it resets at
+the next step) such a mask starts a new trial that resets the masked ones now and defers the
+others' reset to its first step (``SubEnvReset.deferred``), as SyncVectorEnv would.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space, iterate
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec.payloads import action_payload, reset_action_payload, unpack_batched
@@ -78,6 +79,7 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
         # do gets a reset tick (ActionPayload.reset): the others keep their state.
         configs: dict[int, bytes] = {}
         ticks: dict[int, bytes] = {}
+        deferred: dict[int, np.ndarray] = {}  # new trials whose first payload holds placeholders there
         for j in range(slots):
             row, base = blocks[j], j * k
             if not row.any():
@@ -85,12 +87,13 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
             if row.all():
                 configs[j] = self._trial_config(seeds[base : base + k], per_env[base : base + k], shared, j)
                 continue
-            if self._subs[j].session is None:  # NEXT_STEP: the trial ended from outside, it restarts at the next step
-                raise ResetNeededError(
-                    f"{_slot_label(j, k)}: their batched trial ended (its episodes were truncated) and restarts at the next "
-                    f"step; options['reset_mask'] cannot reset only some of them now (got {row.astype(int).tolist()}): "
-                    "reset all of them, or step first"
-                )
+            if self._subs[j].session is None:
+                # NEXT_STEP, the trial ended from outside: each of its sub-envs was to reset at the
+                # next step. A new trial resets the masked ones now and the others at its first step.
+                resets: list[Any] = [(seeds[base + i], per_env[base + i]) if row[i] else None for i in range(k)]
+                configs[j] = self._config(None, None, j, resets=resets)
+                deferred[j] = ~row
+                continue
             ticks[j] = reset_action_payload({i: (seeds[base + i], per_env[base + i]) for i in range(k) if row[i]})
         self._seed_generator(seed)
         self._settle_abandoned()
@@ -99,6 +102,11 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
         infos: dict[str, Any] = {}
         for j in sorted(results):
             batch = self._unpack_batched(self._subs[j], results[j])
+            if j in deferred:  # keep the observations the deferred sub-envs had
+                space = self._trial_observation_space
+                kept = [old if d else new for old, new, d in zip(iterate(space, self._last_obs[j]), iterate(space, batch.obs), deferred[j])]
+                out: Any = create_empty_array(self.single_observation_space, k)
+                batch.obs = concatenate(self.single_observation_space, kept, out)
             self._last_obs[j] = batch.obs
             for i, info in enumerate(batch.infos):
                 if info:

@@ -57,6 +57,10 @@ def test_config_resets_per_sub_env_or_seed_plus_i() -> None:
     assert config_resets(env_pb2.EnvConfig.FromString(config.SerializeToString()), 3, 5, None) == [
         (9, None), (None, {"b": [1, 2]}), (0, {}),
     ]
+    deferred = env_pb2.EnvConfig(num_envs=2)
+    write_config_resets(deferred, [None, (4, None)])
+    assert [r.deferred for r in deferred.resets] == [True, False]
+    assert config_resets(env_pb2.EnvConfig.FromString(deferred.SerializeToString()), 2, None, None) == [None, (4, None)]
     with pytest.raises(MalformedMessageError, match="resets must hold num_envs=4 entries, got 3"):
         config_resets(config, 4, None, None)
 

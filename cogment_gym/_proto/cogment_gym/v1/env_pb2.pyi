@@ -59,14 +59,16 @@ class EnvConfig(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ..., num_envs: _Optional[int] = ..., autoreset_mode: _Optional[_Union[AutoresetMode, str]] = ..., instance_key: _Optional[str] = ..., resets: _Optional[_Iterable[_Union[SubEnvReset, _Mapping]]] = ...) -> None: ...
 
 class SubEnvReset(_message.Message):
-    __slots__ = ("seed", "options", "index")
+    __slots__ = ("seed", "options", "index", "deferred")
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
     seed: int
     options: _values_pb2.Value
     index: int
-    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., index: _Optional[int] = ...) -> None: ...
+    deferred: bool
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., index: _Optional[int] = ..., deferred: bool = ...) -> None: ...
 
 class BatchedReset(_message.Message):
     __slots__ = ("resets",)
