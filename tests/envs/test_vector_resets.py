@@ -21,6 +21,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from cogment_gym.envs import CogmentVectorEnv
 from cogment_gym.envs.vector import BatchedVectorEnv
+from cogment_gym.errors import EnvironmentFailedError
 from cogment_gym.testing import assert_data_equal
 from tests.envs.test_vector import MODES
 
@@ -30,7 +31,8 @@ N = 6
 class DrawEnv(gym.Env[np.ndarray, np.int64]):
     """Everything depends on what reset was given: the observation holds a draw of the env's
     generator (the seed), the episode budget comes from ``options["extra"]``, the reset info names
-    both; episodes end when the actions spend the budget (terminated) or at the TimeLimit."""
+    both; episodes end when the actions spend the budget (terminated) or at the TimeLimit.
+    ``options["fail"]`` makes reset raise."""
 
     metadata = {"render_modes": []}
 
@@ -42,6 +44,8 @@ class DrawEnv(gym.Env[np.ndarray, np.int64]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        if (options or {}).get("fail"):
+            raise RuntimeError("asked to fail")
         self._t = 0
         self._draw = int(self.np_random.integers(0, 1000))
         extra = (options or {}).get("extra", 0)
@@ -239,3 +243,18 @@ def test_a_reset_mask_after_a_trial_ended_from_outside(served: Callable[..., Any
         assert_data_equal(np.array([resets[0][1]["draw"], 0, resets[1][1]["draw"]]), infos["draw"], "next step: reset infos")
         assert infos["_t"].tolist() == [False, True, False]
         envs.close()  # before its orchestrator stops
+
+
+@pytest.mark.parametrize("where", ["embedded", "served"])
+def test_an_env_failing_in_a_reset_tick_names_its_trial_and_reset_recovers(
+    where: str, closing: Callable[[Any], Any], served: Callable[..., Any]
+) -> None:
+    envs = _bridged(closing, AutoresetMode.NEXT_STEP, where, served, envs_per_trial=3)
+    envs.reset(seed=0)
+    envs.step(np.zeros(N, np.int64))
+    mask = np.array([False, False, False, False, True, False])
+    with pytest.raises(EnvironmentFailedError, match=r"sub-environments 3..5 \(batched trial 1\).*asked to fail"):
+        envs.reset(options={"reset_mask": mask, "fail": True})
+    direct = closing(_sync(AutoresetMode.NEXT_STEP))
+    _reset_both(direct, envs, "the reset after the failure", seed=[5, 4, 3, 2, 1, 0])
+    _step_both(direct, envs, np.ones(N, np.int64), "and a step")

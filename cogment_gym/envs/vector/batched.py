@@ -113,9 +113,7 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
                     infos = self._add_info(infos, info, j * k + i)
         return self._join(), infos
 
-    def _trial_config(
-        self, seeds: list[int | None], options: list[Any], shared: bool, slot: int
-    ) -> bytes:
+    def _trial_config(self, seeds: list[int | None], options: list[Any], shared: bool, slot: int) -> bytes:
         """The EnvConfig of a new batched trial whose sub-env i resets with ``seeds[i]`` and
         ``options[i]``: the trial's seed (+ i) and options when they say it, else one SubEnvReset each."""
         first = seeds[0]
@@ -135,6 +133,8 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
         return results
 
     async def _reset_ticks(self, ticks: dict[int, bytes]) -> dict[int, TrialEvent]:
+        """Send each trial of ``ticks`` its reset tick (ActionPayload.reset), then await the
+        observations; any failure ends every trial (reset() is needed), as a failed step does."""
         subs = self._subs
         errors: dict[int, BaseException] = {}
         events: dict[int, TrialEvent] = {}
