@@ -6,6 +6,11 @@ The sub-environments reset themselves when their episode ends, as
 trial does not end with an episode; episode boundaries travel in ``BatchedStep``. Given the same
 seeds, a client sees exactly what a ``SyncVectorEnv`` of the same envs would return.
 
+A running trial also takes reset ticks (``ActionPayload.reset``, gymnasium.vector's
+``reset_mask``): the named sub-environments are reset with their own seed and options, the
+others are neither stepped nor reset and keep their state (a pending NEXT_STEP autoreset too),
+as ``SyncVectorEnv.reset(options={"reset_mask": ...})`` leaves them.
+
 Knows nothing of streams; the servicer drives it like a :class:`~cogment_gym.adapters.gym_trial.GymTrial`.
 """
 
@@ -22,7 +27,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import StepResult, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.adapters.pool import Instance, PooledTrial
-from cogment_gym.codec.payloads import read_batched_action, vector_returns, write_batched
+from cogment_gym.codec.payloads import ResetRequest, config_resets, read_batched_action, vector_returns, write_batched
 from cogment_gym.errors import TrialSetupError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
@@ -53,13 +58,18 @@ class BatchedGymTrial(PooledTrial):
         self.num_envs = n
         self.same_step = config.autoreset_mode == env_pb2.AUTORESET_MODE_SAME_STEP
         self.send_reward_messages = not config.omit_reward_messages
-        self.seed, self.options = reset_arguments(config)
+        seed, options = reset_arguments(config)
+        # The first reset of each sub-environment: seed + i and the options, or EnvConfig.resets.
+        self.resets = config_resets(config, n, seed, options)
+        if self.same_step and any(r is None for r in self.resets):
+            raise TrialSetupError("EnvConfig.resets: a deferred first reset needs AUTORESET_MODE_NEXT_STEP")
         self.single_observation_space = impl.observation_space
         self.single_action_space = impl.action_space
         self.observation_space = batch_space(impl.observation_space, n)
         self.action_space = batch_space(impl.action_space, n)
         self._obs: Any = create_empty_array(impl.observation_space, n=n, fn=np.zeros)
         self._autoreset = np.zeros(n, dtype=np.bool_)
+        self._env_obs: list[Any] = [None] * n  # each sub-env's last observation (reset ticks keep them)
         # The n envs are kept together for the client's key between its trials (sub-environment
         # i gets the same instance back, so unseeded resets continue their generators).
         self.render_mode = None
@@ -72,28 +82,56 @@ class BatchedGymTrial(PooledTrial):
 
     def _payload(
         self, obs: list[Any], rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray,
-        infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]],
+        infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]], reset_indices: Sequence[int] = (),
     ) -> bytes:
         batched = concatenate(self.single_observation_space, obs, self._obs)
-        return write_batched(self.observation_space, self.single_observation_space, batched, rewards, terminations, truncations, infos, ends)
+        return write_batched(
+            self.observation_space, self.single_observation_space, batched, rewards, terminations, truncations, infos, ends,
+            reset_indices,
+        )
 
     def reset(self) -> bytes:
         n = self.num_envs
         obs, infos = [], []
-        for i, env in enumerate(self.envs):
-            seed = None if self.seed is None else self.seed + i
-            o, info = env.reset(seed=seed, options=self.options)
+        self._autoreset[:] = False
+        for i, (env, reset) in enumerate(zip(self.envs, self.resets)):
+            info: dict[str, Any]
+            if reset is None:  # deferred: resets at the first step, as a pending NEXT_STEP autoreset
+                single = self.single_observation_space
+                o, info = next(iterate(batch_space(single, 1), create_empty_array(single, n=1, fn=np.zeros))), {}
+                self._autoreset[i] = True
+            else:
+                o, info = env.reset(seed=reset[0], options=reset[1])
             obs.append(o)
             infos.append(info)
-        self._autoreset[:] = False
+        self._env_obs = obs
         zeros = np.zeros(n, dtype=np.bool_)
         return self._payload(obs, np.zeros(n, dtype=np.float64), zeros, zeros, infos, [])
 
+    def _reset_tick(self, request: ResetRequest, force_truncate: bool) -> StepResult:
+        """Reset the requested sub-environments only (SyncVectorEnv.reset with a reset_mask)."""
+        n = self.num_envs
+        obs = list(self._env_obs)
+        infos: list[dict[str, Any]] = [{} for _ in range(n)]
+        for i, (seed, options) in request.resets.items():
+            obs[i], infos[i] = self.envs[i].reset(seed=seed, options=options)
+            self._autoreset[i] = False
+        self._env_obs = obs
+        terminations = np.zeros(n, dtype=np.bool_)
+        truncations = np.zeros(n, dtype=np.bool_)
+        if force_truncate:  # the trial ends here: a time limit for all
+            truncations[:] = True
+        payload = self._payload(obs, np.zeros(n, dtype=np.float64), terminations, truncations, infos, [], list(request.resets))
+        return StepResult(payload, 0.0, False, False)
+
     def decode_action(self, content: bytes) -> Any:
-        """Decode and check the batched action; raises SpaceMismatchError / MalformedMessageError."""
+        """Decode and check the batched action (or a reset tick's ResetRequest); raises
+        SpaceMismatchError / MalformedMessageError."""
         return read_batched_action(content, self.action_space, f"action of actor {self.actor_name!r}", self.num_envs)
 
     def step(self, action: Any, force_truncate: bool = False) -> StepResult:
+        if type(action) is ResetRequest:
+            return self._reset_tick(action, force_truncate)
         n = self.num_envs
         rewards = np.zeros(n, dtype=np.float64)
         terminations = np.zeros(n, dtype=np.bool_)
@@ -129,5 +167,6 @@ class BatchedGymTrial(PooledTrial):
             truncations |= ~terminations
         if not same_step:
             self._autoreset = terminations | truncations
+        self._env_obs = obs
         payload = self._payload(obs, rewards, terminations, truncations, infos, ends)
         return StepResult(payload, float(rewards.sum()), False, False)

@@ -15,7 +15,12 @@ What an episode is, per kind of trial (the payloads are cogment_gym's, ``cogment
   sub-environments auto-resetting inside the trial; each sub-environment's episodes, cut at its
   ``terminations`` / ``truncations`` as Gymnasium's NEXT_STEP or SAME_STEP autoreset says (the
   step that resets under NEXT_STEP is no transition; SAME_STEP's final observation and info come
-  from ``BatchedStep.ends``). Seeds: sub-environment i's first episode has the trial's seed + i.
+  from ``BatchedStep.ends``). Seeds: sub-environment i's first episode has the trial's seed + i
+  (or its own seed and options, ``EnvConfig.resets``). A reset tick (``ActionPayload.reset``, a
+  ``reset_mask`` that reset some sub-environments of the running trial) is no transition: the
+  episodes of the sub-environments it reset end there (truncated at their last step, as an
+  episode a trial cut short) and new ones begin with the seed and options of the reset; the
+  others go on.
 - **multi-agent** (PettingZoo; payloads name their ``agent``): one episode per agent, the agent's
   own view: its observation at each of its turns (AEC) or at each tick (parallel), its action
   there, and what ``last()`` says at its next turn (the reward accumulated since its move,
@@ -47,6 +52,7 @@ from gymnasium.vector.utils import batch_space, iterate
 from cogment_gym._proto.cogment.api import common_pb2, datalog_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, decode_info, decode_object, parse_message, space_from_proto, tensor_to_array
+from cogment_gym.codec.payloads.resets import config_resets, read_reset_request
 from cogment_gym.codec.payloads.returns import decode_cumulative_reward, decode_flags, decode_reward
 from cogment_gym.datastore.fileformat import FILE_SUFFIX, TrialFile, read_header, read_trial_file
 from cogment_gym.errors import CodecError, DatasetExportError, TruncatedTrialFileError
@@ -223,6 +229,10 @@ class RecordedTrial:
         return parse_message(env_pb2.ObservationPayload, observations.observations[slot], f"trial {self.trial_id}: observation of tick {sample.info.tick_id}")
 
     def _action(self, sample: datalog_pb2.DatalogSample, index: int, space: gym.Space[Any], what: str) -> Any:
+        payload = self._action_payload(sample, index, what)
+        return decode(space, payload.value, what)
+
+    def _action_payload(self, sample: datalog_pb2.DatalogSample, index: int, what: str) -> env_pb2.ActionPayload:
         content: bytes | None = None
         if index < len(sample.actions):
             action = sample.actions[index]
@@ -232,8 +242,7 @@ class RecordedTrial:
             content = self.params.actors[index].default_action.content
         if content is None:
             raise DatasetExportError(f"trial {self.trial_id} ({self.path}): {what}: no action recorded at tick {sample.info.tick_id}")
-        payload = parse_message(env_pb2.ActionPayload, content, f"trial {self.trial_id}: {what} at tick {sample.info.tick_id}")
-        return decode(space, payload.value, what)
+        return parse_message(env_pb2.ActionPayload, content, f"trial {self.trial_id}: {what} at tick {sample.info.tick_id}")
 
     def _actor_episodes(self, actor: str) -> list[Episode]:
         index = self._index(actor)
@@ -296,12 +305,30 @@ class RecordedTrial:
             infos = [decode_info(info) for info in batch.infos] or [{} for _ in range(n)]
             ends = {int(e.index): e for e in batch.ends}
             if pending is None:  # the reset
-                for i in range(n):
-                    current[i] = self._new_episode(actor, i, tick, obs[i], infos[i], None if seed is None else seed + i, options)
+                first = config_resets(self.config, n, seed, options)
+                for i, reset in enumerate(first):  # None: deferred, reset by the first step (NEXT_STEP)
+                    current[i] = None if reset is None else self._new_episode(actor, i, tick, obs[i], infos[i], *reset)
                 pending = sample
                 continue
-            actions = list(iterate(batched_act, self._action(pending, index, batched_act, f"batched action of {actor!r}")))
+            what = f"batched action of {actor!r}"
+            action_payload = self._action_payload(pending, index, what)
             pending = sample
+            if action_payload.HasField("reset"):  # a reset tick: no step, some sub-envs begin anew
+                request = read_reset_request(action_payload.reset, n, f"{where}: {what}")
+                if sorted(request.resets) != [int(i) for i in batch.reset_indices]:
+                    raise DatasetExportError(
+                        f"{where}: the reset tick asked to reset sub-environments {sorted(request.resets)}, its observation "
+                        f"says {list(batch.reset_indices)}"
+                    )
+                for i, (reset_seed, reset_options) in request.resets.items():
+                    episode = current[i]
+                    if episode is not None:
+                        cut = episode._cut()
+                        if cut is not None:
+                            finished.append(cut)
+                    current[i] = self._new_episode(actor, i, tick, obs[i], infos[i], reset_seed, reset_options)
+                continue
+            actions = list(iterate(batched_act, decode(batched_act, action_payload.value, what)))
             for i in range(n):
                 episode = current[i]
                 if episode is None:  # NEXT_STEP: this step reset sub-environment i

@@ -171,3 +171,92 @@ def test_replay_gives_rewards_and_flags_in_the_env_s_own_types(tmp_path: Path) -
         assert_data_equal(REWARDS[t], reward, f"reward {t}")
         assert_data_equal(FLAGS[t], terminated, f"terminated {t}")
         assert type(truncated) is np.bool_, (t, type(truncated))
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_batched_trials_with_per_sub_env_resets_and_reset_ticks_replay(tmp_path: Path, mode: AutoresetMode) -> None:
+    """A batched trial started with its own seed and options per sub-env (EnvConfig.resets) and
+    reset_masks in between (reset ticks): each masked reset ends that sub-env's episode (truncated
+    at its last step) and begins one with the reset's seed and options, as a SyncVectorEnv gives."""
+    from tests.envs.test_vector_resets import DRAW_ID
+
+    n = 3
+    rng = np.random.default_rng(4)
+    seeds = [8, 3, 40]
+    per_env: list[Any] = [{"extra": 1}, None, {"extra": 2}]
+    plan: list[Any] = []  # per step: the actions, or (mask, seeds, options) of a reset before them
+    for t in range(40):
+        if t % 7 == 6:
+            mask = rng.random(n) < 0.5
+            mask[t % n] = True
+            plan.append((mask, [int(s) for s in rng.integers(0, 100, n)], {"extra": t % 3}))
+        plan.append(rng.integers(0, 3, size=n))
+    assert any(isinstance(step, tuple) and not step[0].all() for step in plan), "some reset ticks"
+    venv = CogmentVectorEnv(DRAW_ID, num_envs=n, envs_per_trial=n, autoreset_mode=mode, datalog=tmp_path)
+    try:
+        venv.reset(seed=seeds, options=per_env)
+        for step in plan:
+            if isinstance(step, tuple):
+                venv.reset(seed=step[1], options={"reset_mask": step[0], **step[2]})
+            else:
+                venv.step(step)
+    finally:
+        venv.close()
+
+    direct = gym.vector.SyncVectorEnv([lambda: gym.make(DRAW_ID) for _ in range(n)], autoreset_mode=mode)
+    direct.reset(seed=seeds)
+    current: list[dict[str, Any] | None] = [None] * n
+    done: list[dict[str, Any]] = []
+
+    def begin(i: int, obs: Any, seed: Any, options: Any) -> None:
+        current[i] = {"sub_env": i, "seed": seed, "options": options, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
+
+    def cut(episode: dict[str, Any] | None) -> None:
+        if episode is not None and episode["actions"]:
+            episode["trunc"][-1] = episode["trunc"][-1] or not episode["term"][-1]
+            done.append(episode)
+
+    for i in range(n):
+        mask = np.arange(n) == i
+        obs, _ = direct.reset(seed=seeds, options={"reset_mask": mask, **(per_env[i] or {})})
+    for i in range(n):
+        begin(i, obs, seeds[i], per_env[i])
+    for step in plan:
+        if isinstance(step, tuple):
+            mask, reset_seeds, options = step
+            obs, _ = direct.reset(seed=reset_seeds, options={"reset_mask": mask, **options})
+            for i in np.flatnonzero(mask):
+                cut(current[i])
+                begin(i, obs, reset_seeds[i], options)
+            continue
+        obs, rewards, terms, truncs, infos = direct.step(step)
+        for i in range(n):
+            episode = current[i]
+            if episode is None:  # NEXT_STEP: this step reset it
+                begin(i, obs, None, None)
+                continue
+            final = infos["final_obs"][i] if mode == AutoresetMode.SAME_STEP and (terms[i] or truncs[i]) else obs[i]
+            episode["actions"].append(step[i]); episode["obs"].append(final)
+            episode["rewards"].append(rewards[i]); episode["term"].append(terms[i]); episode["trunc"].append(truncs[i])
+            if terms[i] or truncs[i]:
+                done.append(episode)
+                current[i] = None
+                if mode == AutoresetMode.SAME_STEP:
+                    begin(i, obs, None, None)
+    for episode in current:
+        cut(episode)
+    direct.close()
+
+    # Trial after trial (a mask of every sub-env starts a new one), each in its order: a stable
+    # sort keeps each sub-env's episodes in the order they began (the reference's: they ended).
+    recorded = sorted(episodes(tmp_path), key=lambda e: e.sub_env)
+    reference = sorted(done, key=lambda e: e["sub_env"])
+    assert len(recorded) == len(reference) > 2 * n
+    assert sum(1 for e in reference if e["options"] == {"extra": 1} and e["seed"] is not None and e["seed"] != 8) >= 1
+    for k, (got, want) in enumerate(zip(recorded, reference)):
+        where = f"episode {k} of sub-env {want['sub_env']}"
+        assert (got.sub_env, got.seed, got.options) == (want["sub_env"], want["seed"], want["options"]), where
+        assert_data_equal(want["obs"], got.observations, f"{where}: observations")
+        assert [int(a) for a in got.actions] == [int(a) for a in want["actions"]], where
+        assert got.rewards == [float(r) for r in want["rewards"]], where
+        assert got.terminations == [bool(t) for t in want["term"]] and got.truncations == [bool(t) for t in want["trunc"]], where

@@ -231,19 +231,25 @@ def test_reset_seeds_options_and_mask(closing: Callable[[Any], Any]) -> None:
 
 
 def test_default_reset_seeds_options_and_mask(closing: Callable[[Any], Any]) -> None:
-    """On the default (batched) path, resets SyncVectorEnv takes that one batched trial cannot
-    express are refused with a clear error naming envs_per_trial=1; the others match."""
+    """On the default (batched) path, every reset SyncVectorEnv takes: any seed list, one
+    options dict per sub-env, any reset_mask (tests/envs/test_vector_resets.py, step by step)."""
     envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=3))
+    assert isinstance(envs, BatchedVectorEnv) and envs.envs_per_trial == 3
     direct = [gym.make("CartPole-v1") for _ in range(3)]
     obs, _ = envs.reset(seed=[4, 5, 6], options={"low": 0.1, "high": 0.2})
     for i in range(3):
         assert_data_equal(direct[i].reset(seed=4 + i, options={"low": 0.1, "high": 0.2})[0], obs[i], f"obs[{i}]")
-    with pytest.raises(ValueError, match=r"consecutive; got \[4, 9, 2\] \(envs_per_trial=1"):
-        envs.reset(seed=[4, 9, 2])
-    with pytest.raises(ValueError, match=r"differ: .*\(envs_per_trial=1"):
-        envs.reset(seed=1, options=[None, {"low": 0.3, "high": 0.4}, None])
-    with pytest.raises(ValueError, match=r"whole batched trials .*\(envs_per_trial=1"):
-        envs.reset(options={"reset_mask": np.array([False, True, False])})
+    obs, _ = envs.reset(seed=[4, 9, 2])
+    for i, s in enumerate([4, 9, 2]):
+        assert_data_equal(direct[i].reset(seed=s)[0], obs[i], f"seed list: obs[{i}]")
+    per_env: list[Any] = [None, {"low": 0.3, "high": 0.4}, None]
+    obs, _ = envs.reset(seed=1, options=per_env)
+    for i in range(3):
+        assert_data_equal(direct[i].reset(seed=1 + i, options=per_env[i])[0], obs[i], f"options list: obs[{i}]")
+    kept = obs
+    obs, _ = envs.reset(seed=[None, 7, None], options={"reset_mask": np.array([False, True, False])})
+    assert_data_equal(direct[1].reset(seed=7)[0], obs[1], "reset_mask: obs[1]")
+    assert_data_equal(kept[[0, 2]], obs[[0, 2]], "reset_mask: the others")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from gymnasium.vector.utils import batch_space
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import decode, encode, tensor_to_array
+from cogment_gym.codec.payloads import reset_action_payload
 from cogment_gym.envs import CogmentVectorEnv
 from cogment_gym.errors import EnvironmentFailedError, SpaceMismatchError
 from cogment_gym.protocol import Failure
@@ -98,7 +99,7 @@ def test_batched_vector_env_checks(closing: Callable[[Any], Any]) -> None:
     check_vector_env(closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2, autoreset_mode=AutoresetMode.SAME_STEP)))
 
 
-def test_attributes_and_reset_mask_of_whole_trials(closing: Callable[[Any], Any]) -> None:
+def test_attributes_and_reset_masks_of_whole_and_part_trials(closing: Callable[[Any], Any]) -> None:
     envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2))
     assert envs.envs_per_trial == 2 and envs.observation_space.shape == (4, 4)
     assert len(envs.get_attr("implementation")) == 4
@@ -109,8 +110,9 @@ def test_attributes_and_reset_mask_of_whole_trials(closing: Callable[[Any], Any]
     obs, _ = envs.reset(seed=0, options={"reset_mask": np.array([False, False, True, True])})
     np.testing.assert_array_equal(obs[:2], moved[:2])  # kept
     np.testing.assert_array_equal(obs[2:], first[2:])  # reset with seeds 2, 3 again
-    with pytest.raises(ValueError, match=r"reset_mask.*whole batched trials \(2 sub-environments each\), got \[1, 0, 0, 0\]"):
-        envs.reset(options={"reset_mask": np.array([True, False, False, False])})
+    part, _ = envs.reset(seed=[0, 9, 9, 9], options={"reset_mask": np.array([True, False, False, False])})  # a reset tick
+    np.testing.assert_array_equal(part[1:], obs[1:])  # kept, the other sub-env of its trial too
+    np.testing.assert_array_equal(part[0], first[0])
 
 
 def test_bad_arguments_are_refused_clearly(closing: Callable[[Any], Any]) -> None:
@@ -123,11 +125,12 @@ def test_bad_arguments_are_refused_clearly(closing: Callable[[Any], Any]) -> Non
     with pytest.raises(ValueError, match="max_steps=10 would cut all of them at once"):
         CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2, max_steps=10)
     envs = closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2))
-    with pytest.raises(ValueError, match=r"seeds of sub-environments 0..1 must be all None or consecutive; got \[1, 5\]"):
-        envs.reset(seed=[1, 5, 2, 3])
-    with pytest.raises(ValueError, match=r"same options; those of sub-environments 2..3 differ: \[None, \{'a': 1\}\]"):
-        envs.reset(options=[None, None, None, {"a": 1}])
-    envs.reset(options=[{"a": 1}, {"a": 1}, None, None])  # one per trial is fine
+    envs.reset(seed=[1, 5, 2, 3])  # any seeds, any options per sub-env (EnvConfig.resets)
+    envs.reset(options=[None, None, None, {"a": 1}])
+    with pytest.raises(ValueError, match=r"options must be a dict, None, or a list of 4 dicts"):
+        envs.reset(options=[None, None, {"a": 1}])
+    with pytest.raises(ValueError, match=r"seeds must be non-negative ints or None, got -1"):
+        envs.reset(seed=[1, -1, 2, 3])
     envs.reset(seed=0)
     with pytest.raises(ValueError, match=r"expected actions of shape \(4,\) \(4 sub-environments\), got shape \(3,\)"):
         envs.step(np.zeros(3, np.int64))
@@ -182,12 +185,60 @@ def test_one_message_per_tick_carries_every_sub_env(served: Callable[..., Any]) 
     run(main())
 
 
+def test_a_reset_tick_at_the_wire(served: Callable[..., Any]) -> None:
+    """EnvConfig.resets seeds each sub-env; an ActionPayload.reset resets the named sub-envs only
+    (no step: rewards 0, the others' observations unchanged, BatchedStep.reset_indices set); a
+    malformed one fails the trial in-band as an invalid action."""
+    server = served("CartPole-v1")
+    single = gym.make("CartPole-v1")
+    obs_space = batch_space(single.observation_space, 3)
+    act_space = batch_space(single.action_space, 3)
+
+    async def main() -> None:
+        async with channel_to(server.endpoint) as channel:
+            trial = RawTrial(channel, "reset-tick")
+            config = env_pb2.EnvConfig(num_envs=3, omit_reward_messages=True, resets=[
+                env_pb2.SubEnvReset(seed=9), env_pb2.SubEnvReset(), env_pb2.SubEnvReset(seed=2),
+            ])
+            first = await trial.start(config=common_pb2.SerializedMessage(content=config.SerializeToString()))
+            obs = decode(obs_space, env_pb2.ObservationPayload.FromString(first.observations[0]).value, "obs")
+            direct = [gym.make("CartPole-v1") for _ in range(3)]
+            np.testing.assert_array_equal(obs[0], direct[0].reset(seed=9)[0])
+            np.testing.assert_array_equal(obs[2], direct[2].reset(seed=2)[0])
+            await trial.act(0, env_pb2.ActionPayload(value=encode(act_space, np.array([1, 1, 1]), "a")).SerializeToString())
+            stepped = decode(obs_space, env_pb2.ObservationPayload.FromString((await trial.recv_data("observation_set")).observations[0]).value, "obs")
+            await trial.act(1, reset_action_payload({1: (5, None), 2: (3, {"low": 0.0, "high": 0.01})}))
+            obs_set = await trial.recv_data("observation_set")
+            assert obs_set.tick_id == 2
+            payload = env_pb2.ObservationPayload.FromString(obs_set.observations[0])
+            assert list(payload.batch.reset_indices) == [1, 2] and payload.reward == 0.0
+            obs = decode(obs_space, payload.value, "obs")
+            np.testing.assert_array_equal(obs[0], stepped[0])
+            np.testing.assert_array_equal(obs[1], direct[1].reset(seed=5)[0])
+            np.testing.assert_array_equal(obs[2], direct[2].reset(seed=3, options={"low": 0.0, "high": 0.01})[0])
+            assert not tensor_to_array(payload.batch.rewards).any() and not tensor_to_array(payload.batch.truncations).any()
+            bad = env_pb2.ActionPayload()
+            bad.reset.resets.add(index=3)
+            await trial.act(2, bad.SerializeToString())
+            msg = await trial.recv()
+            failure = Failure.from_details(msg.details)
+            assert failure.kind == "invalid_action" and "< 3; got [3]" in failure.message, failure
+            assert await trial.expect_eof() == grpc.StatusCode.OK
+
+    run(main())
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
         (env_pb2.EnvConfig(num_envs=2, render_mode="rgb_array"), "batched trials do not render"),
         (env_pb2.EnvConfig(num_envs=5000), "a batched trial needs 1 <= num_envs <= 4096, got 5000"),
         (env_pb2.EnvConfig(num_envs=2, autoreset_mode=7), "unknown autoreset_mode 7"),  # type: ignore[arg-type]
+        (env_pb2.EnvConfig(num_envs=3, resets=[env_pb2.SubEnvReset(seed=1)] * 2), "resets must hold num_envs=3 entries, got 2"),
+        (
+            env_pb2.EnvConfig(num_envs=2, autoreset_mode=env_pb2.AUTORESET_MODE_SAME_STEP, resets=[env_pb2.SubEnvReset(), env_pb2.SubEnvReset(deferred=True)]),
+            "a deferred first reset needs AUTORESET_MODE_NEXT_STEP",
+        ),
     ],
 )
 def test_bad_batched_configs_are_refused_in_band(config: env_pb2.EnvConfig, message: str, served: Callable[..., Any]) -> None:

@@ -108,6 +108,34 @@ def test_batched_trials_export_each_sub_environment(tmp_path: Path) -> None:
         assert got.terminations.tolist() == want.terminations and got.truncations.tolist() == want.truncations
 
 
+def test_batched_trials_with_reset_ticks_export_each_episode(tmp_path: Path) -> None:
+    """A reset_mask inside a batched trial (a reset tick) ends the masked sub-envs' episodes
+    there (truncated) and begins new ones; the export holds exactly the replayed episodes."""
+    from cogment_gym.envs import CogmentVectorEnv
+    from cogment_gym.datastore import episodes
+
+    venv = CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=4, datalog=tmp_path / "rec")
+    rng = np.random.default_rng(5)
+    try:
+        venv.reset(seed=[3, 1, 4, 1])
+        for t in range(60):
+            if t % 15 == 14:
+                venv.reset(seed=[t, None, t + 1, None], options={"reset_mask": np.array([True, False, True, False])})
+            venv.step(rng.integers(2, size=4))
+    finally:
+        venv.close()
+    replayed = list(episodes(tmp_path / "rec"))
+    assert sum(1 for e in replayed if e.seed is not None and e.seed >= 14) == 8, "4 reset ticks of 2 sub-envs each"
+    export_minari(tmp_path / "rec", "cogment/cartpole-reset-ticks-v0")
+    dataset = minari.load_dataset("cogment/cartpole-reset-ticks-v0")
+    assert dataset.total_episodes == len(replayed)
+    assert dataset.total_steps == sum(len(e) for e in replayed)
+    for want, got in zip(replayed, dataset.iterate_episodes()):
+        assert np.array_equal(np.stack(want.observations), got.observations)
+        assert got.actions.tolist() == [int(a) for a in want.actions] and got.rewards.tolist() == want.rewards
+        assert got.terminations.tolist() == want.terminations and got.truncations.tolist() == want.truncations
+
+
 def test_export_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetExportError, match="no complete recorded trial"):

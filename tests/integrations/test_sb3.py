@@ -91,8 +91,8 @@ def test_seed_and_options_apply_to_one_reset(closing: Callable[[Any], Any]) -> N
 
 
 def test_seed_and_options_apply_to_one_reset_by_default(closing: Callable[[Any], Any]) -> None:
-    """The default (one batched trial): seeds and options as SB3 sets them; options that differ
-    between the sub-envs of a batched trial are refused, naming envs_per_trial=1."""
+    """The default (one batched trial): seeds and options as SB3 sets them, one options dict per
+    sub-env too (EnvConfig.resets)."""
     venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2))
     assert venv.venv.envs_per_trial == 2
     assert venv.seed(3) == [3, 4]
@@ -105,8 +105,31 @@ def test_seed_and_options_apply_to_one_reset_by_default(closing: Callable[[Any],
     assert not np.array_equal(first, second)
     assert np.any(np.abs(second) < 0.2), "the options were used again"
     venv.set_options([{"low": 0.2, "high": 0.3}, {}])  # per sub-env
-    with pytest.raises(ValueError, match=r"envs_per_trial=1"):
-        venv.reset()
+    third = venv.reset()
+    assert np.all((third[0] >= 0.2) & (third[0] <= 0.3))
+
+
+@pytest.mark.parametrize("envs_per_trial", [None, 1], ids=["default-batched", "trial-per-episode"])
+def test_per_sub_env_seeds_and_options_match_dummy_vec_env(envs_per_trial: int | None, closing: Callable[[Any], Any]) -> None:
+    """SB3's seed() and set_options() with a different dict per sub-env, then steps: the same as
+    DummyVecEnv, on the default (batched) path as with one trial per sub-env."""
+    kwargs = {} if envs_per_trial is None else {"envs_per_trial": envs_per_trial}
+    bridged = closing(CogmentVecEnv("CartPole-v1", num_envs=4, max_episode_steps=12, **kwargs))
+    assert bridged.venv.envs_per_trial == (envs_per_trial or 4)
+    direct = closing(_dummy("CartPole-v1", 4, max_episode_steps=12))
+    rng = np.random.default_rng(5)
+    per_env: list[Any] = [{"low": -0.01, "high": 0.01}, {}, {"low": 0.1, "high": 0.2}, {"low": -0.3, "high": -0.2}]
+    for r in range(3):
+        for venv in (bridged, direct):
+            venv.seed(11 * r + 1)
+            venv.set_options(per_env[r:] + per_env[:r])
+        obs = direct.reset()
+        assert_data_equal(obs, bridged.reset(), f"reset {r}")
+        assert_data_equal(direct.reset_infos, bridged.reset_infos, f"reset {r}: reset_infos")
+        for t in range(30):
+            actions = rng.integers(0, 2, 4)
+            _assert_step_match(direct.step(actions), bridged.step(actions), f"reset {r}, step {t}")
+    assert np.all((obs[0] >= 0.1) & (obs[0] <= 0.2)), "the options were used"
 
 
 def test_attributes_methods_and_wrapping(closing: Callable[[Any], Any]) -> None:

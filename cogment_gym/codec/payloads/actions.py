@@ -9,6 +9,7 @@ import gymnasium as gym
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec.payloads.observations import MISSING
+from cogment_gym.codec.payloads.resets import ResetRequest, read_reset_request
 from cogment_gym.codec.values import decode, encode, parse_message
 from cogment_gym.errors import CogmentGymError, MalformedMessageError
 
@@ -49,8 +50,12 @@ def read_action(content: bytes, space: gym.Space[Any], path: str) -> Any:
 
 def read_batched_action(content: bytes, space: gym.Space[Any], path: str, num_envs: int) -> Any:
     """The batched action of a batched trial of ``num_envs`` sub-environments (``space``: the
-    batched action space); a payload without value raises MalformedMessageError."""
+    batched action space), or the :class:`~cogment_gym.codec.payloads.resets.ResetRequest` of a
+    reset tick (``ActionPayload.reset``); a payload with neither raises MalformedMessageError."""
     payload = parse_message(env_pb2.ActionPayload, content, path)
+    if payload.HasField("reset"):
+        request: ResetRequest = read_reset_request(payload.reset, num_envs, path)
+        return request
     if not payload.HasField("value"):
         raise MalformedMessageError(f"{path}: expected the batched action of {num_envs} sub-environments, got no value")
     return decode(space, payload.value, path)

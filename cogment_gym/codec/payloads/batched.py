@@ -25,23 +25,27 @@ class BatchedObservation:
     ``infos`` is empty when no sub-environment has info; ``ends`` lists ``(index, final_obs,
     final_info)`` of SAME_STEP autoresets."""
 
-    __slots__ = ("obs", "rewards", "terminations", "truncations", "infos", "ends")
+    __slots__ = ("obs", "rewards", "terminations", "truncations", "infos", "ends", "reset_indices")
 
     def __init__(
         self, obs: Any, rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray,
-        infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]],
+        infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]], reset_indices: list[int] | None = None,
     ) -> None:
         self.obs, self.rewards, self.terminations, self.truncations = obs, rewards, terminations, truncations
         self.infos, self.ends = infos, ends
+        #: A reset tick's reset sub-environments (``BatchedStep.reset_indices``); empty for a step.
+        self.reset_indices = reset_indices or []
 
 
 def write_batched(
     batched_space: gym.Space[Any], single_space: gym.Space[Any], obs: Any, rewards: np.ndarray, terminations: np.ndarray,
     truncations: np.ndarray, infos: Sequence[dict[str, Any]], ends: Sequence[tuple[int, Any, dict[str, Any]]],
+    reset_indices: Sequence[int] = (),
 ) -> bytes:
     """The payload's bytes: ``obs`` (a value of ``batched_space``), the float64 ``rewards``, bool
     flags, each sub-environment's info (none sent when every info is empty) and the final
     ``(index, observation, info)`` of each sub-environment that SAME_STEP reset in this step.
+    ``reset_indices``: a reset tick's reset sub-environments (none for a step).
     The plain ``reward`` holds the rewards' sum (Cogment's ``Reward``, datalogs)."""
     msg = env_pb2.ObservationPayload(reward=float(rewards.sum()))
     msg.value.CopyFrom(encode(batched_space, obs, "observation", bounds=False))  # in place: see codec.building
@@ -60,6 +64,8 @@ def write_batched(
         end.observation.CopyFrom(encode(single_space, final_obs, what, bounds=False))
         if final_info:
             end.info.CopyFrom(encode_info(final_info))
+    if reset_indices:
+        batch.reset_indices.extend(reset_indices)
     return msg.SerializeToString()
 
 
@@ -94,4 +100,7 @@ def unpack_batched(
             raise MalformedMessageError(f"{where}batch.ends names sub-environment {end.index}, expected < {num_envs}")
         final = decode(single_space, end.observation, f"{where}final observation of sub-environment {end.index}", bounds=False)
         ends.append((int(end.index), final, decode_info(end.info) if end.HasField("info") else {}))
-    return BatchedObservation(obs, rewards, terminations, truncations, infos, ends)
+    reset_indices = [int(i) for i in batch.reset_indices]
+    if any(i >= num_envs for i in reset_indices):
+        raise MalformedMessageError(f"{where}batch.reset_indices must be < {num_envs}, got {reset_indices}")
+    return BatchedObservation(obs, rewards, terminations, truncations, infos, ends, reset_indices)

@@ -49,6 +49,7 @@ from gymnasium.vector.utils import batch_space
 from cogment_gym._proto.cogment.api import common_pb2
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.codec import encode_object, space_from_proto
+from cogment_gym.codec.payloads import write_config_resets
 from cogment_gym.envs.connection import check_render_mode, make_connection, spec_metadata
 from cogment_gym.envs.options import ConnectionOptions, connection_options
 from cogment_gym.envs.session import ClientSession, TrialEvent
@@ -133,9 +134,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
             ``max_steps``, a foreign service described by its spaces, a remote orchestrator,
             ``datalog``). 1: one episode per trial. K > 1: ``num_envs / K`` batched trials of K
             sub-environments each, auto-resetting inside the trial (see the module doc); then
-            seeds must be None or consecutive within a trial (an int seed is), ``reset_mask``
-            covers whole trials, ``render_mode`` and ``max_steps`` are not available (use the
-            env's own TimeLimit). Either way the vector env behaves as ``SyncVectorEnv``.
+            ``render_mode`` and ``max_steps`` are not available (use the env's own TimeLimit).
+            Either way the vector env behaves as ``SyncVectorEnv`` (seeds, options, reset masks).
         datalog: record every trial, as :class:`~cogment_gym.envs.CogmentEnv`'s ``datalog``.
         env_threads, options: as for :class:`~cogment_gym.envs.CogmentEnv`.
         **make_kwargs: passed to ``gym.make`` (embedded default only).
@@ -278,7 +278,8 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 None) per sub-env.
             options: passed to every sub-env's ``reset``; ``options["reset_mask"]`` (a bool
                 array of shape ``(num_envs,)``) resets only those sub-envs, as Gymnasium's
-                vector envs do. A list of dicts (one per sub-env) is also accepted.
+                vector envs do: the others keep their state (and a pending NEXT_STEP autoreset).
+                A list of dicts (one per sub-env, SB3's ``set_options``) is also accepted.
 
         Returns:
             The batched first observations and the merged infos (of the sub-envs reset).
@@ -441,12 +442,18 @@ class CogmentVectorEnv(VectorEnv[Any, Any, np.ndarray]):
                 raise ValueError(f"seeds must be non-negative ints or None, got {s!r}")
         return [None if s is None else int(s) for s in seeds]
 
-    def _config(self, seed: int | None, options: Mapping[str, Any] | None, slot: int) -> bytes:
-        """The EnvConfig of a new trial of ``slot`` (a sub-environment, or a batched trial)."""
+    def _config(
+        self, seed: int | None, options: Mapping[str, Any] | None, slot: int,
+        resets: Sequence[tuple[int | None, Mapping[str, Any] | None] | None] | None = None,
+    ) -> bytes:
+        """The EnvConfig of a new trial of ``slot`` (a sub-environment, or a batched trial; its
+        ``resets``: one ``(seed, options)`` per sub-env, or None for a deferred one, EnvConfig.resets)."""
         config = env_pb2.EnvConfig(
             render_mode=self.render_mode or "", omit_reward_messages=True, instance_key=f"{self._instance_prefix}/{slot}"
         )
         self._batch_config(config)
+        if resets is not None:
+            write_config_resets(config, resets)
         if seed is not None:
             config.seed = seed
         if options is not None:

@@ -4,9 +4,17 @@ Each trial runs K sub-environments in the environment service, one message per t
 them (``EnvConfig.num_envs``), and the sub-environments reset themselves inside the trial with
 the same autoreset semantics as ``SyncVectorEnv``: a trial then carries many episodes, their
 boundaries marked by the terminations / truncations, not by trials. Fewer messages and trials
-per step is what makes it fast (docs/performance.md). Seeds must be None or consecutive within a
-trial (an int seed is), ``reset_mask`` covers whole trials, ``render_mode`` and ``max_steps`` are
-not available (the env's own TimeLimit is).
+per step is what makes it fast (docs/performance.md). ``render_mode`` and ``max_steps`` are not
+available (the env's own TimeLimit is).
+
+Resets are those of ``SyncVectorEnv``: a trial whose K sub-environments all reset restarts (a new
+trial: ``EnvConfig.seed`` for seeds s, s+1, ... or None, else one ``SubEnvReset`` per sub-env in
+``EnvConfig.resets``: any seed list, one options dict per sub-env); a ``reset_mask`` that resets
+only some of them sends a reset tick in the running trial (``ActionPayload.reset``): the env side
+resets those, with their seeds and options, and leaves the others as they are, pending NEXT_STEP
+autoresets included. After a trial ended from outside (NEXT_STEP: every sub-env of it resets at
+the next step) such a mask starts a new trial that resets the masked ones now and defers the
+others' reset to its first step (``SubEnvReset.deferred``), as SyncVectorEnv would.
 """
 
 from __future__ import annotations
@@ -16,17 +24,16 @@ from typing import Any, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space, iterate
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2
-from cogment_gym.codec.payloads import action_payload
-from cogment_gym.codec.payloads import unpack_batched
+from cogment_gym.codec.payloads import action_payload, reset_action_payload, unpack_batched
 from cogment_gym.envs.batched import join_batches, split_batch
 from cogment_gym.envs.options import ConnectionOptions, ended_by_orchestrator
 from cogment_gym.envs.session import TrialEvent
-from cogment_gym.envs.vector.base import CogmentVectorEnv, _slot_label, _Step, _SubEnv
+from cogment_gym.envs.vector.base import CogmentVectorEnv, _quietly, _raise_first, _slot_label, _Step, _SubEnv
 from cogment_gym.envs.vector.strategy import choose_envs_per_trial, per_trial_reasons
-from cogment_gym.errors import SpaceMismatchError
+from cogment_gym.errors import CogmentGymError, ResetNeededError, SpaceMismatchError
 
 __all__ = ["BatchedVectorEnv"]
 
@@ -65,53 +72,104 @@ class BatchedVectorEnv(CogmentVectorEnv, strategy="batched"):
     ) -> tuple[Any, dict[str, Any]]:
         k, slots = self.envs_per_trial, self._num_slots
         seeds = self._seeds(seed)
-        trial_seeds: list[int | None] = []
-        for j in range(slots):
-            seed_block = seeds[j * k : (j + 1) * k]
-            first = seed_block[0]
-            if all(s is None for s in seed_block):
-                trial_seeds.append(None)
-            elif first is not None and seed_block == list(range(first, first + k)):
-                trial_seeds.append(first)
-            else:
-                raise ValueError(
-                    f"seed: a batched trial seeds its sub-environments s, s+1, ..., so the seeds of sub-environments "
-                    f"{j * k}..{(j + 1) * k - 1} must be all None or consecutive; got {seed_block} "
-                    "(envs_per_trial=1, one trial per sub-environment, takes any seeds)"
-                )
         per_env, env_mask = self._split_options(options)
-        per_trial: list[Any] = per_env[::k]
-        if not (options is None or isinstance(options, Mapping)):  # a list: one options dict per trial
-            per_trial = []
-            for j in range(slots):
-                block: list[Any] = [dict(o) if o else None for o in per_env[j * k : (j + 1) * k]]
-                if any(o != block[0] for o in block):
-                    raise ValueError(
-                        f"options: a batched trial resets its {k} sub-environments with the same options; those of "
-                        f"sub-environments {j * k}..{(j + 1) * k - 1} differ: {block} "
-                        "(envs_per_trial=1, one trial per sub-environment, takes any)"
-                    )
-                per_trial.append(block[0])
+        shared = options is None or isinstance(options, Mapping)  # one dict (or None) for every sub-env
         blocks = env_mask.reshape(slots, k)
-        if not (blocks.all(axis=1) | ~blocks.any(axis=1)).all():
-            raise ValueError(
-                f"options['reset_mask'] must reset whole batched trials ({k} sub-environments each), got {env_mask.astype(int).tolist()} "
-                "(envs_per_trial=1, one trial per sub-environment, takes any mask)"
-            )
-        mask = blocks[:, 0]
+        # A trial whose sub-envs all reset restarts (a new trial, EnvConfig); one where only some
+        # do gets a reset tick (ActionPayload.reset): the others keep their state.
+        configs: dict[int, bytes] = {}
+        ticks: dict[int, bytes] = {}
+        deferred: dict[int, np.ndarray] = {}  # new trials whose first payload holds placeholders there
+        for j in range(slots):
+            row, base = blocks[j], j * k
+            if not row.any():
+                continue
+            if row.all():
+                configs[j] = self._trial_config(seeds[base : base + k], per_env[base : base + k], shared, j)
+                continue
+            if self._subs[j].session is None:
+                # NEXT_STEP, the trial ended from outside: each of its sub-envs was to reset at the
+                # next step. A new trial resets the masked ones now and the others at its first step.
+                resets: list[Any] = [(seeds[base + i], per_env[base + i]) if row[i] else None for i in range(k)]
+                configs[j] = self._config(None, None, j, resets=resets)
+                deferred[j] = ~row
+                continue
+            ticks[j] = reset_action_payload({i: (seeds[base + i], per_env[base + i]) for i in range(k) if row[i]})
         self._seed_generator(seed)
-        configs = {j: self._config(trial_seeds[j], per_trial[j], j) for j in range(slots) if mask[j]}
         self._settle_abandoned()
-        results = self._wait(self._start(self._reset(configs)))
+        results = self._wait(self._start(self._reset_some(configs, ticks)))
         self._needs_reset = False
         infos: dict[str, Any] = {}
-        for j in configs:
+        for j in sorted(results):
             batch = self._unpack_batched(self._subs[j], results[j])
+            if j in deferred:  # keep the observations the deferred sub-envs had
+                space = self._trial_observation_space
+                kept = [old if d else new for old, new, d in zip(iterate(space, self._last_obs[j]), iterate(space, batch.obs), deferred[j])]
+                out: Any = create_empty_array(self.single_observation_space, k)
+                batch.obs = concatenate(self.single_observation_space, kept, out)
             self._last_obs[j] = batch.obs
             for i, info in enumerate(batch.infos):
                 if info:
                     infos = self._add_info(infos, info, j * k + i)
         return self._join(), infos
+
+    def _trial_config(self, seeds: list[int | None], options: list[Any], shared: bool, slot: int) -> bytes:
+        """The EnvConfig of a new batched trial whose sub-env i resets with ``seeds[i]`` and
+        ``options[i]``: the trial's seed (+ i) and options when they say it, else one SubEnvReset each."""
+        first = seeds[0]
+        consecutive = all(s is None for s in seeds) or (first is not None and seeds == list(range(first, first + len(seeds))))
+        if consecutive and (shared or all(o is None for o in options)):
+            return self._config(first, options[0], slot)
+        return self._config(None, None, slot, resets=list(zip(seeds, options)))
+
+    async def _reset_some(self, configs: dict[int, bytes], ticks: dict[int, bytes]) -> dict[int, TrialEvent]:
+        """Reset ticks in the running trials of ``ticks``, new trials for ``configs``: the first
+        observation of each."""
+        results: dict[int, TrialEvent] = {}
+        if ticks:
+            results.update(await self._reset_ticks(ticks))
+        if configs:
+            results.update(await self._reset(configs))
+        return results
+
+    async def _reset_ticks(self, ticks: dict[int, bytes]) -> dict[int, TrialEvent]:
+        """Send each trial of ``ticks`` its reset tick (ActionPayload.reset), then await the
+        observations; any failure ends every trial (reset() is needed), as a failed step does."""
+        subs = self._subs
+        errors: dict[int, BaseException] = {}
+        events: dict[int, TrialEvent] = {}
+        try:
+            for j, content in ticks.items():  # every request leaves before any answer is awaited
+                session = subs[j].session
+                if session is None:
+                    errors[j] = ResetNeededError("its trial has ended; reset() every sub-environment of it")
+                    break
+                try:
+                    await session.act(content)
+                except Exception as err:
+                    errors[j] = err
+                    break
+            if not errors:
+                for j in ticks:
+                    session = subs[j].session
+                    if session is None:
+                        continue
+                    try:
+                        event = await session.next_event()
+                    except Exception as err:
+                        errors[j] = err
+                        break
+                    if event.final:
+                        errors[j] = CogmentGymError(f"trial {session.trial_id!r} ended at a reset of some of its sub-environments")
+                        break
+                    events[j] = event
+        except BaseException:  # cancelled (close(), an interrupt): end everything
+            await _quietly(self._drop(subs))
+            raise
+        if errors:
+            await self._drop(subs)
+            _raise_first(errors, self.envs_per_trial)
+        return events
 
     def _contents(self, actions: Any) -> list[bytes | None]:
         """One batched ActionPayload per trial (None: NEXT_STEP restarts that trial)."""

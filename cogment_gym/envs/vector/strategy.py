@@ -24,6 +24,10 @@
   A spec fetched with ``GetSpec`` is what tells a cogment_gym service (only ours serve
   ``EnvSpecSP``); a facade cannot reach a service that has none without being given its spaces,
   so the options alone decide, before anything is opened.
+
+The choice changes no result: both strategies take every reset ``SyncVectorEnv`` takes (any seed
+list, any ``options["reset_mask"]``) and one options dict per sub-environment (SB3's
+``set_options``), and return what it returns.
 """
 
 from __future__ import annotations

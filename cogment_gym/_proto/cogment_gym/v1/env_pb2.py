@@ -17,43 +17,47 @@ from cogment_gym._proto.cogment_gym.v1 import tensor_pb2 as cogment__gym_dot_v1_
 from cogment_gym._proto.cogment_gym.v1 import values_pb2 as cogment__gym_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ogment_gym/v1/env.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/spaces.proto\x1a\x1b\x63ogment_gym/v1/tensor.proto\x1a\x1b\x63ogment_gym/v1/values.proto\"\xf7\x01\n\tEnvConfig\x12\x11\n\x04seed\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x13\n\x0brender_mode\x18\x03 \x01(\t\x12\x1c\n\x14omit_reward_messages\x18\x04 \x01(\x08\x12\x14\n\x0cstate_actors\x18\x05 \x03(\t\x12\x10\n\x08num_envs\x18\x06 \x01(\r\x12\x35\n\x0e\x61utoreset_mode\x18\x07 \x01(\x0e\x32\x1d.cogment_gym.v1.AutoresetMode\x12\x14\n\x0cinstance_key\x18\x08 \x01(\tB\x07\n\x05_seed\"\xe0\x01\n\x0b\x42\x61tchedStep\x12\'\n\x07rewards\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12,\n\x0cterminations\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12+\n\x0btruncations\x18\x03 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12$\n\x05infos\x18\x04 \x03(\x0b\x32\x15.cogment_gym.v1.Value\x12\'\n\x04\x65nds\x18\x05 \x03(\x0b\x32\x19.cogment_gym.v1.SubEnvEnd\"k\n\tSubEnvEnd\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x0bobservation\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12#\n\x04info\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\x95\x01\n\x0b\x41\x63torConfig\x12\'\n\x08settings\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x30\n\x11observation_space\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"\xc4\x04\n\x12ObservationPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x12\n\nterminated\x18\x03 \x01(\x08\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12#\n\x04info\x18\x05 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12%\n\x05\x66rame\x18\x06 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12\x12\n\ntext_frame\x18\x07 \x01(\t\x12+\n\x06status\x18\x08 \x01(\x0e\x32\x1b.cogment_gym.v1.AgentStatus\x12\r\n\x05\x61gent\x18\t \x01(\t\x12\x19\n\x11\x63umulative_reward\x18\n \x01(\x01\x12\x17\n\x0f\x61gent_selection\x18\x0b \x01(\t\x12\x0e\n\x06\x61gents\x18\x0c \x03(\t\x12\x30\n\x11observation_space\x18\r \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x0e \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12$\n\x05state\x18\x0f \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12*\n\x05\x62\x61tch\x18\x10 \x01(\x0b\x32\x1b.cogment_gym.v1.BatchedStep\x12+\n\x05\x65xact\x18\x11 \x01(\x0b\x32\x1c.cogment_gym.v1.ExactReturns\x12\x13\n\x0bstep_agents\x18\x12 \x03(\t\"\xbc\x01\n\x0c\x45xactReturns\x12%\n\x06reward\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12)\n\nterminated\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12(\n\ttruncated\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x30\n\x11\x63umulative_reward\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"5\n\rActionPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\x8d\x01\n\tActorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tor_class\x18\x02 \x01(\t\x12\x30\n\x11observation_space\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"\xe4\x02\n\x07\x45nvSpec\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\x12)\n\x06\x61\x63tors\x18\x02 \x03(\x0b\x32\x19.cogment_gym.v1.ActorSpec\x12\x14\n\x0crender_modes\x18\x03 \x03(\t\x12\'\n\x08metadata\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06gym_id\x18\x05 \x01(\t\x12\x13\n\x0bmulti_agent\x18\x06 \x01(\x08\x12\x19\n\x11max_episode_steps\x18\x07 \x01(\x04\x12*\n\x03\x61pi\x18\x08 \x01(\x0e\x32\x1d.cogment_gym.v1.MultiAgentApi\x12\x13\n\x0b\x61gent_slots\x18\t \x01(\x08\x12*\n\x0bstate_space\x18\n \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12\x16\n\x0elocal_endpoint\x18\x0b \x01(\t\x12\x12\n\nservice_id\x18\x0c \x01(\t\"(\n\x0eGetSpecRequest\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\"\x1c\n\x1aListImplementationsRequest\"3\n\x18ListImplementationsReply\x12\x17\n\x0fimplementations\x18\x01 \x03(\t*K\n\rAutoresetMode\x12\x1c\n\x18\x41UTORESET_MODE_NEXT_STEP\x10\x00\x12\x1c\n\x18\x41UTORESET_MODE_SAME_STEP\x10\x01*s\n\x0b\x41gentStatus\x12\x17\n\x13\x41GENT_STATUS_ACTING\x10\x00\x12\x18\n\x14\x41GENT_STATUS_WAITING\x10\x01\x12\x18\n\x14\x41GENT_STATUS_LEAVING\x10\x02\x12\x17\n\x13\x41GENT_STATUS_ABSENT\x10\x03*g\n\rMultiAgentApi\x12\x1f\n\x1bMULTI_AGENT_API_UNSPECIFIED\x10\x00\x12\x17\n\x13MULTI_AGENT_API_AEC\x10\x01\x12\x1c\n\x18MULTI_AGENT_API_PARALLEL\x10\x02\x32\xc0\x01\n\tEnvSpecSP\x12\x44\n\x07GetSpec\x12\x1e.cogment_gym.v1.GetSpecRequest\x1a\x17.cogment_gym.v1.EnvSpec\"\x00\x12m\n\x13ListImplementations\x12*.cogment_gym.v1.ListImplementationsRequest\x1a(.cogment_gym.v1.ListImplementationsReply\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ogment_gym/v1/env.proto\x12\x0e\x63ogment_gym.v1\x1a\x1b\x63ogment_gym/v1/spaces.proto\x1a\x1b\x63ogment_gym/v1/tensor.proto\x1a\x1b\x63ogment_gym/v1/values.proto\"\xa4\x02\n\tEnvConfig\x12\x11\n\x04seed\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x13\n\x0brender_mode\x18\x03 \x01(\t\x12\x1c\n\x14omit_reward_messages\x18\x04 \x01(\x08\x12\x14\n\x0cstate_actors\x18\x05 \x03(\t\x12\x10\n\x08num_envs\x18\x06 \x01(\r\x12\x35\n\x0e\x61utoreset_mode\x18\x07 \x01(\x0e\x32\x1d.cogment_gym.v1.AutoresetMode\x12\x14\n\x0cinstance_key\x18\x08 \x01(\t\x12+\n\x06resets\x18\t \x03(\x0b\x32\x1b.cogment_gym.v1.SubEnvResetB\x07\n\x05_seed\"r\n\x0bSubEnvReset\x12\x11\n\x04seed\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\r\n\x05index\x18\x03 \x01(\r\x12\x10\n\x08\x64\x65\x66\x65rred\x18\x04 \x01(\x08\x42\x07\n\x05_seed\";\n\x0c\x42\x61tchedReset\x12+\n\x06resets\x18\x01 \x03(\x0b\x32\x1b.cogment_gym.v1.SubEnvReset\"\xf7\x01\n\x0b\x42\x61tchedStep\x12\'\n\x07rewards\x18\x01 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12,\n\x0cterminations\x18\x02 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12+\n\x0btruncations\x18\x03 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12$\n\x05infos\x18\x04 \x03(\x0b\x32\x15.cogment_gym.v1.Value\x12\'\n\x04\x65nds\x18\x05 \x03(\x0b\x32\x19.cogment_gym.v1.SubEnvEnd\x12\x15\n\rreset_indices\x18\x06 \x03(\r\"k\n\tSubEnvEnd\x12\r\n\x05index\x18\x01 \x01(\r\x12*\n\x0bobservation\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12#\n\x04info\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"\x95\x01\n\x0b\x41\x63torConfig\x12\'\n\x08settings\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x30\n\x11observation_space\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"\xc4\x04\n\x12ObservationPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x12\n\nterminated\x18\x03 \x01(\x08\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12#\n\x04info\x18\x05 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12%\n\x05\x66rame\x18\x06 \x01(\x0b\x32\x16.cogment_gym.v1.Tensor\x12\x12\n\ntext_frame\x18\x07 \x01(\t\x12+\n\x06status\x18\x08 \x01(\x0e\x32\x1b.cogment_gym.v1.AgentStatus\x12\r\n\x05\x61gent\x18\t \x01(\t\x12\x19\n\x11\x63umulative_reward\x18\n \x01(\x01\x12\x17\n\x0f\x61gent_selection\x18\x0b \x01(\t\x12\x0e\n\x06\x61gents\x18\x0c \x03(\t\x12\x30\n\x11observation_space\x18\r \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x0e \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12$\n\x05state\x18\x0f \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12*\n\x05\x62\x61tch\x18\x10 \x01(\x0b\x32\x1b.cogment_gym.v1.BatchedStep\x12+\n\x05\x65xact\x18\x11 \x01(\x0b\x32\x1c.cogment_gym.v1.ExactReturns\x12\x13\n\x0bstep_agents\x18\x12 \x03(\t\"\xbc\x01\n\x0c\x45xactReturns\x12%\n\x06reward\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12)\n\nterminated\x18\x02 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12(\n\ttruncated\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x30\n\x11\x63umulative_reward\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Value\"b\n\rActionPayload\x12$\n\x05value\x18\x01 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12+\n\x05reset\x18\x02 \x01(\x0b\x32\x1c.cogment_gym.v1.BatchedReset\"\x8d\x01\n\tActorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tor_class\x18\x02 \x01(\t\x12\x30\n\x11observation_space\x18\x03 \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12+\n\x0c\x61\x63tion_space\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Space\"\xe4\x02\n\x07\x45nvSpec\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\x12)\n\x06\x61\x63tors\x18\x02 \x03(\x0b\x32\x19.cogment_gym.v1.ActorSpec\x12\x14\n\x0crender_modes\x18\x03 \x03(\t\x12\'\n\x08metadata\x18\x04 \x01(\x0b\x32\x15.cogment_gym.v1.Value\x12\x0e\n\x06gym_id\x18\x05 \x01(\t\x12\x13\n\x0bmulti_agent\x18\x06 \x01(\x08\x12\x19\n\x11max_episode_steps\x18\x07 \x01(\x04\x12*\n\x03\x61pi\x18\x08 \x01(\x0e\x32\x1d.cogment_gym.v1.MultiAgentApi\x12\x13\n\x0b\x61gent_slots\x18\t \x01(\x08\x12*\n\x0bstate_space\x18\n \x01(\x0b\x32\x15.cogment_gym.v1.Space\x12\x16\n\x0elocal_endpoint\x18\x0b \x01(\t\x12\x12\n\nservice_id\x18\x0c \x01(\t\"(\n\x0eGetSpecRequest\x12\x16\n\x0eimplementation\x18\x01 \x01(\t\"\x1c\n\x1aListImplementationsRequest\"3\n\x18ListImplementationsReply\x12\x17\n\x0fimplementations\x18\x01 \x03(\t*K\n\rAutoresetMode\x12\x1c\n\x18\x41UTORESET_MODE_NEXT_STEP\x10\x00\x12\x1c\n\x18\x41UTORESET_MODE_SAME_STEP\x10\x01*s\n\x0b\x41gentStatus\x12\x17\n\x13\x41GENT_STATUS_ACTING\x10\x00\x12\x18\n\x14\x41GENT_STATUS_WAITING\x10\x01\x12\x18\n\x14\x41GENT_STATUS_LEAVING\x10\x02\x12\x17\n\x13\x41GENT_STATUS_ABSENT\x10\x03*g\n\rMultiAgentApi\x12\x1f\n\x1bMULTI_AGENT_API_UNSPECIFIED\x10\x00\x12\x17\n\x13MULTI_AGENT_API_AEC\x10\x01\x12\x1c\n\x18MULTI_AGENT_API_PARALLEL\x10\x02\x32\xc0\x01\n\tEnvSpecSP\x12\x44\n\x07GetSpec\x12\x1e.cogment_gym.v1.GetSpecRequest\x1a\x17.cogment_gym.v1.EnvSpec\"\x00\x12m\n\x13ListImplementations\x12*.cogment_gym.v1.ListImplementationsRequest\x1a(.cogment_gym.v1.ListImplementationsReply\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cogment_gym.v1.env_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_AUTORESETMODE']._serialized_start=2326
-  _globals['_AUTORESETMODE']._serialized_end=2401
-  _globals['_AGENTSTATUS']._serialized_start=2403
-  _globals['_AGENTSTATUS']._serialized_end=2518
-  _globals['_MULTIAGENTAPI']._serialized_start=2520
-  _globals['_MULTIAGENTAPI']._serialized_end=2623
+  _globals['_AUTORESETMODE']._serialized_start=2616
+  _globals['_AUTORESETMODE']._serialized_end=2691
+  _globals['_AGENTSTATUS']._serialized_start=2693
+  _globals['_AGENTSTATUS']._serialized_end=2808
+  _globals['_MULTIAGENTAPI']._serialized_start=2810
+  _globals['_MULTIAGENTAPI']._serialized_end=2913
   _globals['_ENVCONFIG']._serialized_start=132
-  _globals['_ENVCONFIG']._serialized_end=379
-  _globals['_BATCHEDSTEP']._serialized_start=382
-  _globals['_BATCHEDSTEP']._serialized_end=606
-  _globals['_SUBENVEND']._serialized_start=608
-  _globals['_SUBENVEND']._serialized_end=715
-  _globals['_ACTORCONFIG']._serialized_start=718
-  _globals['_ACTORCONFIG']._serialized_end=867
-  _globals['_OBSERVATIONPAYLOAD']._serialized_start=870
-  _globals['_OBSERVATIONPAYLOAD']._serialized_end=1450
-  _globals['_EXACTRETURNS']._serialized_start=1453
-  _globals['_EXACTRETURNS']._serialized_end=1641
-  _globals['_ACTIONPAYLOAD']._serialized_start=1643
-  _globals['_ACTIONPAYLOAD']._serialized_end=1696
-  _globals['_ACTORSPEC']._serialized_start=1699
-  _globals['_ACTORSPEC']._serialized_end=1840
-  _globals['_ENVSPEC']._serialized_start=1843
-  _globals['_ENVSPEC']._serialized_end=2199
-  _globals['_GETSPECREQUEST']._serialized_start=2201
-  _globals['_GETSPECREQUEST']._serialized_end=2241
-  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_start=2243
-  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_end=2271
-  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_start=2273
-  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_end=2324
-  _globals['_ENVSPECSP']._serialized_start=2626
-  _globals['_ENVSPECSP']._serialized_end=2818
+  _globals['_ENVCONFIG']._serialized_end=424
+  _globals['_SUBENVRESET']._serialized_start=426
+  _globals['_SUBENVRESET']._serialized_end=540
+  _globals['_BATCHEDRESET']._serialized_start=542
+  _globals['_BATCHEDRESET']._serialized_end=601
+  _globals['_BATCHEDSTEP']._serialized_start=604
+  _globals['_BATCHEDSTEP']._serialized_end=851
+  _globals['_SUBENVEND']._serialized_start=853
+  _globals['_SUBENVEND']._serialized_end=960
+  _globals['_ACTORCONFIG']._serialized_start=963
+  _globals['_ACTORCONFIG']._serialized_end=1112
+  _globals['_OBSERVATIONPAYLOAD']._serialized_start=1115
+  _globals['_OBSERVATIONPAYLOAD']._serialized_end=1695
+  _globals['_EXACTRETURNS']._serialized_start=1698
+  _globals['_EXACTRETURNS']._serialized_end=1886
+  _globals['_ACTIONPAYLOAD']._serialized_start=1888
+  _globals['_ACTIONPAYLOAD']._serialized_end=1986
+  _globals['_ACTORSPEC']._serialized_start=1989
+  _globals['_ACTORSPEC']._serialized_end=2130
+  _globals['_ENVSPEC']._serialized_start=2133
+  _globals['_ENVSPEC']._serialized_end=2489
+  _globals['_GETSPECREQUEST']._serialized_start=2491
+  _globals['_GETSPECREQUEST']._serialized_end=2531
+  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_start=2533
+  _globals['_LISTIMPLEMENTATIONSREQUEST']._serialized_end=2561
+  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_start=2563
+  _globals['_LISTIMPLEMENTATIONSREPLY']._serialized_end=2614
+  _globals['_ENVSPECSP']._serialized_start=2916
+  _globals['_ENVSPECSP']._serialized_end=3108
 # @@protoc_insertion_point(module_scope)

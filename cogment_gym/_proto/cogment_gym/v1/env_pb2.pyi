@@ -37,7 +37,7 @@ MULTI_AGENT_API_AEC: MultiAgentApi
 MULTI_AGENT_API_PARALLEL: MultiAgentApi
 
 class EnvConfig(_message.Message):
-    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors", "num_envs", "autoreset_mode", "instance_key")
+    __slots__ = ("seed", "options", "render_mode", "omit_reward_messages", "state_actors", "num_envs", "autoreset_mode", "instance_key", "resets")
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     RENDER_MODE_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class EnvConfig(_message.Message):
     NUM_ENVS_FIELD_NUMBER: _ClassVar[int]
     AUTORESET_MODE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_KEY_FIELD_NUMBER: _ClassVar[int]
+    RESETS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     options: _values_pb2.Value
     render_mode: str
@@ -54,21 +55,42 @@ class EnvConfig(_message.Message):
     num_envs: int
     autoreset_mode: AutoresetMode
     instance_key: str
-    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ..., num_envs: _Optional[int] = ..., autoreset_mode: _Optional[_Union[AutoresetMode, str]] = ..., instance_key: _Optional[str] = ...) -> None: ...
+    resets: _containers.RepeatedCompositeFieldContainer[SubEnvReset]
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., render_mode: _Optional[str] = ..., omit_reward_messages: bool = ..., state_actors: _Optional[_Iterable[str]] = ..., num_envs: _Optional[int] = ..., autoreset_mode: _Optional[_Union[AutoresetMode, str]] = ..., instance_key: _Optional[str] = ..., resets: _Optional[_Iterable[_Union[SubEnvReset, _Mapping]]] = ...) -> None: ...
+
+class SubEnvReset(_message.Message):
+    __slots__ = ("seed", "options", "index", "deferred")
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    options: _values_pb2.Value
+    index: int
+    deferred: bool
+    def __init__(self, seed: _Optional[int] = ..., options: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., index: _Optional[int] = ..., deferred: bool = ...) -> None: ...
+
+class BatchedReset(_message.Message):
+    __slots__ = ("resets",)
+    RESETS_FIELD_NUMBER: _ClassVar[int]
+    resets: _containers.RepeatedCompositeFieldContainer[SubEnvReset]
+    def __init__(self, resets: _Optional[_Iterable[_Union[SubEnvReset, _Mapping]]] = ...) -> None: ...
 
 class BatchedStep(_message.Message):
-    __slots__ = ("rewards", "terminations", "truncations", "infos", "ends")
+    __slots__ = ("rewards", "terminations", "truncations", "infos", "ends", "reset_indices")
     REWARDS_FIELD_NUMBER: _ClassVar[int]
     TERMINATIONS_FIELD_NUMBER: _ClassVar[int]
     TRUNCATIONS_FIELD_NUMBER: _ClassVar[int]
     INFOS_FIELD_NUMBER: _ClassVar[int]
     ENDS_FIELD_NUMBER: _ClassVar[int]
+    RESET_INDICES_FIELD_NUMBER: _ClassVar[int]
     rewards: _tensor_pb2.Tensor
     terminations: _tensor_pb2.Tensor
     truncations: _tensor_pb2.Tensor
     infos: _containers.RepeatedCompositeFieldContainer[_values_pb2.Value]
     ends: _containers.RepeatedCompositeFieldContainer[SubEnvEnd]
-    def __init__(self, rewards: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., terminations: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., truncations: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., infos: _Optional[_Iterable[_Union[_values_pb2.Value, _Mapping]]] = ..., ends: _Optional[_Iterable[_Union[SubEnvEnd, _Mapping]]] = ...) -> None: ...
+    reset_indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, rewards: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., terminations: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., truncations: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., infos: _Optional[_Iterable[_Union[_values_pb2.Value, _Mapping]]] = ..., ends: _Optional[_Iterable[_Union[SubEnvEnd, _Mapping]]] = ..., reset_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SubEnvEnd(_message.Message):
     __slots__ = ("index", "observation", "info")
@@ -143,10 +165,12 @@ class ExactReturns(_message.Message):
     def __init__(self, reward: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., terminated: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., truncated: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., cumulative_reward: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ActionPayload(_message.Message):
-    __slots__ = ("value",)
+    __slots__ = ("value", "reset")
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
     value: _values_pb2.Value
-    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ...) -> None: ...
+    reset: BatchedReset
+    def __init__(self, value: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., reset: _Optional[_Union[BatchedReset, _Mapping]] = ...) -> None: ...
 
 class ActorSpec(_message.Message):
     __slots__ = ("name", "actor_class", "observation_space", "action_space")
