@@ -43,6 +43,7 @@ class Process:
     def __init__(self, *args: str) -> None:
         command = [sys.executable, "-m", "cogment_gym.cli", *args]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT dumps every thread's stack (see terminate)
         self.popen = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -64,9 +65,21 @@ class Process:
         return line
 
     def terminate(self) -> int:
-        """SIGTERM this process (by its PID) and wait for its exit code."""
+        """SIGTERM this process (by its PID) and wait for its exit code. One that does not exit
+        in time is aborted, and the failure shows where each of its threads was."""
         self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(EXIT_DEADLINE)
+        try:
+            return self.popen.wait(EXIT_DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.popen.send_signal(signal.SIGABRT)
+            try:
+                self.popen.wait(EXIT_DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(EXIT_DEADLINE)
+            stderr = self.stderr()  # (stdout is the pump thread's)
+            raise AssertionError(f"pid {self.popen.pid} did not exit within {EXIT_DEADLINE} s of SIGTERM; its stderr, "
+                                 f"with its threads' stacks at SIGABRT:\n{stderr[-8000:]}") from None
 
     def stderr(self) -> str:
         assert self.popen.stderr is not None
