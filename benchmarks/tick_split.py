@@ -150,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.serve, args.inline, args.report)
     import suite
 
-    from cogment_gym.envs import CogmentVectorEnv
+    from cogment_gym.envs.vector.batched import BatchedVectorEnv as CogmentVectorEnv
 
     callbacks = time_callbacks()
     facade: collections.Counter[str] = collections.Counter()
-    for method, label in (("_batched_contents", "facade: encoding the actions"), ("_collect_batched", "facade: decoding, joining observations")):
+    for method, label in (("_contents", "facade: encoding the actions"), ("_collect", "facade: decoding, joining observations")):
         original = getattr(CogmentVectorEnv, method)
 
         def timed_method(self: Any, *a: Any, _original: Any = original, _label: str = label) -> Any:
