@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -24,6 +25,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "SignalFlag",
     "StopSignals",
     "TOKEN_ENV",
     "UsageError",
@@ -165,11 +167,50 @@ def check_bindable(host: str, port: int) -> None:
             raise UsageError(f"cannot bind {host}:{port}: {err.strerror or err}") from None
 
 
-class StopSignals:
-    """Sets ``event`` on SIGINT/SIGTERM while active (main thread only); restores the old handlers."""
+class SignalFlag:
+    """Set by a signal handler, waited on by the main thread, with no lock on either side.
+
+    A handler that calls ``threading.Event.set()`` can deadlock: handlers run in the main
+    thread, between two bytecodes, and the main thread may be inside ``Event.wait()`` holding
+    the event's lock at that moment (it did once, under load: ``serve`` outlived its SIGTERM).
+    Here the handler sets a bool and writes a byte to a pipe; :meth:`wait` is a ``select`` on
+    the pipe (PEP 475 retries it after the handler ran, and the byte is there by then).
+    """
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self._set = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        self._set = True
+        try:
+            os.write(self._write, b"\0")
+        except (BlockingIOError, OSError):  # full (already woken) or closed
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once set; False when ``timeout`` seconds passed first."""
+        if not self._set and self._read >= 0:
+            select.select([self._read], [], [], timeout)
+        return self._set
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            if fd >= 0:
+                os.close(fd)
+        self._read = self._write = -1
+
+
+class StopSignals:
+    """Sets ``event`` (a :class:`SignalFlag`) on SIGINT/SIGTERM while active (main thread only);
+    restores the old handlers."""
+
+    def __init__(self) -> None:
+        self.event = SignalFlag()
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -186,6 +227,7 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self.event.close()
 
 
 # ---------------------------------------------------------------------------------------- TLS and token

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import math
 import sys
-import threading
 import time
 from typing import Any, TextIO
 
@@ -19,6 +18,7 @@ from cogment_gym.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    SignalFlag,
     StopSignals,
     UsageError,
     add_security_arguments,
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace, security: Any, cleanup: contextlib.ExitStack)
 
 
 def _random_episodes(env: gym.Env[Any, Any], episodes: int, seed: int | None, progress: Progress,
-                     stop: threading.Event, trials: list[str]) -> tuple[list[float], int, float]:
+                     stop: SignalFlag, trials: list[str]) -> tuple[list[float], int, float]:
     """Run ``episodes`` episodes with uniformly random (legal) actions; returns (returns, steps,
     seconds) and appends each episode's trial id to ``trials``."""
     space = env.action_space
