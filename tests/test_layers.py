@@ -51,15 +51,20 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     }
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("cogment_gym"):
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                found.add(submodule if submodule in modules else node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("cogment_gym"))
+        if id(node) not in type_only:
+            found |= _imported(node, modules)
     return {name for name in found if name in modules or name.startswith("cogment_gym._proto")}
+
+
+def _imported(node: ast.AST, modules: dict[str, Path]) -> set[str]:
+    """What one statement imports of the package: ``from M import x`` names ``M.x`` when that
+    is a module, else ``M``; ``import M`` names ``M`` (nothing for other statements)."""
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("cogment_gym"):
+        module = node.module
+        return {f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names}
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name.startswith("cogment_gym")}
+    return set()
 
 
 def _graph() -> dict[str, set[str]]:
@@ -125,12 +130,8 @@ def _module_level_imports(path: Path, modules: dict[str, Path]) -> set[str]:
                 pending.extend(node.body + node.orelse)
         elif isinstance(node, ast.Try):
             pending.extend(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("cogment_gym"):
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                found.add(submodule if submodule in modules else node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("cogment_gym"))
+        else:
+            found |= _imported(node, modules)
     return {name for name in found if name in modules}
 
 
