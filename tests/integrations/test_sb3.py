@@ -74,27 +74,12 @@ def test_vec_env_matches_dummy_vec_env(envs_per_trial: int, closing: Callable[[A
     assert_data_equal(direct.reset_infos, bridged.reset_infos, "reset_infos")
 
 
-def test_seed_and_options_apply_to_one_reset(closing: Callable[[Any], Any]) -> None:
-    venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2, envs_per_trial=1))  # per-sub-env options below
-    assert venv.seed(3) == [3, 4]
-    venv.set_options({"low": 0.2, "high": 0.3})
-    first = venv.reset()
-    direct = gym.make("CartPole-v1")
-    for i in range(2):
-        assert_data_equal(direct.reset(seed=3 + i, options={"low": 0.2, "high": 0.3})[0], first[i], f"obs[{i}]")
-    second = venv.reset()
-    assert not np.array_equal(first, second)
-    assert np.any(np.abs(second) < 0.2), "the options were used again"
-    venv.set_options([{"low": 0.2, "high": 0.3}, {}])  # per sub-env
-    third = venv.reset()
-    assert np.all((third[0] >= 0.2) & (third[0] <= 0.3))
-
-
-def test_seed_and_options_apply_to_one_reset_by_default(closing: Callable[[Any], Any]) -> None:
-    """The default (one batched trial): seeds and options as SB3 sets them, one options dict per
-    sub-env too (EnvConfig.resets)."""
-    venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2))
-    assert venv.venv.envs_per_trial == 2
+@pytest.mark.parametrize("envs_per_trial, chosen", [(None, 2), (1, 1)], ids=["default-batched", "trial-per-episode"])
+def test_seed_and_options_apply_to_one_reset(closing: Callable[[Any], Any], envs_per_trial: int | None, chosen: int) -> None:
+    """Seeds and options as SB3 sets them, one options dict per sub-env too: on the default (one
+    batched trial of both sub-envs: EnvConfig.resets) and with one trial per episode."""
+    venv = closing(CogmentVecEnv("CartPole-v1", num_envs=2, envs_per_trial=envs_per_trial))
+    assert venv.venv.envs_per_trial == chosen
     assert venv.seed(3) == [3, 4]
     venv.set_options({"low": 0.2, "high": 0.3})
     first = venv.reset()
