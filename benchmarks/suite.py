@@ -305,6 +305,8 @@ def make_stepper(spec: dict[str, Any], stack: contextlib.ExitStack) -> Stepper:
 
 def case_main(spec: dict[str, Any]) -> int:
     """``--case JSON``: run one case in this process; print one JSON line of results."""
+    if spec.get("cpus"):  # this process and every one it starts (the env service, the echo) on those cores
+        os.sched_setaffinity(0, spec["cpus"])
     with contextlib.ExitStack() as stack:
         stepper = make_stepper(spec, stack)
         deadline = time.perf_counter() + spec["warmup"]
@@ -472,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N = 1 and 16 only, 1.5 s per case")
     parser.add_argument("--groups", default="0,1,2", help="which groups to run, by index (default: %(default)s)")
     parser.add_argument("--targets", action="store_true", help="only the cases of issue 11's targets (batched trials against their bound, short / long episodes)")
+    parser.add_argument("--cpus", help="run every case (its client, env service and Orchestrator processes) on these cores only, "
+                        "e.g. 0 or 0,1 (Linux; default: wherever the scheduler puts them)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)
@@ -484,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.case:
         return case_main(json.loads(args.case))
+    cpus = sorted({int(c) for c in args.cpus.split(",")}) if args.cpus else []
     if args.quick:
         args.seconds = min(args.seconds, 1.5)
         args.warmup = min(args.warmup, 0.5)
@@ -497,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in machine_facts():
         print(line)
     print(f"settings: {args.seconds:g} s per case after {args.warmup:g} s warmup, median of {args.repeat}; "
-          "env services at grpc://127.0.0.1 (clients use their same-host unix socket unless 'TCP only')\n", flush=True)
+          + (f"every process of a case on core(s) {args.cpus}; " if cpus else "")
+          + "env services at grpc://127.0.0.1 (clients use their same-host unix socket unless 'TCP only')\n", flush=True)
     header = ("| case | steps/s | vs Async(16) | vs Async(same N) | CPU µs/step (all processes) | peak MB | notes |\n"
               "|---|---:|---:|---:|---:|---:|---|")
     results: dict[tuple[str, str, str, int], dict[str, Any]] = {}
@@ -518,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         for title, env_key, policy in groups:
             for kind, label, n in rows_of(env_key, policy):
                 spec = {"kind": kind, "env": env_key, "policy": policy, "n": n, "seconds": args.seconds, "warmup": args.warmup}
+                if cpus:
+                    spec["cpus"] = cpus
                 result = run_case(spec)
                 runs.setdefault((env_key, policy, kind, n), []).append(result)
                 done, measured = done + 1, measured + int(result["steps"])

@@ -27,7 +27,8 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2
 from cogment_gym.adapters.gym_trial import StepResult, reset_arguments, single_actor_name
 from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.adapters.pool import Instance, PooledTrial
-from cogment_gym.codec.payloads import ResetRequest, config_resets, read_batched_action, vector_returns, write_batched
+from cogment_gym.codec.payloads import ResetRequest, batched_pieces, config_resets, read_batched_action, vector_returns, write_batched
+from cogment_gym.codec.wire import Pieces
 from cogment_gym.errors import TrialSetupError
 
 __all__ = ["MAX_BATCH", "BatchedGymTrial"]
@@ -83,14 +84,19 @@ class BatchedGymTrial(PooledTrial):
     def _payload(
         self, obs: list[Any], rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray,
         infos: list[dict[str, Any]], ends: list[tuple[int, Any, dict[str, Any]]], reset_indices: Sequence[int] = (),
-    ) -> bytes:
+    ) -> bytes | Pieces:
+        """The tick's payload: pieces holding the sub-environments' own arrays where they can
+        (codec.wire; the servicer joins them before the envs can change them), else its bytes."""
+        pieces = batched_pieces(self.single_observation_space, obs, rewards, terminations, truncations, infos, ends, reset_indices)
+        if pieces is not None:
+            return pieces
         batched = concatenate(self.single_observation_space, obs, self._obs)
         return write_batched(
             self.observation_space, self.single_observation_space, batched, rewards, terminations, truncations, infos, ends,
             reset_indices,
         )
 
-    def reset(self) -> bytes:
+    def reset(self) -> bytes | Pieces:
         n = self.num_envs
         obs, infos = [], []
         self._autoreset[:] = False

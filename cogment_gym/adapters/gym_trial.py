@@ -16,6 +16,7 @@ from cogment_gym.adapters.hosting import Implementation
 from cogment_gym.adapters.pool import Instance, PooledTrial
 from cogment_gym.codec import decode_object, parse_message
 from cogment_gym.codec.payloads import flag_summary, read_action, write_frame, write_observation
+from cogment_gym.codec.wire import Pieces
 from cogment_gym.errors import TrialSetupError
 
 __all__ = ["GymTrial", "StepResult", "reset_arguments", "single_actor_name"]
@@ -24,7 +25,7 @@ __all__ = ["GymTrial", "StepResult", "reset_arguments", "single_actor_name"]
 class StepResult:
     __slots__ = ("payload", "reward", "terminated", "truncated")
 
-    def __init__(self, payload: bytes, reward: float, terminated: bool, truncated: bool) -> None:
+    def __init__(self, payload: bytes | Pieces, reward: float, terminated: bool, truncated: bool) -> None:
         self.payload, self.reward, self.terminated, self.truncated = payload, reward, terminated, truncated
 
 
@@ -81,7 +82,7 @@ class GymTrial(PooledTrial):
                 write_frame(msg, str(frame) if self.render_mode == "ansi" else frame)
         return StepResult(msg.SerializeToString(), reward_f, terminated_b, truncated_b)
 
-    def reset(self) -> bytes:
+    def reset(self) -> bytes | Pieces:
         obs, info = self.env.reset(seed=self.seed, options=self.options)
         return self._payload(obs, 0.0, False, False, info).payload
 

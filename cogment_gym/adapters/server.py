@@ -11,10 +11,9 @@ from typing import Any, Literal, Mapping, overload
 
 import grpc
 
-from cogment_gym._proto.cogment.api import environment_pb2_grpc
 from cogment_gym._proto.cogment_gym.v1 import env_pb2_grpc
 from cogment_gym.adapters.hosting import EnvHost, EnvSource
-from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer, check_step_timeout
+from cogment_gym.adapters.service import EnvironmentServicer, EnvSpecServicer, add_environment_servicer, check_step_timeout
 from cogment_gym.adapters.sockets import SOCKET_DIR_PREFIX, SOCKET_NAME, track_socket_directory, untrack_socket_directory
 from cogment_gym.adapters.workers import EnvWorkers
 from cogment_gym.protocol.security import NO_SECURITY, Security
@@ -69,7 +68,7 @@ class EnvServer(BackgroundServer):
     def _add_services(self, server: grpc.aio.Server) -> None:
         self.servicer = EnvironmentServicer(self.host, **self._servicer_options)
         self._spec_servicer = EnvSpecServicer(self.host, service_id=self.service_id)
-        environment_pb2_grpc.add_EnvironmentSPServicer_to_server(self.servicer, server)
+        add_environment_servicer(self.servicer, server)
         env_pb2_grpc.add_EnvSpecSPServicer_to_server(self._spec_servicer, server)
 
     def _bind_more(self, server: grpc.aio.Server, endpoint: str) -> None:

@@ -42,10 +42,12 @@ from cogment_gym.protocol import (
     FailureKind,
     failure_from_exception,
 )
+from cogment_gym.codec.wire import Pieces, joined
+from cogment_gym.protocol.local import is_local_context
 from cogment_gym.protocol.memory import LARGE_MESSAGE, keep_large_buffers
 from cogment_gym.protocol.streams import StreamEnded, TrialStreamServicer
 
-__all__ = ["EnvSpecServicer", "EnvironmentServicer", "check_step_timeout"]
+__all__ = ["EnvSpecServicer", "EnvironmentServicer", "add_environment_servicer", "check_step_timeout"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +164,13 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
 
     async def _play(self, trial_id: str, context: Any, trial: GymTrial | BatchedGymTrial, env_name: str, origin: str) -> None:
         await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
+        # Over gRPC, observation sets are written as their bytes, joined from the payload's
+        # pieces in one copy (codec.wire; add_environment_servicer passes bytes through).
+        observation_set = _observation_set if is_local_context(context) else _observation_set_bytes
         payload = await self._env_call(context, trial_id, origin, trial, "reset", trial.reset)
         if len(payload) > LARGE_MESSAGE:  # large observations: keep their buffers (protocol.memory)
             keep_large_buffers()
-        await context.write(_observation_set(0, payload))
+        await context.write(observation_set(0, payload))
         ending = False
         actor = trial.actor_name
         while True:
@@ -193,6 +198,8 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
                 await self._fail(context, Failure(FailureKind.INVALID_ACTION.value, str(err), origin, type(err).__name__), trial_id)
                 return
             result = await self._env_call(context, trial_id, origin, trial, "step", trial.step, action, ending)
+            # Made now, while the payload's pieces (the env's own arrays) are this trial's alone.
+            observations = observation_set(tick + 1, result.payload)
             done = result.terminated or result.truncated
             if done or ending:
                 # The env is done with: back to the pool before the final observation leaves,
@@ -203,7 +210,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
                 await context.write(_LAST)
             if result.reward != 0.0 and trial.send_reward_messages:
                 await context.write(_reward(tick, actor, env_name, result.reward))
-            await context.write(_observation_set(tick + 1, result.payload))
+            await context.write(observations)
             if done or ending:
                 await context.write(_LAST_ACK)
                 await self._await_end(context, trial_id)
@@ -270,14 +277,52 @@ def check_step_timeout(step_timeout: float | None, *, env_threads: bool = True) 
     return float(step_timeout)
 
 
-def _observation_set(tick: int, payload: bytes) -> Output:
+def _observation_set(tick: int, payload: bytes | Pieces) -> Output:
     msg = Output(state=NORMAL)
     obs_set = msg.observation_set  # filled in place (cogment_gym.codec.building says why)
     obs_set.tick_id = tick
     obs_set.timestamp = time.time_ns()
-    obs_set.observations.append(payload)
+    obs_set.observations.append(joined(payload))
     obs_set.actors_map.append(0)
     return msg
+
+
+_NORMAL_BYTES = Output(state=NORMAL).SerializeToString()
+_OBSERVATION_SET = Output.DESCRIPTOR.fields_by_name["observation_set"].number
+_OBSERVATIONS = environment_pb2.ObservationSet.DESCRIPTOR.fields_by_name["observations"].number
+
+
+def _observation_set_bytes(tick: int, payload: bytes | Pieces) -> bytes:
+    """:func:`_observation_set`'s message serialised, the payload's bytes copied once."""
+    head = environment_pb2.ObservationSet(tick_id=tick, timestamp=time.time_ns(), actors_map=(0,)).SerializeToString()
+    obs_set = Pieces([head], len(head))
+    obs_set.add_field(_OBSERVATIONS, payload)
+    message = Pieces([_NORMAL_BYTES], len(_NORMAL_BYTES))
+    message.add_field(_OBSERVATION_SET, obs_set)
+    return message.join()
+
+
+def _serialize_output(message: Output | bytes) -> bytes:
+    return message if type(message) is bytes else message.SerializeToString()  # type: ignore[union-attr]
+
+
+def add_environment_servicer(servicer: EnvironmentServicer, server: Any) -> None:
+    """``environment_pb2_grpc.add_EnvironmentSPServicer_to_server``, but RunTrial's replies may
+    also be bytes already serialised (observation sets: see ``_observation_set_bytes``)."""
+    handlers = {
+        "RunTrial": grpc.stream_stream_rpc_method_handler(
+            servicer.RunTrial, request_deserializer=Input.FromString, response_serializer=_serialize_output,
+        ),
+        "Version": grpc.unary_unary_rpc_method_handler(
+            servicer.Version, request_deserializer=common_pb2.VersionRequest.FromString,
+            response_serializer=common_pb2.VersionInfo.SerializeToString,
+        ),
+        "Status": grpc.unary_unary_rpc_method_handler(
+            servicer.Status, request_deserializer=common_pb2.StatusRequest.FromString,
+            response_serializer=common_pb2.StatusReply.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("cogmentAPI.EnvironmentSP", handlers),))
 
 
 def _reward(tick: int, receiver: str, sender: str, value: float) -> Output:

@@ -23,7 +23,7 @@ import grpc
 from cogment_gym.errors import PeerLostError
 from cogment_gym.protocol.deadlines import CLOCK_RESOLUTION
 
-__all__ = ["EMPTY", "TIMED_OUT", "Inbox", "LocalCall"]
+__all__ = ["EMPTY", "TIMED_OUT", "Inbox", "LocalCall", "is_local_context"]
 
 EOF_ = grpc.aio.EOF
 
@@ -199,6 +199,12 @@ class _ServerContext:
 
     def done(self) -> bool:
         return self._call._finished
+
+
+def is_local_context(context: Any) -> bool:
+    """Whether a servicer's ``context`` is a :class:`LocalCall`'s: messages handed over as
+    objects, never serialised (a gRPC context's stream serialises what is written)."""
+    return type(context) is _ServerContext
 
 
 class LocalCall:

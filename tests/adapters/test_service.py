@@ -576,3 +576,18 @@ def test_unix_socket_serving(tmp_path: Path) -> None:
             assert env.step(0)[1] == 1.0
         finally:
             env.close()
+
+
+def test_observation_sets_written_as_bytes_are_the_message() -> None:
+    """Over gRPC the servicer writes observation sets as bytes joined from the payload's pieces
+    (codec.wire); a LocalCall gets the message. Both say the same."""
+    from cogment_gym.adapters.service import _observation_set, _observation_set_bytes
+    from cogment_gym.codec.wire import Pieces
+
+    payload = env_pb2.ObservationPayload(reward=2.5, terminated=True).SerializeToString()
+    for content in (payload, Pieces([payload[:3], np.frombuffer(payload[3:], np.uint8)])):
+        wire = environment_pb2.EnvRunTrialOutput.FromString(_observation_set_bytes(7, content))
+        message = _observation_set(7, content)
+        message.observation_set.timestamp = wire.observation_set.timestamp
+        assert wire == message
+        assert wire.observation_set.observations[0] == payload and list(wire.observation_set.actors_map) == [0]

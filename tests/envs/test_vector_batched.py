@@ -94,6 +94,45 @@ def test_served_in_another_process_matches_unseeded_too(service_process: Callabl
     assert_vector_match(bridged, direct, steps=120, seeds=[7])
 
 
+class InPlaceEnv(gym.Env[np.ndarray, np.int64]):
+    """Returns one observation buffer, rewritten in place at every reset and step (as envs that
+    render into a frame buffer do): a served batched trial sends the arrays themselves as pieces
+    of the message (codec.wire), and must send what each held at its step."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        self.observation_space = spaces.Box(0, 255, (6, 5, 3), np.uint8)
+        self.action_space = spaces.Discrete(4)
+        self._frame = np.zeros((6, 5, 3), np.uint8)
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._t = 0
+        self._frame[:] = self.np_random.integers(0, 256, self._frame.shape, dtype=np.uint8)
+        return self._frame, {}
+
+    def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._t += 1
+        self._frame[:] = (self._frame.astype(np.int64) * 5 + int(action) + self._t) % 256
+        return self._frame, float(action), bool(self._frame[0, 0, 0] < 20), self._t >= 9, {}
+
+
+gym.register("cogment_gym_tests/InPlace-v0", entry_point=InPlaceEnv)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_served_envs_rewriting_their_observation_buffer_match(
+    mode: AutoresetMode, served: Callable[..., Any], closing: Callable[[Any], Any]
+) -> None:
+    server = served("cogment_gym_tests/InPlace-v0")
+    bridged = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=6, envs_per_trial=3, autoreset_mode=mode))
+    direct = closing(sync_of("cogment_gym_tests/InPlace-v0", 6, mode))
+    ended = assert_vector_match(bridged, direct, steps=60, seeds=[11, None])
+    assert ended >= 10
+
+
 def test_batched_vector_env_checks(closing: Callable[[Any], Any]) -> None:
     check_vector_env(closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=4)))
     check_vector_env(closing(CogmentVectorEnv("CartPole-v1", num_envs=4, envs_per_trial=2, autoreset_mode=AutoresetMode.SAME_STEP)))

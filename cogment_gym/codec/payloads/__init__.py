@@ -24,7 +24,7 @@ from cogment_gym.codec.payloads.actions import (
     read_batched_action,
 )
 from cogment_gym.codec.payloads.agents import ABSENT, ACTING, LEAVING, WAITING, AgentSpaces, AgentTick
-from cogment_gym.codec.payloads.batched import BatchedObservation, unpack_batched, write_batched
+from cogment_gym.codec.payloads.batched import BatchedObservation, batched_pieces, unpack_batched, write_batched
 from cogment_gym.codec.payloads.observations import MISSING, unpack_observation, write_frame, write_observation, write_spaces
 from cogment_gym.codec.payloads.resets import (
     ResetRequest,
@@ -59,6 +59,7 @@ __all__ = [
     "SubEnvResetArgs",
     "action_content",
     "action_payload",
+    "batched_pieces",
     "config_resets",
     "decode_cumulative_reward",
     "decode_flags",

@@ -9,14 +9,24 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
-from cogment_gym._proto.cogment_gym.v1 import env_pb2
+from cogment_gym._proto.cogment_gym.v1 import env_pb2, tensor_pb2, values_pb2
 from cogment_gym.codec.info import decode_info, encode_info
-from cogment_gym.codec.tensor import array_to_tensor, tensor_to_array
+from cogment_gym.codec.tensor import DTYPES, array_to_tensor, tensor_to_array
 from cogment_gym.codec.values import decode, encode, parse_message
+from cogment_gym.codec.wire import Pieces
 from cogment_gym.errors import MalformedMessageError
 
-__all__ = ["BatchedObservation", "unpack_batched", "write_batched"]
+__all__ = ["BatchedObservation", "batched_pieces", "unpack_batched", "write_batched"]
+
+# Single spaces whose batched value is one array stacked on axis 0, encoded as one Tensor
+# (``Value.array``) whatever the values: what batched_pieces writes without the encoder. Exact
+# types: a subclass may have a codec of its own (codec.register_space).
+_STACKED_SPACES = (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)
+_PAYLOAD_VALUE = env_pb2.ObservationPayload.DESCRIPTOR.fields_by_name["value"].number
+_VALUE_ARRAY = values_pb2.Value.DESCRIPTOR.fields_by_name["array"].number
+_TENSOR_DATA = tensor_pb2.Tensor.DESCRIPTOR.fields_by_name["data"].number
 
 
 class BatchedObservation:
@@ -47,8 +57,52 @@ def write_batched(
     ``(index, observation, info)`` of each sub-environment that SAME_STEP reset in this step.
     ``reset_indices``: a reset tick's reset sub-environments (none for a step).
     The plain ``reward`` holds the rewards' sum (Cogment's ``Reward``, datalogs)."""
-    msg = env_pb2.ObservationPayload(reward=float(rewards.sum()))
+    msg = _without_value(single_space, rewards, terminations, truncations, infos, ends, reset_indices)
     msg.value.CopyFrom(encode(batched_space, obs, "observation", bounds=False))  # in place: see codec.building
+    return msg.SerializeToString()
+
+
+def batched_pieces(
+    single_space: gym.Space[Any], observations: Sequence[Any], rewards: np.ndarray, terminations: np.ndarray,
+    truncations: np.ndarray, infos: Sequence[dict[str, Any]], ends: Sequence[tuple[int, Any, dict[str, Any]]],
+    reset_indices: Sequence[int] = (),
+) -> Pieces | None:
+    """:func:`write_batched`'s payload as :class:`~cogment_gym.codec.wire.Pieces`, the
+    sub-environments' observations (one per sub-environment, in order) as its pieces: the
+    batched observation is never made, and its bytes are copied once, when the pieces are joined.
+
+    None when this cannot be done, and :func:`write_batched` is what writes the payload: a single
+    space other than a plain Box, MultiDiscrete or MultiBinary, or an observation that is not a
+    C-contiguous numpy array of the space's exact dtype and shape (the encoder converts those)."""
+    if type(single_space) not in _STACKED_SPACES:
+        return None
+    dtype, shape = single_space.dtype, single_space.shape
+    if dtype is None or shape is None:
+        return None
+    code = DTYPES.get(dtype)
+    if code is None:
+        return None
+    for obs in observations:
+        if not (type(obs) is np.ndarray and obs.dtype == dtype and obs.shape == shape and obs.flags.c_contiguous):
+            return None
+    n = len(observations)
+    frame_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    tensor = Pieces([tensor_pb2.Tensor(dtype=code, shape=(n, *shape)).SerializeToString()])
+    tensor.add_field(_TENSOR_DATA, Pieces(observations, nbytes=n * frame_bytes))
+    value = Pieces()
+    value.add_field(_VALUE_ARRAY, tensor)
+    rest = _without_value(single_space, rewards, terminations, truncations, infos, ends, reset_indices)
+    payload = Pieces([rest.SerializeToString()])
+    payload.add_field(_PAYLOAD_VALUE, value)
+    return payload
+
+
+def _without_value(
+    single_space: gym.Space[Any], rewards: np.ndarray, terminations: np.ndarray, truncations: np.ndarray,
+    infos: Sequence[dict[str, Any]], ends: Sequence[tuple[int, Any, dict[str, Any]]], reset_indices: Sequence[int],
+) -> env_pb2.ObservationPayload:
+    """A batched trial's ObservationPayload but its ``value``: rewards, flags, infos, ends."""
+    msg = env_pb2.ObservationPayload(reward=float(rewards.sum()))
     batch = msg.batch
     array_to_tensor(rewards, batch.rewards)
     array_to_tensor(terminations, batch.terminations)
@@ -66,7 +120,7 @@ def write_batched(
             end.info.CopyFrom(encode_info(final_info))
     if reset_indices:
         batch.reset_indices.extend(reset_indices)
-    return msg.SerializeToString()
+    return msg
 
 
 def _flags(tensor: Any, dtype: type, n: int, name: str, where: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from cogment_gym.codec.payloads import (
     AgentSpaces,
     action_content,
     action_payload,
+    batched_pieces,
     read_action,
     read_agent_action,
     read_batched_action,
@@ -139,3 +140,58 @@ def test_a_batched_action_must_have_a_value() -> None:
     assert list(read_batched_action(action_payload(batched, np.array([1, 0])), batched, "action of actor 'a'", 2)) == [1, 0]
     with pytest.raises(MalformedMessageError, match="expected the batched action of 2 sub-environments, got no value"):
         read_batched_action(env_pb2.ActionPayload().SerializeToString(), batched, "action of actor 'a'", 2)
+
+
+def _parsed(content: bytes) -> env_pb2.ObservationPayload:
+    return env_pb2.ObservationPayload.FromString(content)
+
+
+@pytest.mark.parametrize(
+    "single",
+    [
+        spaces.Box(0, 255, (84, 84, 3), np.uint8),
+        spaces.Box(-1.0, 1.0, (4,), np.float32),
+        spaces.Box(-1.0, 1.0, (), np.float64),
+        spaces.MultiBinary(5),
+        spaces.MultiDiscrete([3, 4]),
+        spaces.Box(0, 1, (0, 2), np.float32),
+    ],
+    ids=["image", "vector", "scalar-box", "multibinary", "multidiscrete", "empty"],
+)
+def test_batched_pieces_are_the_payload_write_batched_makes(single: spaces.Space) -> None:
+    n = 3
+    batched = batch_space(single, n)
+    single.seed(1)
+    obs = [np.array(single.sample()) for _ in range(n)]
+    rewards, terms, truncs = np.array([1.0, -2.5, 0.0]), np.array([False, True, False]), np.array([False, False, True])
+    infos, ends = [{}, {"a": 1}, {}], [(1, obs[0], {"final": True})]
+    pieces = batched_pieces(single, obs, rewards, terms, truncs, infos, ends, [2])
+    assert pieces is not None
+    content = pieces.join()
+    assert len(content) == len(pieces)
+    reference = write_batched(batched, single, np.stack(obs), rewards, terms, truncs, infos, ends, [2])
+    assert _parsed(content) == _parsed(reference)
+    step = unpack_batched(content, batched, single, n)
+    np.testing.assert_array_equal(step.obs, np.stack(obs))
+    assert step.obs.dtype == single.dtype and step.reset_indices == [2]
+
+
+def test_batched_pieces_leave_what_the_encoder_must_convert_to_write_batched() -> None:
+    box = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    zeros, flags = np.zeros(2), np.zeros(2, dtype=np.bool_)
+    ok = [np.zeros(2, np.float32), np.ones(2, np.float32)]
+    assert batched_pieces(box, ok, zeros, flags, flags, [], []) is not None
+    for obs in (
+        [np.zeros(2, np.float64), ok[1]],  # another dtype: the encoder casts it
+        [np.zeros(3, np.float32)[:2], [0.0, 1.0]],  # a list
+        [np.zeros(4, np.float32)[::2], ok[1]],  # not contiguous
+        [np.zeros((1, 2), np.float32), ok[1]],  # another shape
+    ):
+        assert batched_pieces(box, obs, zeros, flags, flags, [], []) is None
+    dict_space = spaces.Dict({"x": box})
+    assert batched_pieces(dict_space, [{"x": o} for o in ok], zeros, flags, flags, [], []) is None
+
+    class MyBox(spaces.Box):  # a subclass may have a codec of its own
+        pass
+
+    assert batched_pieces(MyBox(-1.0, 1.0, (2,), np.float32), ok, zeros, flags, flags, [], []) is None

@@ -1,0 +1,53 @@
+"""codec.wire: messages built from pieces parse as protobuf's own serialisation does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cogment_gym._proto.cogment_gym.v1 import tensor_pb2, values_pb2
+from cogment_gym.codec.wire import Pieces, field_header, joined
+
+
+@pytest.mark.parametrize("length", [0, 1, 127, 128, 300, 2**14, 2**21 + 5, 2**35])
+def test_a_field_header_is_protobufs(length: int) -> None:
+    # The reference: a bytes field of that length, serialised by protobuf, minus its bytes.
+    if 0 < length <= 2**21 + 5:  # (proto3 leaves an empty bytes field out)
+        reference = tensor_pb2.Tensor(data=bytes(length)).SerializeToString()
+        assert field_header(3, length) == reference[: len(reference) - length]
+    # Varint lengths: 7 bits a byte, the high bit set on every byte but the last.
+    header = field_header(3, length)
+    assert header[0] == 3 << 3 | 2
+    size = header[1:]
+    assert all(b & 0x80 for b in size[:-1]) and not size[-1] & 0x80
+    assert sum((b & 0x7F) << (7 * i) for i, b in enumerate(size)) == length
+
+
+def test_nested_pieces_parse_as_the_message_they_describe() -> None:
+    frames = [np.full((2, 3), i, dtype=np.float32) for i in range(4)]
+    tensor = Pieces([tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_FLOAT32, shape=(4, 2, 3)).SerializeToString()])
+    tensor.add_field(3, Pieces(frames))
+    value = Pieces()
+    value.add_field(1, tensor)
+    wire = value.join()
+    assert len(wire) == len(value)
+    parsed = values_pb2.Value.FromString(wire)
+    assert parsed.WhichOneof("kind") == "array"
+    assert list(parsed.array.shape) == [4, 2, 3]
+    np.testing.assert_array_equal(np.frombuffer(parsed.array.data, np.float32).reshape(4, 2, 3), np.stack(frames))
+
+
+def test_pieces_are_read_when_joined_and_sizes_add_up() -> None:
+    array = np.zeros(4, dtype=np.uint8)
+    pieces = Pieces([b"ab"])
+    pieces.add(array)
+    pieces.add_field(1, b"xyz")
+    assert len(pieces) == 2 + 4 + 2 + 3
+    array[:] = 7  # pieces are references: what is joined is what the arrays hold then
+    assert pieces.join() == b"ab" + bytes([7] * 4) + b"\x0a\x03xyz"
+    assert joined(b"plain") == b"plain" and joined(pieces) == pieces.join()
+
+
+def test_a_non_contiguous_array_is_no_piece() -> None:
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        Pieces([np.zeros((4, 4), np.uint8)[:, :2]]).join()
