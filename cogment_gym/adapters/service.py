@@ -164,13 +164,11 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
 
     async def _play(self, trial_id: str, context: Any, trial: GymTrial | BatchedGymTrial, env_name: str, origin: str) -> None:
         await context.write(Output(state=NORMAL, init_output=environment_pb2.EnvInitialOutput()))
-        # Over gRPC, observation sets are written as their bytes, joined from the payload's
-        # pieces in one copy (codec.wire; add_environment_servicer passes bytes through).
-        observation_set = _observation_set if is_local_context(context) else _observation_set_bytes
+        wire = not is_local_context(context)
         payload = await self._env_call(context, trial_id, origin, trial, "reset", trial.reset)
         if len(payload) > LARGE_MESSAGE:  # large observations: keep their buffers (protocol.memory)
             keep_large_buffers()
-        await context.write(observation_set(0, payload))
+        await context.write(_observations(0, payload, wire))
         ending = False
         actor = trial.actor_name
         while True:
@@ -199,7 +197,7 @@ class EnvironmentServicer(TrialStreamServicer, environment_pb2_grpc.EnvironmentS
                 return
             result = await self._env_call(context, trial_id, origin, trial, "step", trial.step, action, ending)
             # Made now, while the payload's pieces (the env's own arrays) are this trial's alone.
-            observations = observation_set(tick + 1, result.payload)
+            observations = _observations(tick + 1, result.payload, wire)
             done = result.terminated or result.truncated
             if done or ending:
                 # The env is done with: back to the pool before the final observation leaves,
@@ -285,6 +283,15 @@ def _observation_set(tick: int, payload: bytes | Pieces) -> Output:
     obs_set.observations.append(joined(payload))
     obs_set.actors_map.append(0)
     return msg
+
+
+def _observations(tick: int, payload: bytes | Pieces, wire: bool) -> Output | bytes:
+    """What to write: over gRPC (``wire``), a payload in pieces (large observations) as the
+    bytes of the message, joined in one copy (``add_environment_servicer`` passes bytes through);
+    else the message (a LocalCall's peer takes it as it is; for small payloads protobuf is as fast)."""
+    if wire and type(payload) is Pieces:
+        return _observation_set_bytes(tick, payload)
+    return _observation_set(tick, payload)
 
 
 _NORMAL_BYTES = Output(state=NORMAL).SerializeToString()

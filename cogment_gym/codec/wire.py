@@ -8,6 +8,10 @@ serialized message as a list of bytes-like pieces (small serialized messages, fi
 sub-environments' arrays themselves) and their total length; nesting adds a field header in
 front, and :meth:`Pieces.join` copies everything once, into the bytes that go on the wire.
 
+Reading the other way, :func:`scan_fields` finds where each field of a serialised message lies,
+so that a large bytes field can be wrapped by numpy where it arrived instead of being copied out
+by the parser and again by the field's accessor.
+
 What is built is ordinary protobuf: a message is the concatenation of its fields in any order,
 each length-delimited field a tag, a varint length and its bytes (protobuf's encoding guide). Any
 protobuf parser reads it as it reads ``SerializeToString``'s output; only the order of the fields
@@ -16,11 +20,15 @@ may differ.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
-__all__ = ["Pieces", "field_header", "joined"]
+__all__ = ["LARGE_FIELD", "Field", "Pieces", "WireError", "field_header", "joined", "only_field", "scan_fields"]
 
-_LENGTH_DELIMITED = 2
+#: Bytes from which building or reading a field in place pays. Below it protobuf's own path is as
+#: fast or faster (32 CartPole observations, 512 bytes: reading in place 92 µs, protobuf 35 µs).
+LARGE_FIELD = 64 * 1024
+
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 
 
 def _varint(value: int) -> bytes:
@@ -76,3 +84,77 @@ class Pieces:
 def joined(message: Pieces | bytes) -> bytes:
     """``message`` as bytes."""
     return message.join() if isinstance(message, Pieces) else message
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed protobuf message (the reader then leaves them to protobuf,
+    whose error names the message type)."""
+
+
+class Field(NamedTuple):
+    """One field of a serialised message: its number, wire type, where it starts (its tag) and
+    where its value starts and ends (for a length-delimited field, its bytes)."""
+
+    number: int
+    wire_type: int
+    start: int
+    value_start: int
+    end: int
+
+
+def _read_varint(data: bytes, at: int, end: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if at >= end or shift > 63:
+            raise WireError("truncated or overlong varint")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def scan_fields(data: bytes, start: int = 0, end: int | None = None) -> list[Field]:
+    """The fields of the message serialised in ``data[start:end]``, in wire order, without
+    copying anything (groups, a deprecated wire type, are refused).
+
+    Raises:
+        WireError: the bytes are not a well-formed message.
+    """
+    end = len(data) if end is None else end
+    fields: list[Field] = []
+    at = start
+    while at < end:
+        tag, value_start = _read_varint(data, at, end)
+        number, wire_type = tag >> 3, tag & 7
+        if number == 0:
+            raise WireError("field number 0")
+        if wire_type == _VARINT:
+            _, value_end = _read_varint(data, value_start, end)
+        elif wire_type == _FIXED64:
+            value_end = value_start + 8
+        elif wire_type == _FIXED32:
+            value_end = value_start + 4
+        elif wire_type == _LENGTH_DELIMITED:
+            length, value_start = _read_varint(data, value_start, end)
+            value_end = value_start + length
+        else:
+            raise WireError(f"wire type {wire_type} of field {number}")
+        if value_end > end:
+            raise WireError(f"field {number} runs past the end of its message")
+        fields.append(Field(number, wire_type, at, value_start, value_end))
+        at = value_end
+    return fields
+
+
+def only_field(data: bytes, start: int, end: int, number: int) -> Field | None:
+    """The one field of ``data[start:end]`` if it is field ``number``, length-delimited; else
+    None (another field, several, or none)."""
+    fields = scan_fields(data, start, end)
+    if len(fields) != 1 or fields[0].number != number or fields[0].wire_type != _LENGTH_DELIMITED:
+        return None
+    return fields[0]

@@ -102,9 +102,9 @@ class InPlaceEnv(gym.Env[np.ndarray, np.int64]):
     metadata = {"render_modes": []}
 
     def __init__(self, render_mode: str | None = None) -> None:
-        self.observation_space = spaces.Box(0, 255, (6, 5, 3), np.uint8)
+        self.observation_space = spaces.Box(0, 255, (96, 96, 3), np.uint8)  # 3 of them: over codec.wire.LARGE_FIELD
         self.action_space = spaces.Discrete(4)
-        self._frame = np.zeros((6, 5, 3), np.uint8)
+        self._frame = np.zeros((96, 96, 3), np.uint8)
         self._t = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:

@@ -13,9 +13,9 @@ from gymnasium import spaces
 
 from cogment_gym._proto.cogment_gym.v1 import env_pb2, tensor_pb2, values_pb2
 from cogment_gym.codec.info import decode_info, encode_info
-from cogment_gym.codec.tensor import DTYPES, array_to_tensor, tensor_to_array
+from cogment_gym.codec.tensor import DTYPES, array_to_tensor, dtype_from_proto, tensor_to_array
 from cogment_gym.codec.values import decode, encode, parse_message
-from cogment_gym.codec.wire import Pieces
+from cogment_gym.codec.wire import LARGE_FIELD, Pieces, WireError, only_field, scan_fields
 from cogment_gym.errors import MalformedMessageError
 
 __all__ = ["BatchedObservation", "batched_pieces", "unpack_batched", "write_batched"]
@@ -71,22 +71,23 @@ def batched_pieces(
     sub-environments' observations (one per sub-environment, in order) as its pieces: the
     batched observation is never made, and its bytes are copied once, when the pieces are joined.
 
-    None when this cannot be done, and :func:`write_batched` is what writes the payload: a single
-    space other than a plain Box, MultiDiscrete or MultiBinary, or an observation that is not a
-    C-contiguous numpy array of the space's exact dtype and shape (the encoder converts those)."""
+    None when this is not worth it or cannot be done, and :func:`write_batched` is what writes the
+    payload: observations of less than ``LARGE_FIELD`` bytes in all, a single space other than a
+    plain Box, MultiDiscrete or MultiBinary, or an observation that is not a C-contiguous numpy
+    array of the space's exact dtype and shape (the encoder converts those)."""
     if type(single_space) not in _STACKED_SPACES:
         return None
     dtype, shape = single_space.dtype, single_space.shape
     if dtype is None or shape is None:
         return None
     code = DTYPES.get(dtype)
-    if code is None:
+    n = len(observations)
+    frame_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if code is None or n * frame_bytes < LARGE_FIELD:
         return None
     for obs in observations:
         if not (type(obs) is np.ndarray and obs.dtype == dtype and obs.shape == shape and obs.flags.c_contiguous):
             return None
-    n = len(observations)
-    frame_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     tensor = Pieces([tensor_pb2.Tensor(dtype=code, shape=(n, *shape)).SerializeToString()])
     tensor.add_field(_TENSOR_DATA, Pieces(observations, nbytes=n * frame_bytes))
     value = Pieces()
@@ -123,6 +124,43 @@ def _without_value(
     return msg
 
 
+def _stacked_observation(content: bytes, batched_space: gym.Space[Any], single_space: gym.Space[Any]) -> tuple[np.ndarray, bytes] | None:
+    """The batched observation of a stacked-array space as a read-only array on ``content``'s own
+    bytes, and the payload's other fields (small: rewards, flags, infos) to parse; None for
+    anything else (a payload under ``LARGE_FIELD`` bytes, another space, a value with more than
+    its array, a dtype or shape that is not the space's, bool data, malformed bytes), which the
+    parser and the decoder then handle, with their errors."""
+    if type(single_space) not in _STACKED_SPACES or not isinstance(content, bytes) or len(content) < LARGE_FIELD:
+        return None
+    try:
+        values = [f for f in scan_fields(content) if f.number == _PAYLOAD_VALUE]
+        if len(values) != 1:
+            return None
+        value = values[0]
+        array_field = only_field(content, value.value_start, value.end, _VALUE_ARRAY)
+        if array_field is None:
+            return None
+        tensor_fields = scan_fields(content, array_field.value_start, array_field.end)
+    except WireError:
+        return None
+    data = [f for f in tensor_fields if f.number == _TENSOR_DATA]
+    if len(data) != 1 or data[0].wire_type != 2:
+        return None
+    field = data[0]
+    header = tensor_pb2.Tensor.FromString(content[array_field.value_start : field.start] + content[field.end : array_field.end])
+    try:
+        dtype = dtype_from_proto(header.dtype)
+    except MalformedMessageError:
+        return None
+    shape = tuple(int(d) for d in header.shape)
+    if dtype != batched_space.dtype or dtype.kind == "b" or shape != batched_space.shape:
+        return None
+    if field.end - field.value_start != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        return None
+    array = np.frombuffer(content, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=field.value_start).reshape(shape)
+    return array, content[: value.start] + content[value.end :]
+
+
 def _flags(tensor: Any, dtype: type, n: int, name: str, where: str) -> np.ndarray:
     array = tensor_to_array(tensor)
     if array.dtype != dtype or array.shape != (n,):
@@ -134,14 +172,21 @@ def unpack_batched(
     content: bytes, batched_space: gym.Space[Any], single_space: gym.Space[Any], num_envs: int, where: str = ""
 ) -> BatchedObservation:
     """Decode one ObservationPayload of a batched trial of ``num_envs`` sub-environments."""
-    payload = parse_message(env_pb2.ObservationPayload, content, f"{where}observation")
+    split = _stacked_observation(content, batched_space, single_space)
+    if split is not None:  # the observation wraps the received bytes; the rest is parsed
+        obs, rest = split
+        payload = parse_message(env_pb2.ObservationPayload, rest, f"{where}observation")
+    else:
+        payload = parse_message(env_pb2.ObservationPayload, content, f"{where}observation")
+        obs = None
     if not payload.HasField("batch"):
         raise MalformedMessageError(
             f"{where}expected the payload of a batched trial ({num_envs} sub-environments), got one without `batch`: "
             "the environment service predates batched trials"
         )
     batch = payload.batch
-    obs = decode(batched_space, payload.value, f"{where}observation", bounds=False)  # as Gymnasium: not held to bounds
+    if obs is None:
+        obs = decode(batched_space, payload.value, f"{where}observation", bounds=False)  # as Gymnasium: not held to bounds
     rewards = _flags(batch.rewards, np.float64, num_envs, "rewards", where)
     terminations = _flags(batch.terminations, np.bool_, num_envs, "terminations", where)
     truncations = _flags(batch.truncations, np.bool_, num_envs, "truncations", where)

@@ -28,6 +28,7 @@ from cogment_gym.codec.payloads import (
     write_observation,
     write_spaces,
 )
+from cogment_gym.codec.payloads import batched as batched_module
 from cogment_gym.codec.payloads.agents import read_payload
 from cogment_gym.errors import CogmentGymError, MalformedMessageError, SpaceMismatchError
 
@@ -158,7 +159,8 @@ def _parsed(content: bytes) -> env_pb2.ObservationPayload:
     ],
     ids=["image", "vector", "scalar-box", "multibinary", "multidiscrete", "empty"],
 )
-def test_batched_pieces_are_the_payload_write_batched_makes(single: spaces.Space) -> None:
+def test_batched_pieces_are_the_payload_write_batched_makes(single: spaces.Space, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batched_module, "LARGE_FIELD", 0)  # every size: the pieces themselves are tested
     n = 3
     batched = batch_space(single, n)
     single.seed(1)
@@ -176,7 +178,13 @@ def test_batched_pieces_are_the_payload_write_batched_makes(single: spaces.Space
     assert step.obs.dtype == single.dtype and step.reset_indices == [2]
 
 
-def test_batched_pieces_leave_what_the_encoder_must_convert_to_write_batched() -> None:
+def test_batched_pieces_leave_what_the_encoder_must_convert_to_write_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    frames = [np.zeros((64, 64, 3), np.uint8)] * 6
+    zeros6, flags6 = np.zeros(6), np.zeros(6, dtype=np.bool_)
+    assert batched_pieces(image, frames, zeros6, flags6, flags6, [], []) is not None  # 74 kB: over LARGE_FIELD
+    assert batched_pieces(image, frames[:5], zeros6[:5], flags6[:5], flags6[:5], [], []) is None  # 61 kB: protobuf's way
+    monkeypatch.setattr(batched_module, "LARGE_FIELD", 0)
     box = spaces.Box(-1.0, 1.0, (2,), np.float32)
     zeros, flags = np.zeros(2), np.zeros(2, dtype=np.bool_)
     ok = [np.zeros(2, np.float32), np.ones(2, np.float32)]
@@ -195,3 +203,44 @@ def test_batched_pieces_leave_what_the_encoder_must_convert_to_write_batched() -
         pass
 
     assert batched_pieces(MyBox(-1.0, 1.0, (2,), np.float32), ok, zeros, flags, flags, [], []) is None
+
+
+def test_a_stacked_observation_is_read_where_it_arrived(monkeypatch: pytest.MonkeyPatch) -> None:
+    """unpack_batched wraps a plain array observation's bytes in the received payload (no copy);
+    anything else goes through protobuf's parser and the decoder, with their errors."""
+    from cogment_gym.codec.payloads.batched import _stacked_observation
+
+    monkeypatch.setattr(batched_module, "LARGE_FIELD", 0)
+    single = spaces.Box(0, 255, (4, 4, 3), np.uint8)
+    batched = batch_space(single, 2)
+    obs = np.arange(96, dtype=np.uint8).reshape(2, 4, 4, 3)
+    zeros, flags = np.zeros(2), np.zeros(2, dtype=np.bool_)
+    content = write_batched(batched, single, obs, zeros, flags, flags, [], [])
+    split = _stacked_observation(content, batched, single)
+    assert split is not None
+    array, rest = split
+    assert array.base is not None and not array.flags.writeable
+    assert bytes(memoryview(array)) in content and len(rest) < len(content) - obs.nbytes
+    np.testing.assert_array_equal(unpack_batched(content, batched, single, 2).obs, obs)
+
+    # Not the space's dtype, bool data, a value with more than its array: left to the decoder.
+    as_float = write_batched(batch_space(spaces.Box(0, 255, (4, 4, 3), np.float32), 2), spaces.Box(0, 255, (4, 4, 3), np.float32),
+                             obs.astype(np.float32), zeros, flags, flags, [], [])
+    assert _stacked_observation(as_float, batched, single) is None
+    with pytest.raises(SpaceMismatchError):
+        unpack_batched(as_float, batched, single, 2)
+    binary = spaces.MultiBinary(3)
+    assert _stacked_observation(write_batched(batch_space(binary, 2), binary, np.ones((2, 3), np.int8), zeros, flags, flags, [], []),
+                                batch_space(binary, 2), binary) is not None
+    boolean = spaces.Box(0, 1, (3,), np.bool_)
+    assert _stacked_observation(write_batched(batch_space(boolean, 2), boolean, np.ones((2, 3), np.bool_), zeros, flags, flags, [], []),
+                                batch_space(boolean, 2), boolean) is None
+    payload = env_pb2.ObservationPayload.FromString(content)
+    payload.value.exact.text = "given as a list"
+    assert _stacked_observation(payload.SerializeToString(), batched, single) is None
+    for broken in (content[:-5], content[:10] + b"\xff" * 12):
+        assert _stacked_observation(broken, batched, single) is None
+        with pytest.raises(MalformedMessageError):
+            unpack_batched(broken, batched, single, 2)
+    monkeypatch.setattr(batched_module, "LARGE_FIELD", len(content) + 1)  # small payloads: protobuf's way
+    assert _stacked_observation(content, batched, single) is None
