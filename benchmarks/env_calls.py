@@ -197,12 +197,13 @@ def case_main(case: str, mode: str, seconds: float) -> int:
     return 0
 
 
-def run_case(case: str, mode: str, seconds: float) -> tuple[float, float]:
+def run_case(case: str, mode: str, seconds: float, cores: list[int] | None = None) -> tuple[float, float]:
     """Steps per second of one case, and CPU µs per step of all its processes, measured in a
-    fresh subprocess."""
+    fresh subprocess (``cores``: it and every process it starts on those cores only)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--case", case, mode, str(seconds)],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, preexec_fn=pin)
     if out.returncode != 0:
         raise RuntimeError(f"case {case} {mode} failed ({out.returncode}):\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="measured wall time per case (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table gives medians (default: %(default)s)")
     parser.add_argument("--cases", default=",".join(CASES), help="which cases (default: %(default)s)")
+    parser.add_argument("--cpus", help="run every case (all its processes) on these cores only, e.g. 0 (Linux); "
+                        "on a VM, what a hand-over costs depends on whether the two threads share a core")
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--case", nargs=3, metavar=("CASE", "MODE", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -225,14 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         return case_main(args.case[0], args.case[1], float(args.case[2]))
     for line in machine_facts():
         print(line)
-    print(f"settings: {args.seconds:g} s per case, median of {args.rounds} interleaved rounds\n", flush=True)
+    cores = sorted({int(c) for c in args.cpus.split(",")}) if args.cpus else None
+    print(f"settings: {args.seconds:g} s per case, median of {args.rounds} interleaved rounds"
+          + (f", every process on core(s) {args.cpus}" if cores else "") + "\n", flush=True)
     cases = args.cases.split(",")
     rates: dict[tuple[str, str], list[float]] = {}
     cpus: dict[tuple[str, str], list[float]] = {}
     for round_index in range(args.rounds):
         for case in cases:
             for mode in MODES:
-                rate, cpu = run_case(case, mode, args.seconds)
+                rate, cpu = run_case(case, mode, args.seconds, cores)
                 rates.setdefault((case, mode), []).append(rate)
                 cpus.setdefault((case, mode), []).append(cpu)
                 print(f"  round {round_index + 1}: {case:<9} {mode:<9} {rate:>10,.0f} steps/s {cpu:8.1f} CPU µs/step",

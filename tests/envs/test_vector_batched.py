@@ -122,6 +122,7 @@ class InPlaceEnv(gym.Env[np.ndarray, np.int64]):
 gym.register("cogment_gym_tests/InPlace-v0", entry_point=InPlaceEnv)
 
 
+@pytest.mark.filterwarnings("ignore:.*share an object:UserWarning")  # what this env does, on purpose
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_served_envs_rewriting_their_observation_buffer_match(
     mode: AutoresetMode, served: Callable[..., Any], closing: Callable[[Any], Any]
