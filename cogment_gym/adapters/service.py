@@ -23,6 +23,7 @@ from cogment_gym.adapters.gym_trial import GymTrial, parse_env_config
 from cogment_gym.adapters.hosting import EnvHost
 from cogment_gym.adapters.pettingzoo_trial import PettingZooTrial, observation_set
 from cogment_gym.adapters.pool import PooledTrial
+from cogment_gym.codec.wire import Pieces, joined
 from cogment_gym.errors import (
     CogmentGymError,
     MalformedMessageError,
@@ -42,7 +43,6 @@ from cogment_gym.protocol import (
     FailureKind,
     failure_from_exception,
 )
-from cogment_gym.codec.wire import Pieces, joined
 from cogment_gym.protocol.local import is_local_context
 from cogment_gym.protocol.memory import LARGE_MESSAGE, keep_large_buffers
 from cogment_gym.protocol.streams import StreamEnded, TrialStreamServicer

@@ -51,3 +51,30 @@ def test_pieces_are_read_when_joined_and_sizes_add_up() -> None:
 def test_a_non_contiguous_array_is_no_piece() -> None:
     with pytest.raises((TypeError, ValueError, BufferError)):
         Pieces([np.zeros((4, 4), np.uint8)[:, :2]]).join()
+
+
+def test_fields_are_found_where_protobuf_put_them() -> None:
+    from cogment_gym._proto.cogment.api import common_pb2
+    from cogment_gym._proto.cogment_gym.v1 import env_pb2
+    from cogment_gym.codec.wire import WireError, only_field, scan_fields
+
+    # varint (tick_id), fixed32 (value: float), length-delimited (receiver_name, sources)
+    reward = common_pb2.Reward(tick_id=300, receiver_name="player", value=1.5, sources=[common_pb2.RewardSource(sender_name="env")])
+    data = b"prefix" + reward.SerializeToString()
+    fields = scan_fields(data, 6)
+    assert [(f.number, f.wire_type) for f in fields] == [(1, 0), (2, 2), (3, 5), (4, 2)]
+    assert data[fields[1].value_start : fields[1].end] == b"player" and fields[-1].end == len(data)
+    # fixed64 (reward: double); a sub-message found and read where it lies
+    payload = env_pb2.ObservationPayload(reward=2.0, terminated=True)
+    payload.value.array.data = b"\x01\x02\x03"
+    wire = payload.SerializeToString()
+    value = [f for f in scan_fields(wire) if f.number == 1][0]
+    array = only_field(wire, value.value_start, value.end, 1)
+    assert array is not None
+    data_field = [f for f in scan_fields(wire, array.value_start, array.end) if f.number == 3][0]
+    assert wire[data_field.value_start : data_field.end] == b"\x01\x02\x03"
+    assert sorted((f.number, f.wire_type) for f in scan_fields(wire)) == [(1, 2), (2, 1), (3, 0)]
+    assert only_field(wire, 0, len(wire), 1) is None  # several fields
+    for broken in (wire[:-1], b"\x0a\x05ab", b"\x80", b"\x00\x01", b"\x0b", b"\xff" * 11):
+        with pytest.raises(WireError):
+            scan_fields(broken)
