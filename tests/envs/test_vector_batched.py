@@ -123,12 +123,16 @@ gym.register("cogment_gym_tests/InPlace-v0", entry_point=InPlaceEnv)
 
 
 @pytest.mark.filterwarnings("ignore:.*share an object:UserWarning")  # what this env does, on purpose
+@pytest.mark.parametrize("where", ["served", "embedded"])  # gRPC gets the bytes, a LocalCall the message
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
-def test_served_envs_rewriting_their_observation_buffer_match(
-    mode: AutoresetMode, served: Callable[..., Any], closing: Callable[[Any], Any]
+def test_envs_rewriting_their_observation_buffer_match(
+    mode: AutoresetMode, where: str, served: Callable[..., Any], closing: Callable[[Any], Any]
 ) -> None:
-    server = served("cogment_gym_tests/InPlace-v0")
-    bridged = closing(CogmentVectorEnv(environment=server.endpoint, num_envs=6, envs_per_trial=3, autoreset_mode=mode))
+    if where == "served":
+        endpoint = served("cogment_gym_tests/InPlace-v0").endpoint
+        bridged = closing(CogmentVectorEnv(environment=endpoint, num_envs=6, envs_per_trial=3, autoreset_mode=mode))
+    else:
+        bridged = closing(CogmentVectorEnv("cogment_gym_tests/InPlace-v0", num_envs=6, envs_per_trial=3, autoreset_mode=mode))
     direct = closing(sync_of("cogment_gym_tests/InPlace-v0", 6, mode))
     ended = assert_vector_match(bridged, direct, steps=60, seeds=[11, None])
     assert ended >= 10
