@@ -17,35 +17,57 @@ from cogment_gym.envs import CogmentVectorEnv
 from cogment_gym.testing import assert_data_equal
 
 
+class _ReferenceEpisodes:
+    """Each sub-env's episodes, read from a SyncVectorEnv's resets and steps as the replay should
+    give them; unfinished ones truncated at their last step (:meth:`finish`)."""
+
+    def __init__(self, mode: AutoresetMode, n: int) -> None:
+        self.mode = mode
+        self.current: list[dict[str, Any] | None] = [None] * n
+        self.done: list[dict[str, Any]] = []
+
+    def begin(self, i: int, obs: Any, seed: Any, options: Any = None) -> None:
+        self.current[i] = {"sub_env": i, "seed": seed, "options": options, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
+
+    def cut(self, i: int) -> None:
+        """Sub-env i's episode ends here (truncated unless it terminated), if it took a step."""
+        episode, self.current[i] = self.current[i], None
+        if episode is not None and episode["actions"]:
+            episode["trunc"][-1] = episode["trunc"][-1] or not episode["term"][-1]
+            self.done.append(episode)
+
+    def step(self, action: Any, obs: Any, rewards: Any, terms: Any, truncs: Any, infos: dict[str, Any]) -> None:
+        same_step = self.mode == AutoresetMode.SAME_STEP
+        for i, episode in enumerate(self.current):
+            if episode is None:  # NEXT_STEP: this step reset it
+                self.begin(i, obs, None)
+                continue
+            final = infos["final_obs"][i] if same_step and (terms[i] or truncs[i]) else obs[i]
+            episode["actions"].append(action[i]); episode["obs"].append(final)
+            episode["rewards"].append(rewards[i]); episode["term"].append(terms[i]); episode["trunc"].append(truncs[i])
+            if terms[i] or truncs[i]:
+                self.done.append(episode)
+                self.current[i] = None
+                if same_step:
+                    self.begin(i, obs, None)
+
+    def finish(self) -> list[dict[str, Any]]:
+        for i in range(len(self.current)):
+            self.cut(i)
+        return self.done
+
+
 def _reference_episodes(mode: AutoresetMode, n: int, seed: int, actions: list[np.ndarray]) -> list[dict[str, Any]]:
     """Each sub-env's episodes from a SyncVectorEnv; unfinished ones truncated at their last step."""
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(n)], autoreset_mode=mode)
     obs, _ = envs.reset(seed=seed)
-    current: list[dict[str, Any] | None] = [
-        {"sub_env": i, "seed": seed + i, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []} for i in range(n)
-    ]
-    done: list[dict[str, Any]] = []
+    reference = _ReferenceEpisodes(mode, n)
+    for i in range(n):
+        reference.begin(i, obs, seed + i)
     for action in actions:
-        obs, rewards, terms, truncs, infos = envs.step(action)
-        for i in range(n):
-            episode = current[i]
-            if episode is None:  # NEXT_STEP: this step reset it
-                current[i] = {"sub_env": i, "seed": None, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
-                continue
-            final = infos["final_obs"][i] if mode == AutoresetMode.SAME_STEP and (terms[i] or truncs[i]) else obs[i]
-            episode["actions"].append(action[i]); episode["obs"].append(final)
-            episode["rewards"].append(rewards[i]); episode["term"].append(terms[i]); episode["trunc"].append(truncs[i])
-            if terms[i] or truncs[i]:
-                done.append(episode)
-                current[i] = None
-                if mode == AutoresetMode.SAME_STEP:
-                    current[i] = {"sub_env": i, "seed": None, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
-    for episode in current:
-        if episode is not None and episode["actions"]:
-            episode["trunc"][-1] = episode["trunc"][-1] or not episode["term"][-1]
-            done.append(episode)
+        reference.step(action, *envs.step(action))
     envs.close()
-    return done
+    return reference.finish()
 
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
@@ -205,46 +227,22 @@ def test_batched_trials_with_per_sub_env_resets_and_reset_ticks_replay(tmp_path:
 
     direct = gym.vector.SyncVectorEnv([lambda: gym.make(DRAW_ID) for _ in range(n)], autoreset_mode=mode)
     direct.reset(seed=seeds)
-    current: list[dict[str, Any] | None] = [None] * n
-    done: list[dict[str, Any]] = []
-
-    def begin(i: int, obs: Any, seed: Any, options: Any) -> None:
-        current[i] = {"sub_env": i, "seed": seed, "options": options, "obs": [obs[i]], "actions": [], "rewards": [], "term": [], "trunc": []}
-
-    def cut(episode: dict[str, Any] | None) -> None:
-        if episode is not None and episode["actions"]:
-            episode["trunc"][-1] = episode["trunc"][-1] or not episode["term"][-1]
-            done.append(episode)
-
+    reference_episodes = _ReferenceEpisodes(mode, n)
     for i in range(n):
         mask = np.arange(n) == i
         obs, _ = direct.reset(seed=seeds, options={"reset_mask": mask, **(per_env[i] or {})})
     for i in range(n):
-        begin(i, obs, seeds[i], per_env[i])
+        reference_episodes.begin(i, obs, seeds[i], per_env[i])
     for step in plan:
         if isinstance(step, tuple):
             mask, reset_seeds, options = step
             obs, _ = direct.reset(seed=reset_seeds, options={"reset_mask": mask, **options})
             for i in np.flatnonzero(mask):
-                cut(current[i])
-                begin(i, obs, reset_seeds[i], options)
+                reference_episodes.cut(i)
+                reference_episodes.begin(i, obs, reset_seeds[i], options)
             continue
-        obs, rewards, terms, truncs, infos = direct.step(step)
-        for i in range(n):
-            episode = current[i]
-            if episode is None:  # NEXT_STEP: this step reset it
-                begin(i, obs, None, None)
-                continue
-            final = infos["final_obs"][i] if mode == AutoresetMode.SAME_STEP and (terms[i] or truncs[i]) else obs[i]
-            episode["actions"].append(step[i]); episode["obs"].append(final)
-            episode["rewards"].append(rewards[i]); episode["term"].append(terms[i]); episode["trunc"].append(truncs[i])
-            if terms[i] or truncs[i]:
-                done.append(episode)
-                current[i] = None
-                if mode == AutoresetMode.SAME_STEP:
-                    begin(i, obs, None, None)
-    for episode in current:
-        cut(episode)
+        reference_episodes.step(step, *direct.step(step))
+    done = reference_episodes.finish()
     direct.close()
 
     # Trial after trial (a mask of every sub-env starts a new one), each in its order: a stable
