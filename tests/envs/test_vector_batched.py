@@ -196,13 +196,18 @@ def test_env_failure_names_the_batched_trial_and_reset_recovers(served: Callable
     envs.step(actions)
 
 
+def _cartpole_spaces(num_envs: int) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
+    """The observation and action spaces of a batched CartPole trial of ``num_envs``."""
+    single = gym.make("CartPole-v1")
+    return batch_space(single.observation_space, num_envs), batch_space(single.action_space, num_envs)
+
+
 def test_one_message_per_tick_carries_every_sub_env(served: Callable[..., Any]) -> None:
     """At the wire: one ObservationSet per tick, one ObservationPayload with a batched value and
     per-sub-env rewards, flags and infos; no Cogment Reward message when the sum is 0."""
     server = served("CartPole-v1")
-    single = gym.make("CartPole-v1")
-    obs_space = batch_space(single.observation_space, 3)
-    act_space = batch_space(single.action_space, 3)
+    obs_space, act_space = _cartpole_spaces(3)
+
     async def main() -> None:
         async with channel_to(server.endpoint) as channel:
             trial = RawTrial(channel, "batched")
@@ -234,9 +239,7 @@ def test_a_reset_tick_at_the_wire(served: Callable[..., Any]) -> None:
     (no step: rewards 0, the others' observations unchanged, BatchedStep.reset_indices set); a
     malformed one fails the trial in-band as an invalid action."""
     server = served("CartPole-v1")
-    single = gym.make("CartPole-v1")
-    obs_space = batch_space(single.observation_space, 3)
-    act_space = batch_space(single.action_space, 3)
+    obs_space, act_space = _cartpole_spaces(3)
 
     async def main() -> None:
         async with channel_to(server.endpoint) as channel:
