@@ -151,10 +151,15 @@ def scan_fields(data: bytes, start: int = 0, end: int | None = None) -> list[Fie
     return fields
 
 
-def only_field(data: bytes, start: int, end: int, number: int) -> Field | None:
-    """The one field of ``data[start:end]`` if it is field ``number``, length-delimited; else
-    None (another field, several, or none)."""
+def only_field(data: bytes, start: int, end: int, number: int, *, others: bool = False) -> Field | None:
+    """Field ``number`` of the message in ``data[start:end]`` if it is there once, length-delimited,
+    and (unless ``others``) the message has no other field; else None.
+
+    Raises:
+        WireError: the bytes are not a well-formed message.
+    """
     fields = scan_fields(data, start, end)
-    if len(fields) != 1 or fields[0].number != number or fields[0].wire_type != _LENGTH_DELIMITED:
+    found = [f for f in fields if f.number == number]
+    if len(found) != 1 or found[0].wire_type != _LENGTH_DELIMITED or (len(fields) != 1 and not others):
         return None
-    return fields[0]
+    return found[0]

@@ -75,6 +75,10 @@ def test_fields_are_found_where_protobuf_put_them() -> None:
     assert wire[data_field.value_start : data_field.end] == b"\x01\x02\x03"
     assert sorted((f.number, f.wire_type) for f in scan_fields(wire)) == [(1, 2), (2, 1), (3, 0)]
     assert only_field(wire, 0, len(wire), 1) is None  # several fields
+    assert only_field(wire, 0, len(wire), 1, others=True) == value  # field 1 among others
+    assert only_field(wire, 0, len(wire), 2, others=True) is None  # there, but not length-delimited
+    twice = wire + wire[value.start : value.end]
+    assert only_field(twice, 0, len(twice), 1, others=True) is None  # there twice
     for broken in (wire[:-1], b"\x0a\x05ab", b"\x80", b"\x00\x01", b"\x0b", b"\xff" * 11):
         with pytest.raises(WireError):
             scan_fields(broken)

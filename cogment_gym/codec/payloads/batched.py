@@ -15,7 +15,7 @@ from cogment_gym._proto.cogment_gym.v1 import env_pb2, tensor_pb2, values_pb2
 from cogment_gym.codec.info import decode_info, encode_info
 from cogment_gym.codec.tensor import DTYPES, array_to_tensor, dtype_from_proto, tensor_to_array
 from cogment_gym.codec.values import decode, encode, parse_message
-from cogment_gym.codec.wire import LARGE_FIELD, Pieces, WireError, only_field, scan_fields
+from cogment_gym.codec.wire import LARGE_FIELD, Pieces, WireError, only_field
 from cogment_gym.errors import MalformedMessageError
 
 __all__ = ["BatchedObservation", "batched_pieces", "unpack_batched", "write_batched"]
@@ -132,21 +132,18 @@ def _stacked_observation(content: bytes, batched_space: gym.Space[Any], single_s
     parser and the decoder then handle, with their errors."""
     if type(single_space) not in _STACKED_SPACES or not isinstance(content, bytes) or len(content) < LARGE_FIELD:
         return None
-    try:
-        values = [f for f in scan_fields(content) if f.number == _PAYLOAD_VALUE]
-        if len(values) != 1:
+    try:  # ObservationPayload.value (beside other fields) > Value.array (alone) > Tensor.data
+        value = only_field(content, 0, len(content), _PAYLOAD_VALUE, others=True)
+        if value is None:
             return None
-        value = values[0]
         array_field = only_field(content, value.value_start, value.end, _VALUE_ARRAY)
         if array_field is None:
             return None
-        tensor_fields = scan_fields(content, array_field.value_start, array_field.end)
+        field = only_field(content, array_field.value_start, array_field.end, _TENSOR_DATA, others=True)
     except WireError:
         return None
-    data = [f for f in tensor_fields if f.number == _TENSOR_DATA]
-    if len(data) != 1 or data[0].wire_type != 2:
+    if field is None:
         return None
-    field = data[0]
     header = tensor_pb2.Tensor.FromString(content[array_field.value_start : field.start] + content[field.end : array_field.end])
     try:
         dtype = dtype_from_proto(header.dtype)
@@ -155,9 +152,10 @@ def _stacked_observation(content: bytes, batched_space: gym.Space[Any], single_s
     shape = tuple(int(d) for d in header.shape)
     if dtype != batched_space.dtype or dtype.kind == "b" or shape != batched_space.shape:
         return None
-    if field.end - field.value_start != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+    count = int(np.prod(shape, dtype=np.int64))
+    if field.end - field.value_start != count * dtype.itemsize:
         return None
-    array = np.frombuffer(content, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=field.value_start).reshape(shape)
+    array = np.frombuffer(content, dtype=dtype, count=count, offset=field.value_start).reshape(shape)
     return array, content[: value.start] + content[value.end :]
 
 
